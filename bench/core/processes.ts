@@ -1,0 +1,118 @@
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { createServer } from "node:net";
+import { createInterface } from "node:readline";
+
+let tasksetAvailable: boolean | undefined;
+
+/** True when `taskset` can pin processes here (Linux with util-linux). */
+export function hasTaskset(): boolean {
+  tasksetAvailable ??= spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
+  return tasksetAvailable;
+}
+
+/** Every process the bench started and has not yet seen exit; stopped on Ctrl-C. */
+const live = new Set<ChildProcess>();
+
+/**
+ * Spawns `command args` pinned to `cpus` (a taskset list such as "0" or "0,1") when taskset is
+ * available. taskset execs the command, so the child's PID is the command's own PID.
+ */
+export function spawnPinned(cpus: string | undefined, command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = cpus !== undefined && hasTaskset() ? spawn("taskset", ["-c", cpus, command, ...args], options) : spawn(command, [...args], options);
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+/** Resolves once the child has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => child.once("exit", () => done()));
+}
+
+/** Stops one child by its PID: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await done;
+  clearTimeout(timer);
+}
+
+/** Kills every process the bench started (used on Ctrl-C and fatal errors). */
+export function killAll(): void {
+  for (const child of live) child.kill("SIGKILL");
+}
+
+/** Appends a line, keeping only the last 200 (a long run must not accumulate logs). */
+function keep(lines: string[], line: string): void {
+  lines.push(line);
+  if (lines.length > 200) lines.splice(0, lines.length - 200);
+}
+
+/** A free TCP port on `host`, chosen by the kernel. */
+export function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * Waits until a service is ready: either it prints a JSON `listening` line carrying its port on
+ * stdout (the server at log level info, and the bench's relays), or `http://host:port/health`
+ * answers (the server at log level warn does not print that line). Resolves with the port.
+ */
+export async function waitReady(
+  child: ChildProcess,
+  host: string,
+  knownPort: number | undefined,
+  output: string[],
+  timeoutMs = 20_000,
+): Promise<number> {
+  let settled = false;
+  return new Promise<number>((resolve, reject) => {
+    const finish = (error: Error | undefined, port?: number): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error !== undefined) reject(error);
+      else resolve(port as number);
+    };
+    const timer = setTimeout(() => finish(new Error(`not ready within ${timeoutMs} ms:\n${output.slice(-20).join("\n")}`)), timeoutMs);
+    if (child.stdout) {
+      createInterface({ input: child.stdout }).on("line", (line) => {
+        keep(output, line);
+        if (!line.includes('"listening"')) return;
+        try {
+          const parsed = JSON.parse(line) as { msg?: string; port?: number };
+          if (parsed.msg === "listening" && typeof parsed.port === "number") finish(undefined, parsed.port);
+        } catch {
+          /* not a JSON log line */
+        }
+      });
+    }
+    if (child.stderr) createInterface({ input: child.stderr }).on("line", (line) => keep(output, line));
+    void exited(child).then(() => finish(new Error(`exited with ${child.exitCode ?? child.signalCode} before it was ready:\n${output.slice(-20).join("\n")}`)));
+    if (knownPort !== undefined) {
+      const poll = async (): Promise<void> => {
+        while (!settled) {
+          try {
+            const response = await fetch(`http://${host}:${knownPort}/health`, { signal: AbortSignal.timeout(1_000) });
+            await response.arrayBuffer();
+            if (response.ok) finish(undefined, knownPort);
+          } catch {
+            /* not listening yet */
+          }
+          await new Promise((done) => setTimeout(done, 100));
+        }
+      };
+      void poll();
+    }
+  });
+}

@@ -1,0 +1,170 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { freePort, spawnPinned, stopProcess, waitReady } from "./processes.ts";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+export const HOST = "127.0.0.1";
+
+/** Where clients connect. A target may expose several (e.g. one per node, later). */
+export interface Endpoint {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface StartContext {
+  /** taskset CPU list for the target's processes, or undefined to leave them unpinned. */
+  readonly cpus: string | undefined;
+  /** When set, node processes of this target write V8 CPU profiles here (`--cpu-prof`). */
+  readonly profileDir: string | undefined;
+}
+
+/** A started target: its endpoints, the processes whose RSS and CPU are measured, and how to stop it. */
+export interface RunningTarget {
+  readonly endpoints: readonly Endpoint[];
+  /** Root PIDs measured at checkpoints; each one's descendants are included. */
+  readonly pids: readonly number[];
+  /** A name per root PID (e.g. "node0", "redis"): jobs then report CPU per operation for each. */
+  readonly names?: readonly string[];
+  /** Recent output lines, for error messages. */
+  readonly output: readonly string[];
+  /** Resolves with a description if a process of the target dies before stop(). */
+  readonly died: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Something a scenario measures: the server in some configuration, or a baseline relay.
+ * A future target (e.g. "3 nodes through Redis") only has to implement start().
+ */
+export interface TargetSpec {
+  /** Short id shown in tables and JSON, e.g. "server", "bare-ws", "1-worker". */
+  readonly id: string;
+  readonly description: string;
+  start(context: StartContext): Promise<RunningTarget>;
+}
+
+/** A node process started by the bench and known to be listening. */
+export interface NodeService {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly output: string[];
+  readonly died: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node --import tsx <entry> ...args` pinned to `cpus`, and waits for it to listen (a
+ * `listening` JSON line, or /health answering on `knownPort`). Building block for targets.
+ */
+export async function startNodeService(options: {
+  entry: string;
+  args: readonly string[];
+  env?: Record<string, string>;
+  cpus: string | undefined;
+  profileDir: string | undefined;
+  knownPort?: number;
+}): Promise<NodeService> {
+  const nodeArgs = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  const child = spawnPinned(options.cpus, process.execPath, [...nodeArgs, "--import", "tsx", options.entry, ...options.args], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  let stopping = false;
+  const died = new Promise<string>((done) =>
+    child.once("exit", (code, signal) => {
+      if (!stopping) done(`${options.entry} exited unexpectedly (${code ?? signal}):\n${output.slice(-20).join("\n")}`);
+    }),
+  );
+  try {
+    const port = await waitReady(child, HOST, options.knownPort, output);
+    return {
+      child,
+      port,
+      output,
+      died,
+      async stop() {
+        stopping = true;
+        await stopProcess(child);
+      },
+    };
+  } catch (error) {
+    stopping = true;
+    await stopProcess(child);
+    throw error;
+  }
+}
+
+/**
+ * Server configuration for every bench run: loopback, quiet logs, and limits raised so that they
+ * do not throttle the load (the bench measures the delivery path, not the rate limiter's verdicts).
+ * send_buffer_size is raised because a client keeping 32 messages in flight can have more than the
+ * default 32 queued for it within one event-loop turn.
+ */
+export const BENCH_SERVER_CONFIG: Readonly<Record<string, unknown>> = {
+  host: HOST,
+  log_level: "warn",
+  rate_limit_per_sec: 1_000_000,
+  rate_limit_burst: 1_000_000,
+  send_buffer_size: 4_096,
+};
+
+/** The real server: `node --import tsx cluster.ts --config <tmp>` with PEER_WORKERS set. */
+export function serverTarget(options: { id?: string; description?: string; workers?: number; config?: Record<string, unknown>; cpus?: string } = {}): TargetSpec {
+  const workers = options.workers ?? 1;
+  return {
+    id: options.id ?? "server",
+    description: options.description ?? `peer-server (cluster.ts, PEER_WORKERS=${workers})`,
+    async start(context) {
+      const port = await freePort(HOST);
+      const dir = mkdtempSync(join(tmpdir(), "peer-bench-"));
+      const configPath = join(dir, "config.json");
+      writeFileSync(configPath, JSON.stringify({ ...BENCH_SERVER_CONFIG, ...options.config, port }));
+      try {
+        const service = await startNodeService({
+          entry: join(ROOT, "cluster.ts"),
+          args: ["--config", configPath],
+          env: { PEER_WORKERS: String(workers) },
+          cpus: options.cpus ?? context.cpus,
+          profileDir: context.profileDir,
+          knownPort: port,
+        });
+        return {
+          endpoints: [{ host: HOST, port: service.port }],
+          pids: [service.child.pid as number],
+          output: service.output,
+          died: service.died,
+          async stop() {
+            await service.stop();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      } catch (error) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+    },
+  };
+}
+
+export type RelayKind = "bare-ws" | "bare-sio";
+
+/** A baseline relay from bench/baselines (register, join, signal, broadcast only). */
+export function relayTarget(kind: RelayKind): TargetSpec {
+  return {
+    id: kind,
+    description: kind === "bare-ws" ? "bare ws relay (bench/baselines/bare-ws.ts)" : "bare Socket.IO relay, one room per fingerprint (bench/baselines/bare-sio.ts)",
+    async start(context) {
+      const service = await startNodeService({
+        entry: join(ROOT, "bench", "baselines", `${kind}.ts`),
+        args: ["--host", HOST, "--port", "0"],
+        cpus: context.cpus,
+        profileDir: context.profileDir,
+      });
+      return { endpoints: [{ host: HOST, port: service.port }], pids: [service.child.pid as number], output: service.output, died: service.died, stop: () => service.stop() };
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import cluster from "node:cluster";
+import { processRole } from "./src/config/role.ts";
+import { runPrimary } from "./src/cluster/primary.ts";
+import { runWorker } from "./src/cluster/worker.ts";
+import { loadConfigOrExit, runServer } from "./src/main.ts";
+import { createLogger } from "./src/observability/logger.ts";
+
+/**
+ * Entry point (`npm start`). With `workers`/PEER_WORKERS above 1 (default: one per CPU) this
+ * process becomes the cluster primary and forks the workers; with 1 it is the server itself.
+ */
+const config = loadConfigOrExit();
+const role = processRole(config, cluster.isWorker);
+if (role.kind === "single") {
+  await runServer(config);
+} else if (role.kind === "primary") {
+  await runPrimary(config, role.workers, createLogger(config).child({ role: "primary" }));
+} else {
+  await runWorker(config, role.index, createLogger(config).child({ worker: role.index }));
+}

@@ -1,0 +1,118 @@
+import { hostname } from "node:os";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { Redis } from "ioredis";
+import type { ServerOptions } from "socket.io";
+import type { Config } from "../config/load.ts";
+import { createRedisRegistrationLimiter, type PeerRateLimiter } from "../limits/rate-limiter.ts";
+import type { Logger } from "../observability/logger.ts";
+import { NodeLiveness } from "../state/node-liveness.ts";
+import { RedisStore } from "../state/redis-store.ts";
+import type { PeerServer } from "../server.ts";
+
+/** Key prefix of all our keys; the adapter's channels use Socket.IO's own prefix. */
+const KEY_PREFIX = "ps:";
+/** A node silent this long is dead: its peers are removed cluster-wide (the issue's bound is 10 s). */
+const NODE_TTL_MS = 6_000;
+const NODE_BEAT_MS = 2_000;
+/** Longest wait between reconnection attempts of the adapter's connections (like the store's). */
+const ADAPTER_RECONNECT_CAP_MS = 1_000;
+/**
+ * After an outage, how long a node waits before announcing the peers that left meanwhile: by
+ * then every node's adapter connections are back (each retries at least every
+ * ADAPTER_RECONNECT_CAP_MS), so no node misses the peer_left.
+ */
+const RECOVERY_SETTLE_MS = 2 * ADAPTER_RECONNECT_CAP_MS;
+
+/** Everything a node needs to share one world with the others through Redis. */
+export interface RedisBroker {
+  readonly store: RedisStore;
+  readonly adapter: NonNullable<ServerOptions["adapter"]>;
+  /** Registrations per public key, counted across every node (see createRedisRegistrationLimiter). */
+  readonly registrationLimiter: PeerRateLimiter;
+  /** For /health and /readyz. */
+  backends(): Record<string, "up" | "down">;
+  /**
+   * Starts node liveness and outage recovery for a started server: dead nodes' peers are
+   * announced everywhere, and when Redis is back the server retries failed cleanups or, if Redis
+   * lost its state, registers its peers again.
+   */
+  attach(server: PeerServer): Promise<void>;
+  /** Removes the peers of a node known to be dead, and announces them everywhere. */
+  reapNode(nodeId: string): Promise<void>;
+  /** Leaves the cluster cleanly: removes any peer of this node still listed, stops beating, disconnects. */
+  close(): Promise<void>;
+}
+
+function connected(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === "ready") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("Redis did not answer in time")), timeoutMs);
+    client.once("ready", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** `redis_addr` is `host:port` (or a full redis:// URL); password and db come from their own options. */
+export function redisUrl(config: Pick<Config, "redisAddr" | "redisPassword" | "redisDb">): string {
+  const base = config.redisAddr.includes("://") ? config.redisAddr : `redis://${config.redisAddr}`;
+  const url = new URL(base);
+  if (config.redisPassword !== "") url.password = config.redisPassword;
+  if (config.redisDb !== 0) url.pathname = `/${config.redisDb}`;
+  return url.toString();
+}
+
+/**
+ * Connects a node to Redis: the shared state store, the Socket.IO adapter and node liveness, each
+ * on its own connection (pub/sub connections cannot run commands; heartbeats must not wait behind
+ * other calls). Waits for Redis at start-up for at most `timeoutMs`.
+ */
+export async function connectRedisBroker(config: Config, nodeId: string, instance: string | undefined, logger: Logger, timeoutMs = 10_000): Promise<RedisBroker> {
+  const url = redisUrl(config);
+  const store = new RedisStore({ url, keyPrefix: KEY_PREFIX });
+  await store.whenReady(timeoutMs);
+  const pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (attempt) => Math.min(attempt * 100, ADAPTER_RECONNECT_CAP_MS) });
+  const sub = pub.duplicate();
+  const beat = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
+  // A short timeout hands over to the in-memory insurance limiter at once when Redis stalls.
+  const limits = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+  for (const client of [pub, sub, beat, limits]) client.on("error", (error: Error) => logger.debug({ err: error }, "redis connection error"));
+  await Promise.all([pub, sub, beat, limits].map((client) => connected(client, timeoutMs)));
+  const adapter =
+    config.redisAdapter === "sharded" ? createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" }) : createAdapter(pub, sub);
+  let liveness: NodeLiveness | undefined;
+  return {
+    store,
+    adapter,
+    registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
+    backends: () => ({ redis: store.isReady() ? "up" : "down" }),
+    async attach(server) {
+      store.onStatusChange((status, details) => {
+        logger.warn({ status, stateLost: details.stateLost }, "redis status changed");
+        if (status === "ready") void server.storeRecovered(details.stateLost, RECOVERY_SETTLE_MS);
+      });
+      liveness = new NodeLiveness({
+        redis: beat,
+        keyPrefix: KEY_PREFIX,
+        nodeId,
+        instance: instance === undefined ? undefined : `${hostname()}:${instance}`,
+        ttlMs: NODE_TTL_MS,
+        intervalMs: NODE_BEAT_MS,
+        removeNode: (node) => store.removeNode(node),
+        onDepartures: (departures) => server.announceDepartures(departures, true),
+        logger,
+      });
+      await liveness.start();
+    },
+    async reapNode(deadNode) {
+      await liveness?.reap(deadNode).catch((error: unknown) => logger.warn({ err: error, node: deadNode }, "could not reap a dead node"));
+    },
+    async close() {
+      await store.removeNode(nodeId).catch(() => undefined);
+      await liveness?.stop();
+      await store.close();
+      for (const client of [pub, sub, beat, limits]) client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import cluster, { type Worker } from "node:cluster";
+import { rmSync } from "node:fs";
+import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
+import type { Config } from "../config/load.ts";
+import { workerEnv } from "../config/role.ts";
+import { logListening, type Logger } from "../observability/logger.ts";
+import { isWorkerToPrimary, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import { StoreHost, type ReplicaLink } from "../state/store-host.ts";
+import { directLinkPath } from "./direct-links.ts";
+import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
+
+interface WorkerSlot {
+  index: number;
+  worker: Worker;
+  link: ReplicaLink;
+  nodeId: string | undefined;
+  ready: boolean;
+  /** Connections the worker reported, plus long-lived hand-offs since its last report. */
+  load: number;
+}
+
+/** Restarts of one slot closer together than this are delayed, so a crash loop cannot spin. */
+const RESTART_BACKOFF_MS = 1_000;
+
+/** The cluster adapter's IPC messages (@socket.io/cluster-adapter) and its ADAPTER_CLOSE type (socket.io-adapter's MessageType). */
+const ADAPTER_SOURCE = "_sio_adapter";
+const ADAPTER_CLOSE = 13;
+const isAdapterMessage = (message: unknown): message is { source: string; uid: string; nsp: string } =>
+  typeof message === "object" && message !== null && (message as { source?: unknown }).source === ADAPTER_SOURCE &&
+  typeof (message as { uid?: unknown }).uid === "string" && typeof (message as { nsp?: unknown }).nsp === "string";
+
+/**
+ * The cluster primary: forks the workers, owns the listening socket and routes connections to
+ * workers (StickyRouter), relays the cluster adapter's messages, keeps the authoritative state
+ * (StoreHost), replaces dead workers after removing their peers everywhere, and stops them all
+ * gracefully on SIGTERM.
+ */
+export async function runPrimary(config: Config, workerCount: number, logger: Logger): Promise<void> {
+  const host = new StoreHost();
+  const slots = new Map<number, WorkerSlot>();
+  const lastStart = new Map<number, number>();
+  let stopping = false;
+
+  setupClusterAdapterPrimary();
+  // Advanced serialization keeps Buffers intact over IPC (the sticky hand-off sends the bytes read).
+  cluster.setupPrimary({ serialization: "advanced" });
+
+  const fork = (index: number): void => {
+    lastStart.set(index, Date.now());
+    const worker = cluster.fork(workerEnv(index));
+    const slot: WorkerSlot = {
+      index,
+      worker,
+      nodeId: undefined,
+      ready: false,
+      load: 0,
+      link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message) },
+    };
+    slots.set(index, slot);
+    /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
+    const adapters = new Map<string, string>();
+    worker.on("message", (message: unknown) => {
+      if (isAdapterMessage(message)) adapters.set(message.uid, message.nsp);
+      if (!isWorkerToPrimary(message)) return;
+      if (message.ps === "ready") {
+        slot.nodeId = message.nodeId;
+        slot.ready = true;
+        logger.info({ worker: index, pid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
+        return;
+      }
+      if (message.ps === "load") {
+        slot.load = message.connections;
+        let machine = 0;
+        for (const other of slots.values()) machine += other.load;
+        slot.link.send({ ps: "machine", connections: machine });
+        return;
+      }
+      host.receive(slot.link, message);
+    });
+    // An IPC write to a worker that is exiting fails with EPIPE; its exit is handled below.
+    worker.on("error", (error) => logger.debug({ err: error, worker: index }, "worker channel error"));
+    worker.on("exit", (code, signal) => {
+      host.detach(slot.link);
+      if (slots.get(index) === slot) slots.delete(index);
+      // A killed worker's adapter never says goodbye: the others would count it for their heartbeat
+      // timeout (10 s) and every serverSideEmitWithAck (/stats, /health) would wait for it in vain.
+      for (const [uid, nsp] of adapters) {
+        for (const other of slots.values()) {
+          sendQuietly(other.worker, { source: ADAPTER_SOURCE, type: ADAPTER_CLOSE, uid, nsp });
+        }
+      }
+      if (slot.nodeId !== undefined) {
+        rmSync(directLinkPath(slot.nodeId), { force: true }); // a killed worker leaves its socket file
+        if (config.brokerType === "redis") {
+          // Its peers live in Redis: one surviving worker removes them now and tells every node.
+          const survivor = [...slots.values()].find((other) => other.ready);
+          survivor?.link.send({ ps: "reap", nodeId: slot.nodeId });
+        }
+        void host.removeNode(slot.nodeId).then((departures) => {
+          const fields = { worker: index, code, signal, peersRemoved: departures.length };
+          if (stopping) logger.info(fields, "worker stopped");
+          else logger.warn(fields, "worker exited");
+        });
+      }
+      if (stopping) return;
+      const sinceStart = Date.now() - (lastStart.get(index) ?? 0);
+      setTimeout(() => fork(index), sinceStart < RESTART_BACKOFF_MS ? RESTART_BACKOFF_MS : 0);
+    });
+  };
+  for (let index = 0; index < workerCount; index++) fork(index);
+
+  const readyTargets = (): ReadonlyMap<number, RouteTarget> => {
+    const targets = new Map<number, RouteTarget>();
+    for (const slot of slots.values()) {
+      if (!slot.ready) continue;
+      targets.set(slot.index, {
+        index: slot.index,
+        load: slot.load,
+        handOff: (socket: Socket, data: Buffer, longLived: boolean) => {
+          if (longLived) slot.load++;
+          slot.worker.send({ type: "sticky:connection", data }, socket, { keepOpen: false }, (error) => {
+            if (error) socket.destroy();
+          });
+        },
+      });
+    }
+    return targets;
+  };
+
+  await waitFor(() => [...slots.values()].filter((slot) => slot.ready).length === workerCount, 30_000);
+
+  const router = new StickyRouter({
+    tls: config.tlsCert !== "",
+    maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
+    readTimeoutMs: config.readTimeoutMs,
+    slots: workerCount,
+    targets: readyTargets,
+    logger,
+  });
+  const listener = createNetServer({ pauseOnConnect: config.tlsCert !== "" }, (socket) => router.accept(socket));
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(config.port, config.host, () => resolve());
+  }).catch((error: unknown) => {
+    console.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+    for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
+    process.exit(1);
+  });
+  const address = listener.address() as AddressInfo;
+  logListening(logger, { host: address.address, port: address.port, workers: workerCount, tls: config.tlsCert !== "" });
+
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    listener.close();
+    const force = setTimeout(() => {
+      for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
+      process.exit(1);
+    }, config.writeTimeoutMs + 2_000);
+    force.unref();
+    for (const slot of slots.values()) slot.worker.process.kill("SIGTERM");
+    void waitFor(() => slots.size === 0, config.writeTimeoutMs + 2_000).then(() => process.exit(0));
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+/**
+ * Sends to a worker that may be exiting: a closed channel (EPIPE) would otherwise be an unhandled
+ * 'error' on the Worker and take the primary down; the worker's exit is handled on its own.
+ */
+function sendQuietly(worker: Worker, message: unknown): void {
+  if (worker.isConnected()) worker.send(message as object, () => undefined);
+}
+
+function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = (): void => {
+      if (condition()) resolve();
+      else if (Date.now() > deadline) reject(new Error("timed out waiting for workers"));
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}

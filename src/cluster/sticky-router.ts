@@ -1,0 +1,158 @@
+import { createHash } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Logger } from "../observability/logger.ts";
+
+/** A worker the router can hand a connection to. */
+export interface RouteTarget {
+  readonly index: number;
+  /** Connections the worker holds (its last report plus hand-offs since). */
+  readonly load: number;
+  /**
+   * Sends a socket with the bytes already read from it; the worker replays them (@socket.io/sticky's
+   * setupWorker). `longLived` marks a connection that will stay (an upgrade or a new session).
+   */
+  handOff(socket: Socket, data: Buffer, longLived: boolean): void;
+}
+
+export interface StickyRouterOptions {
+  /** With TLS the router cannot read requests: it routes by client address instead. */
+  tls: boolean;
+  /** Largest request (head and body) the router buffers before handing off. */
+  maxRequestBytes: number;
+  /** How long a new connection may take to send its request. */
+  readTimeoutMs: number;
+  /** How many worker slots there are (indexes 0..slots-1). */
+  slots: number;
+  /** The workers ready to take connections, by index. */
+  targets: () => ReadonlyMap<number, RouteTarget>;
+  logger: Logger;
+}
+
+const HEAD_END = Buffer.from("\r\n\r\n");
+const MAX_HEAD_BYTES = 16 * 1024;
+const SID = /[?&]sid=w(\d+)-/;
+const UPGRADE = /\r\nupgrade:\s*websocket/i;
+/** The first request of an Engine.IO long-polling session (no sid yet). */
+const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
+
+/**
+ * Spreads connections over workers, keeping every request of an Engine.IO session on the worker
+ * that owns it (long-polling needs that). Engine.IO session ids are minted by each worker with
+ * its index as prefix (`w<index>-...`), so routing needs no shared table.
+ *
+ * Why not @socket.io/sticky's setupPrimary (its setupWorker is used on the worker side):
+ * - it routes on the first chunk read, so a request head split over two TCP reads is routed on a
+ *   fragment and bytes read after it can be lost in the hand-off: a hung connection. Here the whole
+ *   request (head and, by content-length, body) is read first, reading stops at the handle, and
+ *   everything read so far travels with the socket.
+ * - over HTTPS the primary sees only ciphertext and cannot find the session id, so polling breaks.
+ *   Here TLS connections are not read at all: they are routed by a hash of the client address
+ *   (all of one client's requests land on one worker), and the worker terminates TLS.
+ * - keep-alive reuse (a second session's request on a connection already handed to a worker) is
+ *   prevented by setupWorker, which answers every HTTP request with `Connection: close`.
+ */
+export class StickyRouter {
+  constructor(private readonly options: StickyRouterOptions) {}
+
+  /** Takes a new TCP connection (from a net.Server; `pauseOnConnect` when TLS). */
+  accept(socket: Socket): void {
+    socket.on("error", () => socket.destroy());
+    if (this.options.tls) {
+      this.route(socket, Buffer.alloc(0), this.byAddress(socket.remoteAddress ?? ""), true);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let needed = -1;
+    socket.setTimeout(this.options.readTimeoutMs, () => socket.destroy());
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      length += chunk.length;
+      const buffered = chunks.length === 1 ? chunk : Buffer.concat(chunks, length);
+      if (needed < 0) {
+        const headEnd = buffered.indexOf(HEAD_END);
+        if (headEnd < 0) {
+          if (length > MAX_HEAD_BYTES) this.refuse(socket, "431 Request Header Fields Too Large");
+          return;
+        }
+        const head = buffered.subarray(0, headEnd).toString("latin1");
+        const body = bodyLength(head);
+        if (body === undefined) {
+          this.refuse(socket, "411 Length Required");
+          return;
+        }
+        needed = headEnd + HEAD_END.length + body;
+        if (needed > this.options.maxRequestBytes) {
+          this.refuse(socket, "413 Payload Too Large");
+          return;
+        }
+      }
+      if (length < needed) return;
+      socket.removeListener("data", onData);
+      socket.setTimeout(0);
+      const head = buffered.subarray(0, needed).toString("latin1");
+      const session = this.bySession(head);
+      const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
+      this.route(socket, stopReading(socket, buffered, chunks), session, longLived);
+    };
+    socket.on("data", onData);
+  }
+
+  private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean): void {
+    const targets = this.options.targets();
+    const target = (index === undefined ? undefined : targets.get(index)) ?? this.leastLoaded(targets);
+    if (target === undefined) {
+      this.refuse(socket, "503 Service Unavailable");
+      return;
+    }
+    target.handOff(socket, data, longLived);
+  }
+
+  private bySession(head: string): number | undefined {
+    const lineEnd = head.indexOf("\r\n");
+    const match = SID.exec(lineEnd < 0 ? head : head.slice(0, lineEnd));
+    return match === null ? undefined : Number(match[1]);
+  }
+
+  /**
+   * Hashes over the fixed set of worker slots, not the ones up right now: a worker restarting
+   * then moves only its own clients (to the least loaded worker), never the others' sessions.
+   */
+  private byAddress(address: string): number {
+    return createHash("sha1").update(address).digest().readUInt32BE(0) % this.options.slots;
+  }
+
+  /** The worker holding the fewest connections; ties are broken at random. */
+  private leastLoaded(targets: ReadonlyMap<number, RouteTarget>): RouteTarget | undefined {
+    let best: RouteTarget[] = [];
+    for (const target of targets.values()) {
+      if (best.length === 0 || target.load < (best[0] as RouteTarget).load) best = [target];
+      else if (target.load === (best[0] as RouteTarget).load) best.push(target);
+    }
+    return best[Math.floor(Math.random() * best.length)];
+  }
+
+  private refuse(socket: Socket, status: string): void {
+    this.options.logger.debug({ status }, "router refused a connection");
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+}
+
+/** Content-Length of a request head (0 when absent); undefined for chunked bodies, which it cannot bound. */
+function bodyLength(head: string): number | undefined {
+  const lower = head.toLowerCase();
+  if (lower.includes("\r\ntransfer-encoding:")) return undefined;
+  const match = /\r\ncontent-length:\s*(\d+)/.exec(lower);
+  return match === null ? 0 : Number(match[1]);
+}
+
+/**
+ * Takes every byte Node has read so far and stops reading at the handle, in one tick, so that
+ * nothing read by this process is lost when the socket moves to a worker.
+ */
+function stopReading(socket: Socket, buffered: Buffer, chunks: Buffer[]): Buffer {
+  socket.pause();
+  for (let extra = socket.read() as Buffer | null; extra !== null; extra = socket.read() as Buffer | null) chunks.push(extra);
+  (socket as unknown as { _handle?: { readStop?: () => void } })._handle?.readStop?.();
+  return chunks.length === 1 ? buffered : Buffer.concat(chunks);
+}

@@ -1,0 +1,122 @@
+import { parseDurationMs } from "./duration.ts";
+
+/** The validated, frozen configuration every module receives. Durations are milliseconds. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly maxPeers: number;
+  readonly shardCount: number;
+  readonly writeTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly pongWaitMs: number;
+  readonly maxMessageSize: number;
+  readonly brokerType: "local" | "redis";
+  readonly redisAddr: string;
+  readonly redisPassword: string;
+  readonly redisDb: number;
+  /** Socket.IO Redis adapter: "sharded" (Redis 7 SPUBLISH, a channel per room) or "classic" (one channel). */
+  readonly redisAdapter: "sharded" | "classic";
+  readonly rateLimitPerSec: number;
+  readonly rateLimitBurst: number;
+  readonly rateLimitShards: number;
+  readonly tlsCert: string;
+  readonly tlsKey: string;
+  readonly metricsEnabled: boolean;
+  readonly metricsPort: number;
+  readonly compressionEnabled: boolean;
+  readonly sendBufferSize: number;
+  /** Cluster workers; 0 means one per CPU. */
+  readonly workers: number;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+}
+
+type Kind =
+  | { readonly type: "string"; readonly oneOf?: readonly string[] }
+  | { readonly type: "int"; readonly min: number; readonly max: number; readonly powerOfTwo?: boolean }
+  | { readonly type: "bool" }
+  | { readonly type: "duration"; readonly minMs: number };
+
+interface Option {
+  /** Key in config.json, as the protocol document names it. */
+  readonly file: string;
+  readonly field: keyof Config;
+  readonly kind: Kind;
+  readonly default: Config[keyof Config];
+  /** Environment variable that overrides the file, if any. */
+  readonly env?: string;
+}
+
+const INT32 = 2 ** 31 - 1;
+
+/** Every option, its default and its environment override: the single source of truth. */
+export const OPTIONS: readonly Option[] = [
+  { file: "host", field: "host", kind: { type: "string" }, default: "0.0.0.0", env: "PEER_HOST" },
+  { file: "port", field: "port", kind: { type: "int", min: 0, max: 65_535 }, default: 8080, env: "PEER_PORT" },
+  { file: "max_peers", field: "maxPeers", kind: { type: "int", min: 1, max: INT32 }, default: 100_000, env: "PEER_MAX_PEERS" },
+  { file: "shard_count", field: "shardCount", kind: { type: "int", min: 1, max: 65_536, powerOfTwo: true }, default: 64 },
+  { file: "write_timeout", field: "writeTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000 },
+  { file: "read_timeout", field: "readTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 60_000 },
+  { file: "ping_interval", field: "pingIntervalMs", kind: { type: "duration", minMs: 10 }, default: 30_000 },
+  { file: "pong_wait", field: "pongWaitMs", kind: { type: "duration", minMs: 10 }, default: 35_000 },
+  { file: "max_message_size", field: "maxMessageSize", kind: { type: "int", min: 256, max: 64 * 1024 * 1024 }, default: 65_536 },
+  { file: "broker_type", field: "brokerType", kind: { type: "string", oneOf: ["local", "redis"] }, default: "local", env: "PEER_BROKER" },
+  { file: "redis_addr", field: "redisAddr", kind: { type: "string" }, default: "localhost:6379", env: "REDIS_ADDR" },
+  { file: "redis_password", field: "redisPassword", kind: { type: "string" }, default: "", env: "REDIS_PASSWORD" },
+  { file: "redis_db", field: "redisDb", kind: { type: "int", min: 0, max: 15 }, default: 0 },
+  { file: "redis_adapter", field: "redisAdapter", kind: { type: "string", oneOf: ["sharded", "classic"] }, default: "sharded", env: "PEER_REDIS_ADAPTER" },
+  { file: "rate_limit_per_sec", field: "rateLimitPerSec", kind: { type: "int", min: 1, max: INT32 }, default: 100 },
+  { file: "rate_limit_burst", field: "rateLimitBurst", kind: { type: "int", min: 1, max: INT32 }, default: 200 },
+  { file: "rate_limit_shards", field: "rateLimitShards", kind: { type: "int", min: 1, max: 65_536 }, default: 32 },
+  { file: "tls_cert", field: "tlsCert", kind: { type: "string" }, default: "", env: "TLS_CERT" },
+  { file: "tls_key", field: "tlsKey", kind: { type: "string" }, default: "", env: "TLS_KEY" },
+  { file: "metrics_enabled", field: "metricsEnabled", kind: { type: "bool" }, default: true },
+  { file: "metrics_port", field: "metricsPort", kind: { type: "int", min: 0, max: 65_535 }, default: 9090 },
+  { file: "compression_enabled", field: "compressionEnabled", kind: { type: "bool" }, default: false, env: "PEER_COMPRESSION" },
+  { file: "send_buffer_size", field: "sendBufferSize", kind: { type: "int", min: 1, max: 1_000_000 }, default: 32, env: "PEER_SEND_BUFFER" },
+  { file: "workers", field: "workers", kind: { type: "int", min: 0, max: 256 }, default: 0, env: "PEER_WORKERS" },
+  {
+    file: "log_level",
+    field: "logLevel",
+    kind: { type: "string", oneOf: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] },
+    default: "info",
+    env: "PEER_LOG_LEVEL",
+  },
+];
+
+/**
+ * Checks one raw value (from JSON or from an environment string) against its option.
+ * Returns the typed value or a message saying what is wrong.
+ */
+export function coerceOption(option: Option, raw: unknown, fromEnv: boolean): { value: unknown } | { problem: string } {
+  const kind = option.kind;
+  switch (kind.type) {
+    case "string": {
+      if (typeof raw !== "string") return { problem: "must be a string" };
+      if (kind.oneOf && !kind.oneOf.includes(raw)) return { problem: `must be one of ${kind.oneOf.join(", ")}` };
+      return { value: raw };
+    }
+    case "int": {
+      const value = fromEnv && typeof raw === "string" && /^-?\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+      if (typeof value !== "number" || !Number.isInteger(value)) return { problem: "must be an integer" };
+      if (value < kind.min || value > kind.max) return { problem: `must be between ${kind.min} and ${kind.max}` };
+      if (kind.powerOfTwo && (value & (value - 1)) !== 0) return { problem: "must be a power of two" };
+      return { value };
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return { value: raw };
+      if (fromEnv && typeof raw === "string") {
+        const text = raw.trim().toLowerCase();
+        if (["1", "true", "yes", "on"].includes(text)) return { value: true };
+        if (["0", "false", "no", "off"].includes(text)) return { value: false };
+      }
+      return { problem: "must be a boolean" };
+    }
+    case "duration": {
+      const ms = parseDurationMs(raw);
+      if (ms === undefined) return { problem: 'must be a duration such as "10s", "500ms" or a number of milliseconds' };
+      if (ms < kind.minMs) return { problem: `must be at least ${kind.minMs}ms` };
+      return { value: ms };
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { createHash } from "node:crypto";
+
+const ADJECTIVES = [
+  "able", "amber", "bold", "brave", "bright", "brisk", "calm", "clever", "cosmic", "crisp", "dark", "daring",
+  "eager", "early", "fair", "fast", "fierce", "fond", "gentle", "glad", "golden", "grand", "happy", "hidden",
+  "humble", "icy", "jolly", "keen", "kind", "lively", "lucky", "mellow", "mighty", "misty", "noble", "odd",
+  "proud", "quick", "quiet", "rapid", "rare", "royal", "rusty", "shy", "silent", "silver", "sleek", "smart",
+  "snowy", "solid", "spry", "steady", "stormy", "sunny", "swift", "tidy", "tiny", "vivid", "warm", "wild",
+  "wise", "witty", "young", "zesty",
+] as const;
+
+const NOUNS = [
+  "ant", "bat", "bear", "bee", "bison", "boar", "cat", "cobra", "crab", "crane", "crow", "deer", "dove",
+  "eagle", "eel", "elk", "falcon", "ferret", "finch", "fox", "frog", "gecko", "goat", "hare", "hawk", "heron",
+  "ibis", "jay", "koala", "lark", "lemur", "lion", "llama", "lynx", "mink", "mole", "moose", "moth", "newt",
+  "otter", "owl", "panda", "puma", "quail", "raven", "robin", "seal", "shark", "sloth", "snail", "swan",
+  "tiger", "toad", "trout", "viper", "wasp", "whale", "wolf", "wren", "yak", "zebra", "orca", "mantis", "stoat",
+] as const;
+
+/**
+ * Generated aliases for a fingerprint, `adjective-noun-NN`, in a fixed order: the same key
+ * usually gets the same alias, and the store takes the first one that is free. Each SHA-256
+ * digest yields five candidates (six bytes each), so ten candidates cost two digests: with 100,000
+ * peers holding a quarter of the 405,504 combinations, all ten are taken about once in a million.
+ */
+export function aliasCandidates(fingerprint: string, count = 10): string[] {
+  const candidates: string[] = [];
+  for (let round = 0; candidates.length < count; round++) {
+    const digest = createHash("sha256").update(`${fingerprint}:${round}`).digest();
+    for (let offset = 0; offset + 6 <= digest.length && candidates.length < count; offset += 6) {
+      const adjective = ADJECTIVES[digest.readUInt16BE(offset) % ADJECTIVES.length];
+      const noun = NOUNS[digest.readUInt16BE(offset + 2) % NOUNS.length];
+      const number = (digest.readUInt16BE(offset + 4) % 99) + 1;
+      candidates.push(`${adjective}-${noun}-${String(number).padStart(2, "0")}`);
+    }
+  }
+  return candidates;
+}
+
+/** Fingerprint of a public key: lowercase hex SHA-256 of its UTF-8 bytes. */
+export const fingerprintOf = (publicKey: string): string => createHash("sha256").update(publicKey, "utf8").digest("hex");

@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** One server process's own figures. */
+export interface WorkerStats {
+  node_id: string;
+  pid: number;
+  connections: Record<string, number>;
+  /** Fingerprints registered on this process; only with `GET /stats?detail=peers` (debugging). */
+  peers?: string[];
+}
+
+/** What the HTTP endpoints report; supplied by the server wiring. */
+export interface StatusSource {
+  accepting(): boolean;
+  /** Backends this process needs, each "up" or "down" (e.g. `{ redis: "down" }`); empty when there are none. */
+  backends(): Record<string, "up" | "down">;
+  maxPeers: number;
+  /** Figures for the whole deployment this process belongs to, with one entry per worker. */
+  snapshot(detail: boolean): Promise<{ totalPeers: number; namespaces: Record<string, number>; workers: WorkerStats[] }>;
+}
+
+/** `GET /health` and `GET /stats`, with the documented JSON shapes. */
+export function createHttpHandler(source: StatusSource, startedAt: number) {
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    const [path, query = ""] = (request.url ?? "/").split("?", 2);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      send(response, 405, { error: "method not allowed" });
+      return;
+    }
+    if (path === "/readyz") {
+      const backends = source.backends();
+      const ready = source.accepting() && Object.values(backends).every((state) => state === "up");
+      send(response, ready ? 200 : 503, { ready, accepting: source.accepting(), backends });
+      return;
+    }
+    if (path === "/health") {
+      const backends = source.backends();
+      const down = Object.values(backends).some((state) => state !== "up");
+      const timestamp = Math.floor(Date.now() / 1000);
+      if (down || !source.accepting()) {
+        // Without the backend the peer count is unknown; say what is down instead.
+        send(response, 503, { status: "unavailable", peers: null, max_peers: source.maxPeers, timestamp, backends });
+        return;
+      }
+      void source.snapshot(false).then(
+        (snapshot) =>
+          send(response, 200, {
+            status: "ok",
+            peers: snapshot.totalPeers,
+            max_peers: source.maxPeers,
+            timestamp,
+            ...(Object.keys(backends).length > 0 ? { backends } : {}),
+          }),
+        (error: unknown) => send(response, 503, { status: "unavailable", peers: null, max_peers: source.maxPeers, timestamp, error: String(error) }),
+      );
+      return;
+    }
+    if (path === "/stats") {
+      void source.snapshot(new URLSearchParams(query).get("detail") === "peers").then(
+        (snapshot) =>
+          send(response, 200, {
+            total_peers: snapshot.totalPeers,
+            max_peers: source.maxPeers,
+            namespaces: snapshot.namespaces,
+            connections: sumConnections(snapshot.workers),
+            workers: snapshot.workers,
+            uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
+          }),
+        (error: unknown) => send(response, 503, { error: String(error) }),
+      );
+      return;
+    }
+    send(response, 404, { error: "not found" });
+  };
+}
+
+function sumConnections(workers: readonly WorkerStats[]): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const worker of workers) {
+    for (const [transport, count] of Object.entries(worker.connections)) total[transport] = (total[transport] ?? 0) + count;
+  }
+  return total;
+}
+
+function send(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), "cache-control": "no-store" });
+  response.end(text);
+}

@@ -1,0 +1,52 @@
+import type { MemorySnapshot } from "../state/memory-store.ts";
+
+/**
+ * Primary <-> worker messages of the replicated state store, over Node's cluster IPC. Every
+ * message carries `ps` so it is told apart from Socket.IO's adapter and sticky messages on the
+ * same channel.
+ */
+
+/** The StateStore methods that change state: they run on the primary, then on every replica. */
+export const MUTATIONS = [
+  "registerPeer",
+  "unregisterPeer",
+  "updateMeta",
+  "joinNamespace",
+  "leaveScope",
+  "createRoom",
+  "joinRoom",
+  "kick",
+  "requestMatch",
+  "cancelMatch",
+  "removeNode",
+] as const;
+export type Mutation = (typeof MUTATIONS)[number];
+
+export type WorkerToPrimary =
+  /** A replica asks for the current state; the answer is a snapshot, then every later apply. */
+  | { ps: "hello" }
+  /** Runs a mutation on the authoritative store; answered by `result` with the same id. */
+  | { ps: "call"; id: number; method: Mutation; args: unknown[] }
+  /** The worker is serving: the router may hand it connections. */
+  | { ps: "ready"; nodeId: string }
+  /** The worker's open connections, reported every second for least-connection routing. */
+  | { ps: "load"; connections: number };
+
+export type PrimaryToWorker =
+  | { ps: "snapshot"; state: MemorySnapshot }
+  /** Connections held by all workers of the machine (answer to a load report). */
+  | { ps: "machine"; connections: number }
+  /** With Redis: a sibling worker died; remove its peers now rather than when its heartbeat expires. */
+  | { ps: "reap"; nodeId: string }
+  /** A mutation that succeeded on the primary, to replay on the replica in this exact order. */
+  | { ps: "apply"; method: Mutation; args: unknown[] }
+  | { ps: "result"; id: number; ok: true; value: unknown }
+  | { ps: "result"; id: number; ok: false; code: number; message: string };
+
+export function isWorkerToPrimary(message: unknown): message is WorkerToPrimary {
+  return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";
+}
+
+export function isPrimaryToWorker(message: unknown): message is PrimaryToWorker {
+  return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";
+}

@@ -1,0 +1,46 @@
+/** Error codes sent in `{"type":"error","payload":{"code":N}}`, as the protocol document defines them. */
+export const ErrorCode = {
+  BadRequest: 400,
+  Forbidden: 403,
+  NotFound: 404,
+  Conflict: 409,
+  /** Rate limited, namespace full or room full. */
+  TooMany: 429,
+  /** A bug: the handler failed unexpectedly. The connection stays open. */
+  Internal: 500,
+  /** Server full, or a backend the operation needs is unavailable. */
+  Unavailable: 503,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** WebSocket close codes the server uses on `/ws`. Socket.IO peers get the same code in an `error` payload's `close_code`. */
+export const CloseCode = {
+  /** Server shutting down. */
+  GoingAway: 1001,
+  /** No `register` within `pong_wait`. */
+  PolicyViolation: 1008,
+  /** Frame larger than `max_message_size`. */
+  MessageTooBig: 1009,
+  /** `max_peers` reached. */
+  TryAgainLater: 1013,
+  /** Another connection registered the same public key; this one was replaced. */
+  Replaced: 4001,
+  /** The peer's outgoing queue passed `send_buffer_size`: it stopped reading. */
+  SlowConsumer: 4002,
+  /** Keepalive failed: no pong within `pong_wait`. */
+  Timeout: 4003,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** A protocol error raised inside a handler; the transport turns it into an `error` envelope. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+export const badRequest = (message: string): ProtocolError => new ProtocolError(ErrorCode.BadRequest, message);

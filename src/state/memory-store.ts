@@ -1,0 +1,367 @@
+import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
+import { canonicalCriteria, mergeMeta, type Meta } from "../protocol/requests.ts";
+import type {
+  Departure,
+  JoinOptions,
+  JoinResult,
+  MatchOutcome,
+  MatchTicket,
+  MemberInfo,
+  MemberPage,
+  PeerRecord,
+  Registration,
+  RegisterPeer,
+  RoomInfo,
+  StateStore,
+  StoreStats,
+} from "./store.ts";
+
+interface Peer extends PeerRecord {
+  meta: Meta;
+  /** Scope name -> app_type the peer joined with. */
+  scopes: Map<string, string>;
+  /** Namespace -> queue key of the peer's waiting ticket. */
+  tickets: Map<string, string>;
+}
+
+/** JSON form of a MemoryStore's whole state. */
+export interface MemorySnapshot {
+  peers: (PeerRecord & { meta: Meta; scopes: [string, string][]; tickets: [string, string][] })[];
+  scopes: { name: string; members: string[]; room: { owner: string; maxSize: number } | undefined }[];
+  queues: [string, string[]][];
+}
+
+interface Scope {
+  name: string;
+  /** Insertion order is join order: oldest first, which gives listing order and owner succession. */
+  members: Set<string>;
+  room: { owner: string; maxSize: number } | undefined;
+}
+
+/**
+ * Holds all state in this process. Every method is atomic because it runs to completion on one
+ * thread; the promises only satisfy the StateStore contract shared with remote implementations.
+ */
+export class MemoryStore implements StateStore {
+  private readonly peers = new Map<string, Peer>();
+  private readonly aliases = new Map<string, string>();
+  private readonly scopes = new Map<string, Scope>();
+  /** Queue key -> fingerprints waiting, oldest first. */
+  private readonly queues = new Map<string, Set<string>>();
+  /** Registered peers per node, for admission control across processes. */
+  private readonly perNode = new Map<string, number>();
+
+  async registerPeer(request: RegisterPeer): Promise<Registration> {
+    return this.registerPeerSync(request);
+  }
+
+  registerPeerSync(request: RegisterPeer): Registration {
+    const existing = this.peers.get(request.fingerprint);
+    const ownAlias = existing?.alias;
+    const isFree = (alias: string): boolean => {
+      const holder = this.aliases.get(alias);
+      return holder === undefined || (holder === request.fingerprint && alias === ownAlias);
+    };
+    let alias: string | undefined;
+    if (request.alias !== undefined) {
+      if (!isFree(request.alias)) throw new ProtocolError(ErrorCode.Conflict, "alias is taken");
+      alias = request.alias;
+    } else {
+      alias = request.aliasCandidates.find(isFree);
+      if (alias === undefined) throw new ProtocolError(ErrorCode.Conflict, "no free alias could be generated");
+    }
+    let replaced: Registration["replaced"];
+    if (existing !== undefined) {
+      replaced = { ...this.removePeer(existing), connectionId: existing.connectionId };
+    }
+    this.peers.set(request.fingerprint, {
+      fingerprint: request.fingerprint,
+      alias,
+      connectionId: request.connectionId,
+      nodeId: request.nodeId,
+      meta: { ...request.meta },
+      scopes: new Map(),
+      tickets: new Map(),
+    });
+    this.aliases.set(alias, request.fingerprint);
+    this.perNode.set(request.nodeId, (this.perNode.get(request.nodeId) ?? 0) + 1);
+    return replaced === undefined ? { alias } : { alias, replaced };
+  }
+
+  async unregisterPeer(fingerprint: string, connectionId: string): Promise<Departure | undefined> {
+    const peer = this.peers.get(fingerprint);
+    if (peer === undefined || peer.connectionId !== connectionId) return undefined;
+    return this.removePeer(peer);
+  }
+
+  async resolvePeer(to: string): Promise<PeerRecord | undefined> {
+    return this.resolveSync(to);
+  }
+
+  async resolveTarget(from: string, to: string): Promise<PeerRecord> {
+    const target = this.resolveSync(to);
+    if (target === undefined) throw new ProtocolError(ErrorCode.NotFound, "peer not found");
+    if (target.fingerprint === from) throw badRequest("cannot send to yourself");
+    const sender = this.peers.get(from);
+    if (sender === undefined || !sharesAny(sender.scopes, target.scopes)) throw new ProtocolError(ErrorCode.Forbidden, "no shared namespace");
+    return { fingerprint: target.fingerprint, alias: target.alias, connectionId: target.connectionId, nodeId: target.nodeId };
+  }
+
+  private resolveSync(to: string): Peer | undefined {
+    const byFingerprint = this.peers.get(to);
+    if (byFingerprint !== undefined) return byFingerprint;
+    const fingerprint = this.aliases.get(to);
+    return fingerprint === undefined ? undefined : this.peers.get(fingerprint);
+  }
+
+  async updateMeta(fingerprint: string, patch: Meta): Promise<void> {
+    const peer = this.requirePeer(fingerprint);
+    peer.meta = mergeMeta(peer.meta, patch);
+  }
+
+  async joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult> {
+    const peer = this.requirePeer(fingerprint);
+    const existing = this.scopes.get(name);
+    if (existing?.room !== undefined) throw new ProtocolError(ErrorCode.Forbidden, "this name is a private room: use join_room");
+    if (options.meta !== undefined) peer.meta = mergeMeta(peer.meta, options.meta);
+    const scope = existing ?? this.newScope(name, undefined);
+    return this.addMember(scope, peer, options.appType, options.listLimit);
+  }
+
+  async leaveScope(name: string, fingerprint: string): Promise<void> {
+    const peer = this.requirePeer(fingerprint);
+    const scope = this.scopes.get(name);
+    if (scope === undefined || !scope.members.has(fingerprint)) throw new ProtocolError(ErrorCode.NotFound, "not a member");
+    this.removeMember(scope, peer);
+  }
+
+  async listMembers(name: string, requester: string, limit: number): Promise<MemberPage> {
+    const scope = this.scopes.get(name);
+    if (scope === undefined) return { peers: [], total: 0 };
+    if (scope.room !== undefined && !scope.members.has(requester)) {
+      throw new ProtocolError(ErrorCode.Forbidden, "rooms are visible to their members only");
+    }
+    return this.page(scope, limit);
+  }
+
+  async isMember(name: string, fingerprint: string): Promise<boolean> {
+    return this.scopes.get(name)?.members.has(fingerprint) ?? false;
+  }
+
+  async scopeExists(name: string): Promise<boolean> {
+    return this.scopes.has(name);
+  }
+
+  async sharesScope(a: string, b: string): Promise<boolean> {
+    const first = this.peers.get(a);
+    const second = this.peers.get(b);
+    return first !== undefined && second !== undefined && sharesAny(first.scopes, second.scopes);
+  }
+
+  async createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
+    const peer = this.requirePeer(owner);
+    if (this.scopes.has(roomId)) throw new ProtocolError(ErrorCode.Conflict, "a room or namespace with this id exists");
+    const scope = this.newScope(roomId, { owner, maxSize });
+    this.addMember(scope, peer, "", 0);
+    return roomInfoOf(scope);
+  }
+
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult> {
+    const peer = this.requirePeer(fingerprint);
+    const scope = this.requireRoom(roomId);
+    if (!scope.members.has(fingerprint) && scope.members.size >= (scope.room?.maxSize ?? 0)) {
+      throw new ProtocolError(ErrorCode.TooMany, "room is full");
+    }
+    return this.addMember(scope, peer, "", listLimit);
+  }
+
+  async roomInfo(roomId: string): Promise<RoomInfo> {
+    return roomInfoOf(this.requireRoom(roomId));
+  }
+
+  async kick(roomId: string, owner: string, target: string): Promise<void> {
+    const scope = this.requireRoom(roomId);
+    if (scope.room?.owner !== owner) throw new ProtocolError(ErrorCode.Forbidden, "only the room owner can kick");
+    if (target === owner) throw badRequest("the owner cannot kick itself; use leave");
+    const peer = this.peers.get(target);
+    if (peer === undefined || !scope.members.has(target)) throw new ProtocolError(ErrorCode.NotFound, "peer is not in the room");
+    this.removeMember(scope, peer);
+  }
+
+  async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
+    const peer = this.requirePeer(ticket.fingerprint);
+    if (!peer.scopes.has(ticket.namespace)) throw new ProtocolError(ErrorCode.Forbidden, "join the namespace before matching");
+    this.dropTicket(peer, ticket.namespace);
+    const key = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}`;
+    let queue = this.queues.get(key);
+    if (queue === undefined) {
+      queue = new Set();
+      this.queues.set(key, queue);
+    }
+    queue.add(peer.fingerprint);
+    peer.tickets.set(ticket.namespace, key);
+    if (queue.size < ticket.groupSize) return { status: "waiting" };
+
+    const group: MemberInfo[] = [];
+    for (const fingerprint of queue) {
+      const member = this.peers.get(fingerprint);
+      if (member === undefined) continue;
+      group.push(memberInfo(member, ticket.namespace));
+      if (group.length === ticket.groupSize) break;
+    }
+    for (const member of group) this.dropTicket(this.requirePeer(member.fingerprint), ticket.namespace);
+    return { status: "matched", sessionId: ticket.sessionId, peers: group };
+  }
+
+  async cancelMatch(namespace: string, fingerprint: string): Promise<boolean> {
+    return this.dropTicket(this.requirePeer(fingerprint), namespace);
+  }
+
+  async removeNode(nodeId: string): Promise<Departure[]> {
+    const departures: Departure[] = [];
+    for (const peer of [...this.peers.values()]) {
+      if (peer.nodeId === nodeId) departures.push(this.removePeer(peer));
+    }
+    return departures;
+  }
+
+  async stats(): Promise<StoreStats> {
+    const namespaces: Record<string, number> = {};
+    for (const scope of this.scopes.values()) {
+      if (scope.room === undefined) namespaces[scope.name] = scope.members.size;
+    }
+    return { totalPeers: this.peers.size, namespaces };
+  }
+
+  async close(): Promise<void> {
+    this.perNode.clear();
+    this.peers.clear();
+    this.aliases.clear();
+    this.scopes.clear();
+    this.queues.clear();
+  }
+
+  /** Registered peers held by nodes other than `nodeId`. */
+  peersElsewhere(nodeId: string): number {
+    return this.peers.size - (this.perNode.get(nodeId) ?? 0);
+  }
+
+  /** The whole state as plain JSON, for seeding a replica. */
+  exportSnapshot(): MemorySnapshot {
+    return {
+      peers: [...this.peers.values()].map((peer) => ({ ...peer, scopes: [...peer.scopes], tickets: [...peer.tickets] })),
+      scopes: [...this.scopes.values()].map((scope) => ({ name: scope.name, members: [...scope.members], room: scope.room })),
+      queues: [...this.queues].map(([key, queue]) => [key, [...queue]]),
+    };
+  }
+
+  /** Replaces the whole state with a snapshot taken by exportSnapshot. */
+  importSnapshot(snapshot: MemorySnapshot): void {
+    void this.close();
+    for (const peer of snapshot.peers) {
+      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets: new Map(peer.tickets) });
+      this.aliases.set(peer.alias, peer.fingerprint);
+      this.perNode.set(peer.nodeId, (this.perNode.get(peer.nodeId) ?? 0) + 1);
+    }
+    for (const scope of snapshot.scopes) {
+      this.scopes.set(scope.name, { name: scope.name, members: new Set(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
+    }
+    for (const [key, queue] of snapshot.queues) this.queues.set(key, new Set(queue));
+  }
+
+  private requirePeer(fingerprint: string): Peer {
+    const peer = this.peers.get(fingerprint);
+    if (peer === undefined) throw new ProtocolError(ErrorCode.NotFound, "peer is not registered");
+    return peer;
+  }
+
+  private requireRoom(roomId: string): Scope {
+    const scope = this.scopes.get(roomId);
+    if (scope?.room === undefined) throw new ProtocolError(ErrorCode.NotFound, "no such room");
+    return scope;
+  }
+
+  private newScope(name: string, room: Scope["room"]): Scope {
+    const scope: Scope = { name, members: new Set(), room };
+    this.scopes.set(name, scope);
+    return scope;
+  }
+
+  private addMember(scope: Scope, peer: Peer, appType: string, listLimit: number): JoinResult {
+    const added = !scope.members.has(peer.fingerprint);
+    if (added) {
+      scope.members.add(peer.fingerprint);
+      peer.scopes.set(scope.name, appType);
+    }
+    return { added, member: memberInfo(peer, scope.name), ...this.page(scope, listLimit) };
+  }
+
+  private page(scope: Scope, limit: number): MemberPage {
+    const peers: MemberInfo[] = [];
+    for (const fingerprint of scope.members) {
+      if (peers.length >= limit) break;
+      const peer = this.peers.get(fingerprint);
+      if (peer !== undefined) peers.push(memberInfo(peer, scope.name));
+    }
+    return { peers, total: scope.members.size };
+  }
+
+  private removeMember(scope: Scope, peer: Peer): void {
+    scope.members.delete(peer.fingerprint);
+    peer.scopes.delete(scope.name);
+    this.dropTicket(peer, scope.name);
+    if (scope.members.size === 0) {
+      this.scopes.delete(scope.name);
+    } else if (scope.room !== undefined && scope.room.owner === peer.fingerprint) {
+      // Ownership passes to the member who joined earliest: the first in insertion order.
+      const next = scope.members.values().next();
+      if (!next.done) scope.room.owner = next.value;
+    }
+  }
+
+  private removePeer(peer: Peer): Departure {
+    const scopes = [...peer.scopes.keys()];
+    for (const name of scopes) {
+      const scope = this.scopes.get(name);
+      if (scope !== undefined) this.removeMember(scope, peer);
+    }
+    for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
+    this.peers.delete(peer.fingerprint);
+    if (this.aliases.get(peer.alias) === peer.fingerprint) this.aliases.delete(peer.alias);
+    const onNode = (this.perNode.get(peer.nodeId) ?? 1) - 1;
+    if (onNode > 0) this.perNode.set(peer.nodeId, onNode);
+    else this.perNode.delete(peer.nodeId);
+    return { fingerprint: peer.fingerprint, scopes };
+  }
+
+  private dropTicket(peer: Peer, namespace: string): boolean {
+    const key = peer.tickets.get(namespace);
+    if (key === undefined) return false;
+    peer.tickets.delete(namespace);
+    const queue = this.queues.get(key);
+    queue?.delete(peer.fingerprint);
+    if (queue?.size === 0) this.queues.delete(key);
+    return true;
+  }
+}
+
+function sharesAny(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  for (const name of small.keys()) if (large.has(name)) return true;
+  return false;
+}
+
+function memberInfo(peer: Peer, scope: string): MemberInfo {
+  return { fingerprint: peer.fingerprint, alias: peer.alias, app_type: peer.scopes.get(scope) ?? "", meta: peer.meta };
+}
+
+function roomInfoOf(scope: Scope): RoomInfo {
+  return {
+    room_id: scope.name,
+    peer_count: scope.members.size,
+    max_size: scope.room?.maxSize ?? 0,
+    owner: scope.room?.owner ?? "",
+  };
+}
+
+export { mergeMeta } from "../protocol/requests.ts";

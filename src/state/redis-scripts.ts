@@ -1,0 +1,334 @@
+/**
+ * The Lua scripts behind RedisStore. Each runs atomically inside Redis, so every multi-key change
+ * (a takeover, a leave with owner succession, a group formation) is all-or-nothing and no two
+ * nodes can interleave. Every script checks first and writes after: a refusal changes nothing.
+ *
+ * Calling convention: no KEYS (one Redis, no cluster slots to respect); ARGV[1] is the key prefix,
+ * the rest are the script's own arguments. A refusal is an error reply `PS<code> <message>`,
+ * which RedisStore turns into a ProtocolError with that code.
+ *
+ * Key layout under the prefix (fp = fingerprint):
+ * - `seq`               INCR counter: the score of every join and ticket, so order is arrival order
+ * - `peers`             SET of registered fingerprints (stats)
+ * - `aliases`           HASH alias -> fp
+ * - `peer:<fp>`         HASH alias, conn (connection id), node (node id), meta (JSON text, kept verbatim)
+ * - `scopes:<fp>`       HASH scope name -> app_type the peer joined with
+ * - `tickets:<fp>`      HASH namespace -> queue id of the peer's waiting match ticket
+ * - `node:<node>`       SET of fingerprints registered through that node (removeNode)
+ * - `scope:<name>`      ZSET member fp scored by `seq`: namespace or room members, oldest first
+ * - `room:<name>`       HASH owner, max: present exactly while the scope is a room
+ * - `namespaces`        SET of public namespace names that have members (stats)
+ * - `queue:<queue id>`  ZSET waiting fp scored by `seq`; the queue id is namespace, group size and criteria
+ * - `epoch`             random token written once per Redis lifetime (RedisStore notices a wiped Redis)
+ */
+
+/** Helpers shared by the scripts; each script is this library followed by its body. */
+const LIBRARY = `
+local P = ARGV[1]
+local function k(kind, id) return P .. kind .. ':' .. id end
+local function fail(code, message) return redis.error_reply('PS' .. code .. ' ' .. message) end
+
+local function dropTicket(fp, ns)
+  local tickets = k('tickets', fp)
+  local queue = redis.call('HGET', tickets, ns)
+  if not queue then return false end
+  redis.call('HDEL', tickets, ns)
+  redis.call('ZREM', k('queue', queue), fp)
+  return true
+end
+
+local function memberInfo(fp, scope)
+  local peer = redis.call('HMGET', k('peer', fp), 'alias', 'meta')
+  return {fp, peer[1] or '', redis.call('HGET', k('scopes', fp), scope) or '', peer[2] or '{}'}
+end
+
+-- {total, {member, ...}} with the first \`limit\` members, oldest first.
+local function page(scope, limit)
+  local key = k('scope', scope)
+  local members = {}
+  if limit > 0 then
+    for _, fp in ipairs(redis.call('ZRANGE', key, 0, limit - 1)) do members[#members + 1] = memberInfo(fp, scope) end
+  end
+  return {redis.call('ZCARD', key), members}
+end
+
+-- {added, member, total, members}
+local function addMember(scope, fp, appType, limit)
+  local key = k('scope', scope)
+  local added = 0
+  if not redis.call('ZSCORE', key, fp) then
+    added = 1
+    redis.call('ZADD', key, redis.call('INCR', P .. 'seq'), fp)
+    redis.call('HSET', k('scopes', fp), scope, appType)
+    if redis.call('EXISTS', k('room', scope)) == 0 then redis.call('SADD', P .. 'namespaces', scope) end
+  end
+  local listed = page(scope, limit)
+  return {added, memberInfo(fp, scope), listed[1], listed[2]}
+end
+
+-- The caller has checked membership.
+local function removeMember(scope, fp)
+  local key = k('scope', scope)
+  redis.call('ZREM', key, fp)
+  redis.call('HDEL', k('scopes', fp), scope)
+  dropTicket(fp, scope)
+  local room = k('room', scope)
+  if redis.call('ZCARD', key) == 0 then
+    redis.call('DEL', room)
+    redis.call('SREM', P .. 'namespaces', scope)
+  elseif redis.call('HGET', room, 'owner') == fp then
+    -- Ownership passes to the member who joined earliest: the lowest score.
+    redis.call('HSET', room, 'owner', redis.call('ZRANGE', key, 0, 0)[1])
+  end
+end
+
+-- Removes a registered peer everywhere; returns the scopes it was in.
+local function removePeer(fp)
+  local scopes = redis.call('HKEYS', k('scopes', fp))
+  for _, scope in ipairs(scopes) do removeMember(scope, fp) end
+  for _, ns in ipairs(redis.call('HKEYS', k('tickets', fp))) do dropTicket(fp, ns) end
+  local peer = redis.call('HMGET', k('peer', fp), 'alias', 'node')
+  if peer[1] and redis.call('HGET', P .. 'aliases', peer[1]) == fp then redis.call('HDEL', P .. 'aliases', peer[1]) end
+  if peer[2] then redis.call('SREM', k('node', peer[2]), fp) end
+  redis.call('DEL', k('peer', fp), k('scopes', fp), k('tickets', fp))
+  redis.call('SREM', P .. 'peers', fp)
+  return scopes
+end
+
+local function isPeer(fp) return redis.call('EXISTS', k('peer', fp)) == 1 end
+`;
+
+/** Script bodies by command name; ARGV after the prefix is listed above each. */
+const BODIES = {
+  // fp, connectionId, nodeId, hasAlias ('1'|'0'), alias, metaJson, candidate...
+  // -> {alias, replacedConnectionId or '', {scope...}}
+  psRegister: `
+local fp, conn, node, hasAlias, requested, meta = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local peerKey = k('peer', fp)
+local ownAlias = redis.call('HGET', peerKey, 'alias')
+local function isFree(alias)
+  local holder = redis.call('HGET', P .. 'aliases', alias)
+  return (not holder) or (holder == fp and alias == ownAlias)
+end
+local alias = nil
+if hasAlias == '1' then
+  if not isFree(requested) then return fail(409, 'alias is taken') end
+  alias = requested
+else
+  for i = 8, #ARGV do
+    if isFree(ARGV[i]) then alias = ARGV[i]; break end
+  end
+  if not alias then return fail(409, 'no free alias could be generated') end
+end
+local replacedConn, scopes = '', {}
+if ownAlias then
+  replacedConn = redis.call('HGET', peerKey, 'conn')
+  scopes = removePeer(fp)
+end
+redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta)
+redis.call('HSET', P .. 'aliases', alias, fp)
+redis.call('SADD', k('node', node), fp)
+redis.call('SADD', P .. 'peers', fp)
+return {alias, replacedConn, scopes}
+`,
+
+  // fp, connectionId -> {scope...} or false when that connection does not own the fingerprint
+  psUnregister: `
+local fp, conn = ARGV[2], ARGV[3]
+if redis.call('HGET', k('peer', fp), 'conn') ~= conn then return false end
+return removePeer(fp)
+`,
+
+  // to -> {fp, alias, conn, node} or false
+  psResolve: `
+local to = ARGV[2]
+local fp = to
+if not isPeer(fp) then
+  fp = redis.call('HGET', P .. 'aliases', to)
+  if not fp then return false end
+end
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node')
+if not peer[1] then return false end
+return {fp, peer[1], peer[2], peer[3]}
+`,
+
+  // from, to -> {fp, alias, conn, node} of the target; 404 unknown, 400 self, 403 no shared scope
+  psRoute: `
+local from, to = ARGV[2], ARGV[3]
+local fp = to
+if not isPeer(fp) then
+  fp = redis.call('HGET', P .. 'aliases', to)
+  if not fp then return fail(404, 'peer not found') end
+end
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node')
+if not peer[1] then return fail(404, 'peer not found') end
+if fp == from then return fail(400, 'cannot send to yourself') end
+local small, large = k('scopes', from), k('scopes', fp)
+if redis.call('HLEN', small) > redis.call('HLEN', large) then small, large = large, small end
+for _, scope in ipairs(redis.call('HKEYS', small)) do
+  if redis.call('HEXISTS', large, scope) == 1 then return {fp, peer[1], peer[2], peer[3]} end
+end
+return fail(403, 'no shared namespace')
+`,
+
+  // fp, expectedMetaJson, newMetaJson -> 1 written, 0 meta changed meanwhile (retry)
+  psSetMeta: `
+local fp, expected, meta = ARGV[2], ARGV[3], ARGV[4]
+local current = redis.call('HGET', k('peer', fp), 'meta')
+if not current then return fail(404, 'peer is not registered') end
+if current ~= expected then return 0 end
+redis.call('HSET', k('peer', fp), 'meta', meta)
+return 1
+`,
+
+  // name, fp, appType, listLimit, hasMeta ('1'|'0'), expectedMetaJson, newMetaJson
+  // -> {added, member, total, members}, or 0 when the meta changed meanwhile (retry)
+  psJoinNamespace: `
+local name, fp, appType, limit, hasMeta, expected, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+if not isPeer(fp) then return fail(404, 'peer is not registered') end
+if redis.call('EXISTS', k('room', name)) == 1 then return fail(403, 'this name is a private room: use join_room') end
+if hasMeta == '1' then
+  if redis.call('HGET', k('peer', fp), 'meta') ~= expected then return 0 end
+  redis.call('HSET', k('peer', fp), 'meta', meta)
+end
+return addMember(name, fp, appType, limit)
+`,
+
+  // name, fp -> 1
+  psLeave: `
+local name, fp = ARGV[2], ARGV[3]
+if not isPeer(fp) then return fail(404, 'peer is not registered') end
+if not redis.call('ZSCORE', k('scope', name), fp) then return fail(404, 'not a member') end
+removeMember(name, fp)
+return 1
+`,
+
+  // name, requester, limit -> {total, members}
+  psList: `
+local name, requester, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if redis.call('EXISTS', k('room', name)) == 1 and not redis.call('ZSCORE', k('scope', name), requester) then
+  return fail(403, 'rooms are visible to their members only')
+end
+return page(name, limit)
+`,
+
+  // a, b -> 1 when they share a scope, else 0
+  psShares: `
+local a, b = ARGV[2], ARGV[3]
+local small, large = k('scopes', a), k('scopes', b)
+if redis.call('HLEN', small) > redis.call('HLEN', large) then small, large = large, small end
+for _, scope in ipairs(redis.call('HKEYS', small)) do
+  if redis.call('HEXISTS', large, scope) == 1 then return 1 end
+end
+return 0
+`,
+
+  // roomId, owner, maxSize -> {peerCount, maxSize, owner}
+  psCreateRoom: `
+local id, owner, max = ARGV[2], ARGV[3], ARGV[4]
+if not isPeer(owner) then return fail(404, 'peer is not registered') end
+if redis.call('EXISTS', k('scope', id)) == 1 or redis.call('EXISTS', k('room', id)) == 1 then
+  return fail(409, 'a room or namespace with this id exists')
+end
+redis.call('HSET', k('room', id), 'owner', owner, 'max', max)
+addMember(id, owner, '', 0)
+return {redis.call('ZCARD', k('scope', id)), max, owner}
+`,
+
+  // roomId, fp, listLimit -> {added, member, total, members}
+  psJoinRoom: `
+local id, fp, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+if not isPeer(fp) then return fail(404, 'peer is not registered') end
+local max = redis.call('HGET', k('room', id), 'max')
+if not max then return fail(404, 'no such room') end
+if not redis.call('ZSCORE', k('scope', id), fp) and redis.call('ZCARD', k('scope', id)) >= tonumber(max) then
+  return fail(429, 'room is full')
+end
+return addMember(id, fp, '', limit)
+`,
+
+  // roomId -> {peerCount, maxSize, owner}
+  psRoomInfo: `
+local id = ARGV[2]
+local room = redis.call('HMGET', k('room', id), 'owner', 'max')
+if not room[1] then return fail(404, 'no such room') end
+return {redis.call('ZCARD', k('scope', id)), room[2], room[1]}
+`,
+
+  // roomId, owner, target -> 1
+  psKick: `
+local id, owner, target = ARGV[2], ARGV[3], ARGV[4]
+local current = redis.call('HGET', k('room', id), 'owner')
+if not current then return fail(404, 'no such room') end
+if current ~= owner then return fail(403, 'only the room owner can kick') end
+if target == owner then return fail(400, 'the owner cannot kick itself; use leave') end
+if not isPeer(target) or not redis.call('ZSCORE', k('scope', id), target) then return fail(404, 'peer is not in the room') end
+removeMember(id, target)
+return 1
+`,
+
+  // namespace, fp, groupSize, queueId, sessionId -> {'waiting'} or {'matched', sessionId, {member...}}
+  psMatch: `
+local ns, fp, size, queueId, sessionId = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+if not isPeer(fp) then return fail(404, 'peer is not registered') end
+if redis.call('HEXISTS', k('scopes', fp), ns) == 0 then return fail(403, 'join the namespace before matching') end
+dropTicket(fp, ns)
+local queue = k('queue', queueId)
+redis.call('ZADD', queue, redis.call('INCR', P .. 'seq'), fp)
+redis.call('HSET', k('tickets', fp), ns, queueId)
+if redis.call('ZCARD', queue) < size then return {'waiting'} end
+-- First come, first matched: the oldest tickets form the group.
+local group = {}
+local members = redis.call('ZRANGE', queue, 0, size - 1)
+for _, member in ipairs(members) do group[#group + 1] = memberInfo(member, ns) end
+for _, member in ipairs(members) do dropTicket(member, ns) end
+return {'matched', sessionId, group}
+`,
+
+  // namespace, fp -> 1 when a ticket was dropped, else 0
+  psCancelMatch: `
+local ns, fp = ARGV[2], ARGV[3]
+if not isPeer(fp) then return fail(404, 'peer is not registered') end
+if dropTicket(fp, ns) then return 1 end
+return 0
+`,
+
+  // nodeId, batch -> {remaining, {{fp, {scope...}}, ...}}: removes up to \`batch\` peers; call again while remaining > 0
+  psRemoveNode: `
+local node, batch = ARGV[2], tonumber(ARGV[3])
+local set = k('node', node)
+local out = {}
+for _, fp in ipairs(redis.call('SPOP', set, batch)) do
+  -- A peer that re-registered through another node is no longer listed here; this check is a safety net.
+  if redis.call('HGET', k('peer', fp), 'node') == node then out[#out + 1] = {fp, removePeer(fp)} end
+end
+return {redis.call('SCARD', set), out}
+`,
+
+  // -> {totalPeers, {name, count, name, count, ...}}
+  psStats: `
+local counts = {}
+for _, name in ipairs(redis.call('SMEMBERS', P .. 'namespaces')) do
+  counts[#counts + 1] = name
+  counts[#counts + 1] = redis.call('ZCARD', k('scope', name))
+end
+return {redis.call('SCARD', P .. 'peers'), counts}
+`,
+
+  // token -> the epoch token in force (the given one if there was none)
+  psEpoch: `
+local token = ARGV[2]
+local current = redis.call('GET', P .. 'epoch')
+if current then return current end
+redis.call('SET', P .. 'epoch', token)
+return token
+`,
+} as const;
+
+export type ScriptName = keyof typeof BODIES;
+
+/** Full Lua source of each script, ready for ioredis `defineCommand`. */
+export const SCRIPTS: Readonly<Record<ScriptName, string>> = Object.fromEntries(
+  Object.entries(BODIES).map(([name, body]) => [name, LIBRARY + body]),
+) as Record<ScriptName, string>;
+

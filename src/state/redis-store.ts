@@ -1,0 +1,358 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import { canonicalCriteria, type Meta } from "../protocol/requests.ts";
+import { mergeMeta } from "../protocol/requests.ts";
+import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
+import type {
+  Departure,
+  JoinOptions,
+  JoinResult,
+  MatchOutcome,
+  MatchTicket,
+  MemberInfo,
+  MemberPage,
+  PeerRecord,
+  Registration,
+  RegisterPeer,
+  RoomInfo,
+  StateStore,
+  StoreStats,
+} from "./store.ts";
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]`. */
+  url: string;
+  /** Prepended to every key, so several deployments (or test runs) can share one Redis. Default `ps:`. */
+  keyPrefix?: string;
+  /** How long one call may wait for Redis before failing with 503. Default 1000 ms. */
+  commandTimeoutMs?: number;
+  /** How long a connection attempt may take. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Upper bound of the delay between reconnection attempts (they start at 100 ms and grow). Default 1000 ms. */
+  maxReconnectDelayMs?: number;
+}
+
+export type RedisStatus = "ready" | "down";
+
+export interface RedisStatusDetails {
+  /**
+   * On "ready": true when Redis lost this store's state since the last "ready" (it restarted
+   * without persistence, or was flushed). The node must then register its live peers again.
+   */
+  stateLost: boolean;
+}
+
+export type RedisStatusListener = (status: RedisStatus, details: RedisStatusDetails) => void;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
+
+/** Member entry as the scripts return it: fingerprint, alias, app_type, meta JSON. */
+type RawMember = [string, string, string, string];
+/** [added, member, total, members] */
+type RawJoin = [number, RawMember, number, RawMember[]];
+
+/** Attempts of an optimistic meta update before giving up (only the peer's own connection writes its meta). */
+const META_ATTEMPTS = 16;
+/** Peers removed per script run by removeNode, so a big node does not block Redis in one go. */
+const REMOVE_NODE_BATCH = 200;
+
+/** Replies that mean "Redis cannot serve right now", as opposed to a bug in a script. */
+const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
+const REFUSAL = /^PS(\d{3}) ([\s\S]*)$/;
+
+/**
+ * The deployment-wide state in one Redis, shared by every node. Each mutation is one Lua script
+ * (see redis-scripts.ts), so it is atomic across nodes and a refusal changes nothing.
+ *
+ * Outages fail fast: no offline queue, no retries and a command timeout, so a call made while
+ * Redis is unreachable rejects with ProtocolError 503 at once (or after `commandTimeoutMs` when
+ * Redis stops answering). The client reconnects by itself; `onStatusChange` reports "down" and
+ * "ready", the latter with `stateLost` when Redis came back empty.
+ */
+export class RedisStore implements StateStore {
+  private readonly redis: ScriptedRedis;
+  private readonly prefix: string;
+  private readonly listeners = new Set<RedisStatusListener>();
+  private ready = false;
+  private closed = false;
+  /** The Redis lifetime this store has seen (see the `epoch` key); undefined before the first "ready". */
+  private epoch: string | undefined;
+
+  constructor(options: RedisStoreOptions) {
+    this.prefix = options.keyPrefix ?? "ps:";
+    const maxDelay = options.maxReconnectDelayMs ?? 1_000;
+    const redis = new Redis(options.url, {
+      // Fail fast while down: a call either reaches Redis now or rejects with 503.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // A script in flight when the connection broke may or may not have run; never run it twice.
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 1_000,
+      connectTimeout: options.connectTimeoutMs ?? 2_000,
+      retryStrategy: (attempt) => Math.min(attempt * 100, maxDelay),
+      lazyConnect: false,
+    });
+    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua, numberOfKeys: 0 });
+    this.redis = redis as ScriptedRedis;
+    redis.on("ready", () => void this.becameReady());
+    redis.on("close", () => this.becameDown());
+    // Connection errors are reported through the calls that fail and the "down" status.
+    redis.on("error", () => undefined);
+  }
+
+  /** Resolves once the store can serve calls; rejects after `timeoutMs` (default 5000). */
+  whenReady(timeoutMs = 5_000): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(new ProtocolError(ErrorCode.Unavailable, "Redis is not reachable"));
+      }, timeoutMs);
+      const unsubscribe = this.onStatusChange((status) => {
+        if (status !== "ready") return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      });
+    });
+  }
+
+  /** True while connected to Redis (calls are expected to succeed). */
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Tells `listener` each time Redis becomes unreachable or reachable again; returns an unsubscribe function. */
+  onStatusChange(listener: RedisStatusListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async registerPeer(request: RegisterPeer): Promise<Registration> {
+    const [alias, replacedConnection, scopes] = (await this.run(
+      "psRegister",
+      request.fingerprint,
+      request.connectionId,
+      request.nodeId,
+      request.alias === undefined ? "0" : "1",
+      request.alias ?? "",
+      JSON.stringify(request.meta),
+      ...request.aliasCandidates,
+    )) as [string, string, string[]];
+    if (replacedConnection === "") return { alias };
+    return { alias, replaced: { fingerprint: request.fingerprint, scopes, connectionId: replacedConnection } };
+  }
+
+  async unregisterPeer(fingerprint: string, connectionId: string): Promise<Departure | undefined> {
+    const scopes = (await this.run("psUnregister", fingerprint, connectionId)) as string[] | null;
+    return scopes === null ? undefined : { fingerprint, scopes };
+  }
+
+  async resolvePeer(to: string): Promise<PeerRecord | undefined> {
+    const found = (await this.run("psResolve", to)) as [string, string, string, string] | null;
+    if (found === null) return undefined;
+    const [fingerprint, alias, connectionId, nodeId] = found;
+    return { fingerprint, alias, connectionId, nodeId };
+  }
+
+  async resolveTarget(from: string, to: string): Promise<PeerRecord> {
+    const [fingerprint, alias, connectionId, nodeId] = (await this.run("psRoute", from, to)) as [string, string, string, string];
+    return { fingerprint, alias, connectionId, nodeId };
+  }
+
+  async updateMeta(fingerprint: string, patch: Meta): Promise<void> {
+    // Merged here, not in Lua, so key order and the 4 KB measure are exactly JSON.stringify's;
+    // written back only if nobody changed the meta meanwhile.
+    for (let attempt = 0; attempt < META_ATTEMPTS; attempt++) {
+      const current = await this.currentMeta(fingerprint);
+      const next = JSON.stringify(mergeMeta(JSON.parse(current) as Meta, patch));
+      if ((await this.run("psSetMeta", fingerprint, current, next)) === 1) return;
+    }
+    throw new ProtocolError(ErrorCode.Unavailable, "meta kept changing; try again");
+  }
+
+  async joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult> {
+    for (let attempt = 0; attempt < META_ATTEMPTS; attempt++) {
+      let expected = "";
+      let next = "";
+      if (options.meta !== undefined) {
+        expected = await this.currentMeta(fingerprint);
+        next = JSON.stringify(mergeMeta(JSON.parse(expected) as Meta, options.meta));
+      }
+      const reply = (await this.run(
+        "psJoinNamespace",
+        name,
+        fingerprint,
+        options.appType,
+        options.listLimit,
+        options.meta === undefined ? "0" : "1",
+        expected,
+        next,
+      )) as RawJoin | 0;
+      if (reply !== 0) return joinResult(reply);
+    }
+    throw new ProtocolError(ErrorCode.Unavailable, "meta kept changing; try again");
+  }
+
+  async leaveScope(name: string, fingerprint: string): Promise<void> {
+    await this.run("psLeave", name, fingerprint);
+  }
+
+  async listMembers(name: string, requester: string, limit: number): Promise<MemberPage> {
+    const [total, members] = (await this.run("psList", name, requester, limit)) as [number, RawMember[]];
+    return { peers: members.map(memberInfo), total };
+  }
+
+  async isMember(name: string, fingerprint: string): Promise<boolean> {
+    return (await this.guard(this.redis.zscore(this.key("scope", name), fingerprint))) !== null;
+  }
+
+  async scopeExists(name: string): Promise<boolean> {
+    return (await this.guard(this.redis.exists(this.key("scope", name)))) === 1;
+  }
+
+  async sharesScope(a: string, b: string): Promise<boolean> {
+    return (await this.run("psShares", a, b)) === 1;
+  }
+
+  async createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
+    return roomInfo(roomId, (await this.run("psCreateRoom", roomId, owner, maxSize)) as RawRoom);
+  }
+
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult> {
+    return joinResult((await this.run("psJoinRoom", roomId, fingerprint, listLimit)) as RawJoin);
+  }
+
+  async roomInfo(roomId: string): Promise<RoomInfo> {
+    return roomInfo(roomId, (await this.run("psRoomInfo", roomId)) as RawRoom);
+  }
+
+  async kick(roomId: string, owner: string, target: string): Promise<void> {
+    await this.run("psKick", roomId, owner, target);
+  }
+
+  async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
+    const queueId = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}`;
+    const reply = (await this.run("psMatch", ticket.namespace, ticket.fingerprint, ticket.groupSize, queueId, ticket.sessionId)) as
+      | ["waiting"]
+      | ["matched", string, RawMember[]];
+    if (reply[0] === "waiting") return { status: "waiting" };
+    return { status: "matched", sessionId: reply[1], peers: reply[2].map(memberInfo) };
+  }
+
+  async cancelMatch(namespace: string, fingerprint: string): Promise<boolean> {
+    return (await this.run("psCancelMatch", namespace, fingerprint)) === 1;
+  }
+
+  async removeNode(nodeId: string): Promise<Departure[]> {
+    const departures: Departure[] = [];
+    for (;;) {
+      const [remaining, removed] = (await this.run("psRemoveNode", nodeId, REMOVE_NODE_BATCH)) as [number, [string, string[]][]];
+      for (const [fingerprint, scopes] of removed) departures.push({ fingerprint, scopes });
+      if (remaining === 0) return departures;
+    }
+  }
+
+  async stats(): Promise<StoreStats> {
+    const [totalPeers, counts] = (await this.run("psStats")) as [number, (string | number)[]];
+    const namespaces: Record<string, number> = {};
+    for (let index = 0; index + 1 < counts.length; index += 2) namespaces[String(counts[index])] = Number(counts[index + 1]);
+    return { totalPeers, namespaces };
+  }
+
+  /** Disconnects from Redis. The shared state stays: a node's peers are removed by unregisterPeer or removeNode. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    try {
+      await this.redis.quit();
+    } catch {
+      // Already disconnected: nothing to say goodbye to.
+    }
+    this.redis.disconnect();
+    this.ready = false;
+  }
+
+  private key(kind: string, id: string): string {
+    return `${this.prefix}${kind}:${id}`;
+  }
+
+  private async currentMeta(fingerprint: string): Promise<string> {
+    const meta = await this.guard(this.redis.hget(this.key("peer", fingerprint), "meta"));
+    if (meta === null) throw new ProtocolError(ErrorCode.NotFound, "peer is not registered");
+    return meta;
+  }
+
+  private run(script: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.guard(this.redis[script](this.prefix, ...args));
+  }
+
+  /** Turns a script's refusal into its ProtocolError, and any failure to reach Redis into 503. */
+  private async guard<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  private async becameReady(): Promise<void> {
+    let epoch: string;
+    try {
+      // A fresh token each time: finding none and writing a new one means Redis was wiped.
+      epoch = (await this.redis.psEpoch(this.prefix, randomBytes(16).toString("hex"))) as string;
+    } catch {
+      // The connection broke again right away; "close" follows and a later "ready" retries.
+      return;
+    }
+    if (this.closed || this.redis.status !== "ready") return;
+    const stateLost = this.epoch !== undefined && this.epoch !== epoch;
+    this.epoch = epoch;
+    this.ready = true;
+    this.emit("ready", { stateLost });
+  }
+
+  private becameDown(): void {
+    if (!this.ready) return;
+    this.ready = false;
+    this.emit("down", { stateLost: false });
+  }
+
+  private emit(status: RedisStatus, details: RedisStatusDetails): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(status, details);
+      } catch (error) {
+        console.error("RedisStore status listener failed", error);
+      }
+    }
+  }
+}
+
+/** [peerCount, maxSize, owner] */
+type RawRoom = [number, string | number, string];
+
+function roomInfo(roomId: string, [peerCount, maxSize, owner]: RawRoom): RoomInfo {
+  return { room_id: roomId, peer_count: peerCount, max_size: Number(maxSize), owner };
+}
+
+function memberInfo([fingerprint, alias, appType, meta]: RawMember): MemberInfo {
+  return { fingerprint, alias, app_type: appType, meta: JSON.parse(meta) as Meta };
+}
+
+function joinResult([added, member, total, members]: RawJoin): JoinResult {
+  return { added: added === 1, member: memberInfo(member), peers: members.map(memberInfo), total };
+}
+
+function translate(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const refusal = REFUSAL.exec(error.message);
+  if (refusal !== null) return new ProtocolError(Number(refusal[1]) as ErrorCode, refusal[2] ?? "");
+  // Any other reply error is a script bug: let it surface as one (500), not as an outage.
+  if (error.name === "ReplyError" && !UNAVAILABLE_REPLY.test(error.message)) return error;
+  // Not connected, connection lost mid-call, or no answer within the command timeout.
+  return new ProtocolError(ErrorCode.Unavailable, `state backend unavailable: ${error.message}`);
+}

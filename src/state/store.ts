@@ -1,0 +1,146 @@
+import type { Criteria, Meta } from "../protocol/requests.ts";
+
+/**
+ * The state that must be one for the whole deployment: the peer registry (fingerprint and alias
+ * uniqueness), namespace and room membership, room ownership, matchmaking queues.
+ *
+ * Implementations live side by side (memory for one process; cluster IPC and Redis for many) and
+ * pass one contract suite (test/contract). Domain failures are thrown as ProtocolError with the
+ * protocol's code (403, 404, 409, 429); a backend that cannot answer throws code 503.
+ *
+ * A "scope" is a public namespace or a private room: they share one name space.
+ */
+export interface StateStore {
+  /**
+   * Claims a fingerprint for a connection. A requested alias must be free (409 otherwise); without one,
+   * the first free candidate is taken. If the fingerprint is held by another connection, the new one
+   * takes over and the old one's memberships are removed and returned as `replaced`.
+   */
+  registerPeer(request: RegisterPeer): Promise<Registration>;
+  /** Removes the peer if `connectionId` still owns the fingerprint; otherwise does nothing. */
+  unregisterPeer(fingerprint: string, connectionId: string): Promise<Departure | undefined>;
+  /** Resolves a `to` field: as a fingerprint first, then as an alias. */
+  resolvePeer(to: string): Promise<PeerRecord | undefined>;
+  /**
+   * Resolves the target of a signal or relay from `from` and checks that the two may talk, in one
+   * step (one round trip for remote stores): 404 unknown target, 400 the sender itself, 403 no
+   * shared namespace or room.
+   */
+  resolveTarget(from: string, to: string): Promise<PeerRecord>;
+  /** Shallow-merges `patch` into the peer's meta; null values delete keys. 400 if the result passes 4 KB. */
+  updateMeta(fingerprint: string, patch: Meta): Promise<void>;
+
+  /** Joins a public namespace (403 if the name is a room). Idempotent: `added` is false the second time. */
+  joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult>;
+  /** Leaves a namespace or room (404 if not a member); drops the peer's match tickets there. */
+  leaveScope(name: string, fingerprint: string): Promise<void>;
+  /** Lists members, oldest first. Rooms are listed to members only (403). Unknown names are empty. */
+  listMembers(name: string, requester: string, limit: number): Promise<MemberPage>;
+  /** True when the peer is a member of the scope. */
+  isMember(name: string, fingerprint: string): Promise<boolean>;
+  /** True when a namespace or room of that name has members. */
+  scopeExists(name: string): Promise<boolean>;
+  /** True when the two peers share at least one namespace or room. */
+  sharesScope(a: string, b: string): Promise<boolean>;
+
+  /** Creates a room owned and joined by `owner`; 409 if the name is taken by a room or a namespace. */
+  createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo>;
+  /** Joins a room: 404 unknown, 429 full. Idempotent. */
+  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult>;
+  roomInfo(roomId: string): Promise<RoomInfo>;
+  /** Removes `target` from the room: 404 room or target unknown, 403 if `owner` does not own it. */
+  kick(roomId: string, owner: string, target: string): Promise<void>;
+
+  /** Queues a match ticket (replacing the peer's earlier one in that namespace); 403 unless a member. */
+  requestMatch(ticket: MatchTicket): Promise<MatchOutcome>;
+  /** Removes the peer's ticket in the namespace; false if it had none. */
+  cancelMatch(namespace: string, fingerprint: string): Promise<boolean>;
+
+  /**
+   * Removes every peer registered by a process or node that died without cleaning up, and returns
+   * what each left behind. Implementations that replicate state report these to `onDepartures`
+   * on every process, so each can tell its own connections.
+   */
+  removeNode(nodeId: string): Promise<Departure[]>;
+
+  stats(): Promise<StoreStats>;
+  close(): Promise<void>;
+}
+
+export interface RegisterPeer {
+  fingerprint: string;
+  connectionId: string;
+  /** The process (or node) holding the connection; see removeNode. */
+  nodeId: string;
+  alias: string | undefined;
+  /** Generated aliases to try, in order, when none was requested. */
+  aliasCandidates: readonly string[];
+  meta: Meta;
+}
+
+export interface Registration {
+  alias: string;
+  replaced?: Departure & { connectionId: string };
+}
+
+export interface PeerRecord {
+  fingerprint: string;
+  alias: string;
+  connectionId: string;
+  nodeId: string;
+}
+
+/** What a peer left behind: the scopes others must be told about. */
+export interface Departure {
+  fingerprint: string;
+  scopes: string[];
+}
+
+export interface MemberInfo {
+  fingerprint: string;
+  alias: string;
+  app_type: string;
+  meta: Meta;
+}
+
+export interface JoinOptions {
+  appType: string;
+  meta: Meta | undefined;
+  listLimit: number;
+}
+
+export interface MemberPage {
+  peers: MemberInfo[];
+  total: number;
+}
+
+export interface JoinResult extends MemberPage {
+  added: boolean;
+  member: MemberInfo;
+}
+
+export interface RoomInfo {
+  room_id: string;
+  peer_count: number;
+  max_size: number;
+  owner: string;
+}
+
+export interface MatchTicket {
+  namespace: string;
+  fingerprint: string;
+  groupSize: number;
+  criteria: Criteria;
+  /** The session id to give the group if this ticket completes one (chosen by the caller so replicas agree). */
+  sessionId: string;
+}
+
+export type MatchOutcome =
+  | { status: "waiting" }
+  | { status: "matched"; sessionId: string; peers: MemberInfo[] };
+
+export interface StoreStats {
+  totalPeers: number;
+  /** Member count of each public namespace; rooms are never listed. */
+  namespaces: Record<string, number>;
+}

@@ -1,0 +1,310 @@
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Namespace } from "socket.io";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Config } from "../config/load.ts";
+import type { Connection } from "../core/connection.ts";
+import type { Hub } from "../core/hub.ts";
+import type { Session } from "../core/session.ts";
+import type { Logger } from "../observability/logger.ts";
+import { encodeRaw, socketIoPacketToRaw, spliceType, type Body } from "../protocol/envelope.ts";
+import { CloseCode, ErrorCode } from "../protocol/errors.ts";
+import { memberText } from "../protocol/json-span.ts";
+
+const NO_ROOMS: ReadonlySet<string> = new Set();
+const SEND_TEXT = { binary: false } as const;
+
+/**
+ * The adapter-facing face of a raw WebSocket peer.
+ *
+ * Why this exists: every Socket.IO adapter (in-memory, cluster, Redis) delivers a broadcast
+ * locally through `adapter.apply()`, which looks sockets up in `nsp.sockets` and calls
+ * `socket.client.writeToEngine(encodedPackets)`; remote room operations call `join`/`leave`/
+ * `disconnect` on the same objects. Registering raw peers there makes every emit the core sends
+ * to a room (namespace, private room, fingerprint) reach them through the same path as Socket.IO
+ * sockets, on this process or, through the adapter, from any other. This relies on
+ * socket.io-adapter 2.5 internals, so socket.io is pinned to an exact version in package.json.
+ */
+class AdapterShim {
+  readonly data: Record<string, unknown> = {};
+  private readonly issued = Date.now();
+  readonly client: { writeToEngine: (packets: unknown[]) => void };
+
+  constructor(
+    readonly id: string,
+    private readonly nsp: Namespace,
+    private readonly connection: RawConnection,
+    private readonly tcp: Socket,
+  ) {
+    this.client = { writeToEngine: (packets) => connection.deliverEncoded(packets) };
+  }
+
+  get rooms(): Set<string> {
+    return this.nsp.adapter.sids.get(this.id) ?? new Set();
+  }
+
+  /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
+  get handshake(): Record<string, unknown> {
+    return { address: this.tcp.remoteAddress ?? "", transport: "ws", issued: this.issued };
+  }
+
+  join(rooms: string | string[]): void {
+    void this.nsp.adapter.addAll(this.id, new Set(typeof rooms === "string" ? [rooms] : rooms));
+  }
+
+  leave(room: string): void {
+    void this.nsp.adapter.del(this.id, room);
+  }
+
+  disconnect(): this {
+    this.connection.close(CloseCode.GoingAway, "disconnected by server");
+    return this;
+  }
+
+  /** Called by Socket.IO's `io.close()`. */
+  _onclose(): void {
+    this.connection.close(CloseCode.GoingAway, "server shutting down");
+  }
+}
+
+/**
+ * Encodes an adapter broadcast for raw peers once: `apply()` hands every recipient the same
+ * `encodedPackets` array, so a one-entry cache keyed on its identity converts each broadcast once.
+ */
+class BroadcastCache {
+  private packets: unknown[] | undefined;
+  private frame: Buffer | undefined;
+
+  frameFor(packets: unknown[]): Buffer | undefined {
+    if (packets !== this.packets) {
+      this.packets = packets;
+      const first = packets[0];
+      const raw = packets.length === 1 && typeof first === "string" ? socketIoPacketToRaw(first) : undefined;
+      this.frame = raw === undefined ? undefined : Buffer.from(raw);
+    }
+    return this.frame;
+  }
+}
+
+/**
+ * Adapter ids for raw connections: 20 characters like Socket.IO's own (the sharded Redis adapter
+ * treats 20-character rooms as socket ids), unique without a random draw per connection: a random
+ * per-process prefix and a counter.
+ */
+class ConnectionIds {
+  private readonly prefix = randomBytes(9).toString("base64url");
+  private counter = 0;
+
+  next(): string {
+    return this.prefix + (this.counter++).toString(36).padStart(8, "0");
+  }
+}
+
+class RawConnection implements Connection {
+  readonly transport = "ws";
+  readonly shim: AdapterShim;
+  /** Messages sent since the socket last had nothing queued in this process (see write). */
+  private queued = 0;
+  private closed = false;
+  alive = true;
+  lastSeen = Date.now();
+  /** Set once the hub admitted the connection: ends its session. */
+  onServerClose: (() => void) | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly socket: WebSocket,
+    private readonly nsp: Namespace,
+    private readonly cache: BroadcastCache,
+    private readonly config: Config,
+    tcp: Socket,
+  ) {
+    this.shim = new AdapterShim(id, nsp, this, tcp);
+    (nsp.sockets as Map<string, unknown>).set(id, this.shim);
+    void nsp.adapter.addAll(id, new Set([id]));
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.nsp.adapter.sids.get(this.id) ?? NO_ROOMS;
+  }
+
+  send(type: string, body: Body): void {
+    this.write(encodeRaw(type, body));
+  }
+
+  sendEncoded(type: string, bodyJson: string): void {
+    this.write(spliceType(type, bodyJson));
+  }
+
+  deliverEncoded(packets: unknown[]): void {
+    const frame = this.cache.frameFor(packets);
+    if (frame !== undefined) this.write(frame);
+  }
+
+  /**
+   * send_buffer_size bounds the messages waiting in this process for a peer. While the peer reads,
+   * the kernel takes each frame as it is written and nothing stays queued (`bufferedAmount` is 0),
+   * however many messages one turn of the event loop sends; only when the peer stops reading do
+   * frames pile up here, and the one that would pass the bound closes the connection (4002).
+   */
+  private write(data: string | Buffer): void {
+    if (this.closed) return;
+    if (this.socket.bufferedAmount === 0) this.queued = 0;
+    else if (++this.queued > this.config.sendBufferSize) {
+      this.close(CloseCode.SlowConsumer, "slow consumer");
+      return;
+    }
+    this.socket.send(data, SEND_TEXT);
+  }
+
+  join(room: string): void {
+    void this.nsp.adapter.addAll(this.id, new Set([room]));
+  }
+
+  leave(room: string): void {
+    void this.nsp.adapter.del(this.id, room);
+  }
+
+  close(code: CloseCode, reason: string): void {
+    if (this.closed) return;
+    this.detach();
+    // The peer is gone for everyone now, not when its close handshake ends: a slow consumer may
+    // take write_timeout to get there, and until then it would still look registered.
+    this.onServerClose?.();
+    this.socket.close(code, reason);
+    // A peer that is not reading will never complete the close handshake.
+    setTimeout(() => this.socket.terminate(), this.config.writeTimeoutMs).unref();
+  }
+
+  /** Leaves the adapter: from here on no delivery reaches this connection. */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.nsp.adapter.delAll(this.id);
+    this.nsp.sockets.delete(this.id);
+  }
+
+  ping(): void {
+    if (!this.closed) this.socket.ping();
+  }
+
+  terminate(): void {
+    this.detach();
+    this.socket.terminate();
+  }
+}
+
+/** The `/ws` endpoint: the documented JSON protocol over plain WebSocket. */
+export class RawWebSocketTransport {
+  private readonly server: WebSocketServer;
+  private readonly connections = new Set<RawConnection>();
+  private readonly cache = new BroadcastCache();
+  private readonly ids = new ConnectionIds();
+  private keepalive: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly hub: Hub,
+    private readonly nsp: Namespace,
+    private readonly logger: Logger,
+  ) {
+    this.server = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.maxMessageSize,
+      perMessageDeflate: config.compressionEnabled,
+      clientTracking: false,
+    });
+  }
+
+  start(): void {
+    if (this.keepalive !== undefined) return;
+    this.keepalive = setInterval(() => this.sweep(), this.config.pingIntervalMs);
+    this.keepalive.unref();
+  }
+
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+  }
+
+  /** Closes every raw connection with `code`; stops the keepalive. Safe to call twice. */
+  close(code: CloseCode, reason: string): void {
+    clearInterval(this.keepalive);
+    this.keepalive = undefined;
+    for (const connection of this.connections) connection.close(code, reason);
+  }
+
+  private accept(ws: WebSocket, request: IncomingMessage): void {
+    const id = this.ids.next();
+    const connection = new RawConnection(id, ws, this.nsp, this.cache, this.config, request.socket);
+    this.connections.add(connection);
+    ws.on("close", () => {
+      this.connections.delete(connection);
+      connection.detach();
+      if (session !== undefined) void this.hub.close(session);
+    });
+    ws.on("error", (error) => this.logger.debug({ err: error, id }, "raw websocket error"));
+    ws.on("pong", () => {
+      connection.alive = true;
+    });
+    const session = this.hub.open(connection);
+    if (session === undefined) return;
+    connection.onServerClose = () => void this.hub.close(session);
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      connection.alive = true;
+      this.onMessage(session, data, isBinary);
+    });
+  }
+
+  private onMessage(session: Session, data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      this.hub.reject(session, ErrorCode.BadRequest, "binary frames are not supported; send JSON text");
+      return;
+    }
+    let message: unknown;
+    const text = data.toString();
+    try {
+      message = JSON.parse(text);
+    } catch {
+      this.hub.reject(session, ErrorCode.BadRequest, "invalid JSON");
+      return;
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      this.hub.reject(session, ErrorCode.BadRequest, "a message must be a JSON object");
+      return;
+    }
+    const fields = message as Record<string, unknown>;
+    const type = fields["type"];
+    if (typeof type !== "string") {
+      this.hub.reject(session, ErrorCode.BadRequest, "type is required");
+      return;
+    }
+    const forwarded = type === "signal" || type === "relay";
+    this.hub.receive(session, {
+      type,
+      to: fields["to"],
+      namespace: fields["namespace"],
+      payload: fields["payload"],
+      payloadJson: forwarded ? memberText(text, "payload") : undefined,
+    });
+  }
+
+  /**
+   * Keepalive: a connection that has shown no sign of life (message or pong) for longer than
+   * pong_wait is dropped, and its peers are told through the normal disconnect path.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.connections) {
+      if (connection.alive) {
+        connection.alive = false;
+        connection.lastSeen = now;
+      } else if (now - connection.lastSeen > this.config.pongWaitMs) {
+        connection.terminate();
+        continue;
+      }
+      connection.ping();
+    }
+  }
+}

@@ -1,0 +1,785 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ProtocolError } from "../../src/protocol/errors.ts";
+import type { Meta } from "../../src/protocol/requests.ts";
+import type { MatchTicket, RegisterPeer, StateStore } from "../../src/state/store.ts";
+
+/**
+ * The StateStore contract: every implementation (memory, cluster IPC, Redis) must pass it.
+ *
+ * It speaks only the interface. Each test gets a fresh store from `makeStore` and also uses
+ * random fingerprints, aliases and scope names, so an implementation whose stores share a
+ * backend (one Redis database) still gives independent tests; `stats` is checked by deltas.
+ */
+export function storeContract(name: string, makeStore: () => StateStore | Promise<StateStore>): void {
+  describe(`StateStore contract: ${name}`, () => {
+    let store: StateStore;
+    /** This test's node id: unique, so removeNode never touches another test's peers on a shared backend. */
+    let nodeId: string;
+
+    beforeEach(async () => {
+      store = await makeStore();
+      nodeId = `node-${uid()}`;
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const uid = (): string => randomBytes(6).toString("hex");
+    const newFingerprint = (): string => randomBytes(32).toString("hex");
+    const scopeName = (label: string): string => `${label}-${uid()}`;
+
+    const newSessionId = (): string => randomBytes(16).toString("hex");
+
+    const register = (request: Omit<RegisterPeer, "nodeId"> & { nodeId?: string }) => store.registerPeer({ nodeId, ...request });
+    const requestMatch = (ticket: Omit<MatchTicket, "sessionId"> & { sessionId?: string }) =>
+      store.requestMatch({ sessionId: newSessionId(), ...ticket });
+
+    interface TestPeer {
+      fingerprint: string;
+      connectionId: string;
+      alias: string;
+    }
+
+    async function addPeer(options: { alias?: string; candidates?: string[]; meta?: Meta; fingerprint?: string; nodeId?: string } = {}): Promise<TestPeer> {
+      const fingerprint = options.fingerprint ?? newFingerprint();
+      const connectionId = `conn-${uid()}`;
+      const registration = await register({
+        nodeId: options.nodeId ?? nodeId,
+        fingerprint,
+        connectionId,
+        alias: options.alias,
+        aliasCandidates: options.candidates ?? [`gen-${uid()}`],
+        meta: options.meta ?? {},
+      });
+      return { fingerprint, connectionId, alias: registration.alias };
+    }
+
+    const join = (namespace: string, peer: TestPeer, appType = "", meta?: Meta) =>
+      store.joinNamespace(namespace, peer.fingerprint, { appType, meta, listLimit: 50 });
+
+    async function expectCode(promise: Promise<unknown>, code: number): Promise<void> {
+      const error: unknown = await promise.then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error, `expected a ProtocolError with code ${code}`).toBeInstanceOf(ProtocolError);
+      expect((error as ProtocolError).code).toBe(code);
+    }
+
+    const fingerprints = (peers: readonly { fingerprint: string }[]): string[] => peers.map((peer) => peer.fingerprint);
+
+    describe("registerPeer", () => {
+      it("grants a requested free alias", async () => {
+        const alias = `alias-${uid()}`;
+        const peer = await addPeer({ alias });
+        expect(peer.alias).toBe(alias);
+        expect(await store.resolvePeer(alias)).toMatchObject({ fingerprint: peer.fingerprint, alias, connectionId: peer.connectionId, nodeId });
+      });
+
+      it("refuses a requested alias held by another peer with 409 and leaves the holder untouched", async () => {
+        const alias = `alias-${uid()}`;
+        const holder = await addPeer({ alias });
+        const intruder = newFingerprint();
+        await expectCode(
+          register({ fingerprint: intruder, connectionId: `conn-${uid()}`, alias, aliasCandidates: [`gen-${uid()}`], meta: {} }),
+          409,
+        );
+        expect((await store.resolvePeer(alias))?.fingerprint).toBe(holder.fingerprint);
+        expect(await store.resolvePeer(intruder)).toBeUndefined();
+      });
+
+      it("without a requested alias takes the first free candidate", async () => {
+        const taken = `gen-${uid()}`;
+        await addPeer({ alias: taken });
+        const second = `gen-${uid()}`;
+        const peer = await addPeer({ candidates: [taken, second, `gen-${uid()}`] });
+        expect(peer.alias).toBe(second);
+        expect((await store.resolvePeer(second))?.fingerprint).toBe(peer.fingerprint);
+      });
+
+      it("a fingerprint registered again takes over: the old connection's memberships come back as replaced", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const other = await addPeer();
+        const first = await addPeer();
+        await join(namespace, other);
+        await join(namespace, first);
+        await store.createRoom(room, first.fingerprint, 5);
+        await store.joinRoom(room, other.fingerprint, 50);
+
+        const newConnection = `conn-${uid()}`;
+        const registration = await register({
+          fingerprint: first.fingerprint,
+          connectionId: newConnection,
+          alias: undefined,
+          aliasCandidates: [`gen-${uid()}`],
+          meta: {},
+        });
+        expect(registration.replaced?.connectionId).toBe(first.connectionId);
+        expect(registration.replaced?.fingerprint).toBe(first.fingerprint);
+        expect([...(registration.replaced?.scopes ?? [])].sort()).toEqual([namespace, room].sort());
+
+        expect((await store.resolvePeer(first.fingerprint))?.connectionId).toBe(newConnection);
+        expect(await store.isMember(namespace, first.fingerprint)).toBe(false);
+        expect(await store.isMember(room, first.fingerprint)).toBe(false);
+        expect(fingerprints((await store.listMembers(namespace, other.fingerprint, 50)).peers)).toEqual([other.fingerprint]);
+        expect((await store.roomInfo(room)).owner).toBe(other.fingerprint);
+        // Counted once.
+        expect((await store.stats()).namespaces[namespace]).toBe(1);
+      });
+
+      it("a reconnect may ask for the alias its old connection held", async () => {
+        const alias = `alias-${uid()}`;
+        const first = await addPeer({ alias });
+        const registration = await register({
+          fingerprint: first.fingerprint,
+          connectionId: `conn-${uid()}`,
+          alias,
+          aliasCandidates: [],
+          meta: {},
+        });
+        expect(registration.alias).toBe(alias);
+        expect(registration.replaced?.connectionId).toBe(first.connectionId);
+        expect((await store.resolvePeer(alias))?.fingerprint).toBe(first.fingerprint);
+      });
+
+      it("a reconnect with a new alias frees the old one", async () => {
+        const oldAlias = `alias-${uid()}`;
+        const first = await addPeer({ alias: oldAlias });
+        const newAlias = `alias-${uid()}`;
+        await register({ fingerprint: first.fingerprint, connectionId: `conn-${uid()}`, alias: newAlias, aliasCandidates: [], meta: {} });
+        expect(await store.resolvePeer(oldAlias)).toBeUndefined();
+        const other = await addPeer({ alias: oldAlias });
+        expect(other.alias).toBe(oldAlias);
+      });
+
+      it("a reconnect does not count the peer twice", async () => {
+        const before = (await store.stats()).totalPeers;
+        const peer = await addPeer();
+        await register({ fingerprint: peer.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+        expect((await store.stats()).totalPeers).toBe(before + 1);
+      });
+    });
+
+    describe("unregisterPeer", () => {
+      it("removes the owning connection's peer and returns the scopes it left", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const other = await addPeer();
+        const peer = await addPeer({ alias: `alias-${uid()}` });
+        await join(namespace, other);
+        await join(namespace, peer);
+        await store.createRoom(room, peer.fingerprint, 4);
+        const departure = await store.unregisterPeer(peer.fingerprint, peer.connectionId);
+        expect(departure?.fingerprint).toBe(peer.fingerprint);
+        expect([...(departure?.scopes ?? [])].sort()).toEqual([namespace, room].sort());
+        expect(await store.resolvePeer(peer.fingerprint)).toBeUndefined();
+        expect(await store.resolvePeer(peer.alias)).toBeUndefined();
+        expect(await store.isMember(namespace, peer.fingerprint)).toBe(false);
+        expect((await store.listMembers(namespace, other.fingerprint, 50)).total).toBe(1);
+        // The room had only the departed peer: it is gone.
+        expect(await store.scopeExists(room)).toBe(false);
+      });
+
+      it("frees the alias for someone else", async () => {
+        const alias = `alias-${uid()}`;
+        const peer = await addPeer({ alias });
+        await store.unregisterPeer(peer.fingerprint, peer.connectionId);
+        const next = await addPeer({ alias });
+        expect(next.alias).toBe(alias);
+      });
+
+      it("does nothing for a connection that no longer owns the fingerprint (no ghost cleanup)", async () => {
+        const namespace = scopeName("ns");
+        const first = await addPeer();
+        const newConnection = `conn-${uid()}`;
+        const registration = await register({
+          fingerprint: first.fingerprint,
+          connectionId: newConnection,
+          alias: undefined,
+          aliasCandidates: [`gen-${uid()}`],
+          meta: {},
+        });
+        await join(namespace, { ...first, connectionId: newConnection, alias: registration.alias });
+        expect(await store.unregisterPeer(first.fingerprint, first.connectionId)).toBeUndefined();
+        expect((await store.resolvePeer(first.fingerprint))?.connectionId).toBe(newConnection);
+        expect((await store.resolvePeer(registration.alias))?.fingerprint).toBe(first.fingerprint);
+        expect(await store.isMember(namespace, first.fingerprint)).toBe(true);
+
+        const departure = await store.unregisterPeer(first.fingerprint, newConnection);
+        expect(departure?.scopes).toEqual([namespace]);
+      });
+
+      it("returns undefined for an unknown fingerprint and when called twice", async () => {
+        expect(await store.unregisterPeer(newFingerprint(), `conn-${uid()}`)).toBeUndefined();
+        const peer = await addPeer();
+        expect(await store.unregisterPeer(peer.fingerprint, peer.connectionId)).toBeDefined();
+        expect(await store.unregisterPeer(peer.fingerprint, peer.connectionId)).toBeUndefined();
+      });
+
+      it("drops the peer's match tickets", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c] = [await addPeer(), await addPeer(), await addPeer()];
+        for (const peer of [a, b, c]) await join(namespace, peer);
+        expect(await requestMatch({ namespace, fingerprint: a.fingerprint, groupSize: 2, criteria: {} })).toEqual({ status: "waiting" });
+        await store.unregisterPeer(a.fingerprint, a.connectionId);
+        expect(await requestMatch({ namespace, fingerprint: b.fingerprint, groupSize: 2, criteria: {} })).toEqual({ status: "waiting" });
+        const outcome = await requestMatch({ namespace, fingerprint: c.fingerprint, groupSize: 2, criteria: {} });
+        expect(outcome.status).toBe("matched");
+        if (outcome.status === "matched") expect(fingerprints(outcome.peers)).toEqual([b.fingerprint, c.fingerprint]);
+      });
+    });
+
+    describe("resolvePeer", () => {
+      it("resolves a fingerprint and an alias, and nothing else", async () => {
+        const peer = await addPeer({ alias: `alias-${uid()}` });
+        expect(await store.resolvePeer(peer.fingerprint)).toMatchObject({ fingerprint: peer.fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId });
+        expect((await store.resolvePeer(peer.alias))?.fingerprint).toBe(peer.fingerprint);
+        expect(await store.resolvePeer(`nobody-${uid()}`)).toBeUndefined();
+        expect(await store.resolvePeer(newFingerprint())).toBeUndefined();
+      });
+
+      it("prefers a fingerprint over an alias with the same text", async () => {
+        const victim = await addPeer();
+        // Aliases are validated at the edge so this cannot happen over the wire; the store still must not let it shadow.
+        const shadow = await addPeer({ alias: victim.fingerprint });
+        expect(shadow.alias).toBe(victim.fingerprint);
+        expect((await store.resolvePeer(victim.fingerprint))?.fingerprint).toBe(victim.fingerprint);
+      });
+    });
+
+    describe("updateMeta", () => {
+      it("shallow-merges, deletes keys set to null, and shows in later member lists", async () => {
+        const namespace = scopeName("ns");
+        const peer = await addPeer({ meta: { a: 1, b: { deep: true } } });
+        await store.updateMeta(peer.fingerprint, { b: null, c: "x" });
+        await join(namespace, peer);
+        expect((await store.listMembers(namespace, peer.fingerprint, 50)).peers[0]?.meta).toEqual({ a: 1, c: "x" });
+        await store.updateMeta(peer.fingerprint, { a: 2 });
+        expect((await store.listMembers(namespace, peer.fingerprint, 50)).peers[0]?.meta).toEqual({ a: 2, c: "x" });
+      });
+
+      it("refuses a result over 4 KB with 400 and keeps the old meta", async () => {
+        const namespace = scopeName("ns");
+        const peer = await addPeer({ meta: { keep: "me" } });
+        await join(namespace, peer);
+        await store.updateMeta(peer.fingerprint, { half: "x".repeat(2_500) });
+        await expectCode(store.updateMeta(peer.fingerprint, { other: "y".repeat(2_500) }), 400);
+        const meta = (await store.listMembers(namespace, peer.fingerprint, 50)).peers[0]?.meta;
+        expect(meta).toEqual({ keep: "me", half: "x".repeat(2_500) });
+      });
+    });
+
+    describe("joinNamespace", () => {
+      it("adds the peer once, with app_type and meta, and lists members oldest first", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer({ meta: { level: 1 } });
+        const b = await addPeer();
+        const first = await join(namespace, a, "game");
+        expect(first.added).toBe(true);
+        expect(first.member).toEqual({ fingerprint: a.fingerprint, alias: a.alias, app_type: "game", meta: { level: 1 } });
+        expect(first.total).toBe(1);
+        const second = await join(namespace, b, "chat", { mood: "ok" });
+        expect(second.added).toBe(true);
+        expect(second.member).toEqual({ fingerprint: b.fingerprint, alias: b.alias, app_type: "chat", meta: { mood: "ok" } });
+        expect(second.total).toBe(2);
+        expect(second.peers).toEqual([first.member, second.member]);
+
+        const again = await join(namespace, a, "game");
+        expect(again.added).toBe(false);
+        expect(again.total).toBe(2);
+        expect(fingerprints(again.peers)).toEqual([a.fingerprint, b.fingerprint]);
+      });
+
+      it("lists at most listLimit peers but counts them all", async () => {
+        const namespace = scopeName("ns");
+        const peers = [await addPeer(), await addPeer(), await addPeer()];
+        for (const peer of peers) await join(namespace, peer);
+        const extra = await addPeer();
+        const result = await store.joinNamespace(namespace, extra.fingerprint, { appType: "", meta: undefined, listLimit: 2 });
+        expect(result.total).toBe(4);
+        expect(fingerprints(result.peers)).toEqual(fingerprints(peers.slice(0, 2)));
+      });
+
+      it("refuses a name that is a room with 403", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        const peer = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        await expectCode(join(room, peer), 403);
+        expect(await store.isMember(room, peer.fingerprint)).toBe(false);
+      });
+    });
+
+    describe("leaveScope", () => {
+      it("removes the member, and deletes an emptied namespace", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        const b = await addPeer();
+        await join(namespace, a);
+        await join(namespace, b);
+        await store.leaveScope(namespace, a.fingerprint);
+        expect(await store.isMember(namespace, a.fingerprint)).toBe(false);
+        expect((await store.listMembers(namespace, b.fingerprint, 50)).total).toBe(1);
+        await store.leaveScope(namespace, b.fingerprint);
+        expect(await store.scopeExists(namespace)).toBe(false);
+        expect((await store.stats()).namespaces[namespace]).toBeUndefined();
+      });
+
+      it("404 when not a member (unknown scope, or a scope the peer is not in)", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        const b = await addPeer();
+        await join(namespace, a);
+        await expectCode(store.leaveScope(scopeName("none"), a.fingerprint), 404);
+        await expectCode(store.leaveScope(namespace, b.fingerprint), 404);
+        await store.leaveScope(namespace, a.fingerprint);
+        await expectCode(store.leaveScope(namespace, a.fingerprint), 404);
+      });
+
+      it("drops the peer's match ticket in that namespace only", async () => {
+        const namespace = scopeName("ns");
+        const otherNamespace = scopeName("ns");
+        const a = await addPeer();
+        await join(namespace, a);
+        await join(otherNamespace, a);
+        await requestMatch({ namespace, fingerprint: a.fingerprint, groupSize: 2, criteria: {} });
+        await requestMatch({ namespace: otherNamespace, fingerprint: a.fingerprint, groupSize: 2, criteria: {} });
+        await store.leaveScope(namespace, a.fingerprint);
+        expect(await store.cancelMatch(namespace, a.fingerprint)).toBe(false);
+        expect(await store.cancelMatch(otherNamespace, a.fingerprint)).toBe(true);
+      });
+
+      it("the owner leaving a room passes ownership to the earliest member; the last one deletes it", async () => {
+        const room = scopeName("room");
+        const [owner, second, third] = [await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, second.fingerprint, 50);
+        await store.joinRoom(room, third.fingerprint, 50);
+        await store.leaveScope(room, owner.fingerprint);
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 2, max_size: 5, owner: second.fingerprint });
+        await store.leaveScope(room, third.fingerprint);
+        expect((await store.roomInfo(room)).owner).toBe(second.fingerprint);
+        await store.leaveScope(room, second.fingerprint);
+        await expectCode(store.roomInfo(room), 404);
+        expect(await store.scopeExists(room)).toBe(false);
+        // The id is free again, even for a public namespace.
+        const next = await join(room, third);
+        expect(next.added).toBe(true);
+      });
+    });
+
+    describe("listMembers", () => {
+      it("lists members oldest first up to limit, with the full total", async () => {
+        const namespace = scopeName("ns");
+        const peers = [await addPeer(), await addPeer(), await addPeer()];
+        for (const peer of peers) await join(namespace, peer);
+        const outsider = await addPeer();
+        const page = await store.listMembers(namespace, outsider.fingerprint, 2);
+        expect(page.total).toBe(3);
+        expect(fingerprints(page.peers)).toEqual(fingerprints(peers.slice(0, 2)));
+        expect(fingerprints((await store.listMembers(namespace, outsider.fingerprint, 10)).peers)).toEqual(fingerprints(peers));
+      });
+
+      it("returns an empty page for an unknown name", async () => {
+        const peer = await addPeer();
+        expect(await store.listMembers(scopeName("none"), peer.fingerprint, 50)).toEqual({ peers: [], total: 0 });
+      });
+
+      it("lists a room to its members only (403 otherwise)", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        const outsider = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        await expectCode(store.listMembers(room, outsider.fingerprint, 50), 403);
+        const page = await store.listMembers(room, owner.fingerprint, 50);
+        expect(page.total).toBe(1);
+        expect(page.peers).toEqual([{ fingerprint: owner.fingerprint, alias: owner.alias, app_type: "", meta: {} }]);
+      });
+    });
+
+    describe("resolveTarget", () => {
+      it("resolves by fingerprint or alias when the peers share a namespace or a room", async () => {
+        const [a, b] = [await addPeer(), await addPeer()];
+        const namespace = scopeName("route");
+        await join(namespace, a);
+        await join(namespace, b);
+        expect(await store.resolveTarget(a.fingerprint, b.fingerprint)).toMatchObject({ fingerprint: b.fingerprint, alias: b.alias, connectionId: b.connectionId, nodeId });
+        expect((await store.resolveTarget(a.fingerprint, b.alias)).fingerprint).toBe(b.fingerprint);
+        const room = scopeName("route-room");
+        const [c, d] = [await addPeer(), await addPeer()];
+        await store.createRoom(room, c.fingerprint, 5);
+        await store.joinRoom(room, d.fingerprint, 50);
+        expect((await store.resolveTarget(d.fingerprint, c.fingerprint)).fingerprint).toBe(c.fingerprint);
+      });
+
+      it("refuses an unknown target (404), the sender itself (400) and a peer it shares nothing with (403)", async () => {
+        const [a, b] = [await addPeer(), await addPeer()];
+        const namespace = scopeName("route");
+        await join(namespace, a);
+        await expectCode(store.resolveTarget(a.fingerprint, newFingerprint()), 404);
+        await expectCode(store.resolveTarget(a.fingerprint, `nobody-${uid()}`), 404);
+        await expectCode(store.resolveTarget(a.fingerprint, a.fingerprint), 400);
+        await expectCode(store.resolveTarget(a.fingerprint, a.alias), 400);
+        await expectCode(store.resolveTarget(a.fingerprint, b.fingerprint), 403);
+        await join(namespace, b);
+        await store.leaveScope(namespace, b.fingerprint);
+        await expectCode(store.resolveTarget(a.fingerprint, b.alias), 403);
+      });
+    });
+
+    describe("isMember, scopeExists, sharesScope", () => {
+      it("reflect namespace membership", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        const b = await addPeer();
+        const c = await addPeer();
+        expect(await store.scopeExists(namespace)).toBe(false);
+        await join(namespace, a);
+        await join(namespace, b);
+        expect(await store.scopeExists(namespace)).toBe(true);
+        expect(await store.isMember(namespace, a.fingerprint)).toBe(true);
+        expect(await store.isMember(namespace, c.fingerprint)).toBe(false);
+        expect(await store.isMember(scopeName("none"), a.fingerprint)).toBe(false);
+        expect(await store.sharesScope(a.fingerprint, b.fingerprint)).toBe(true);
+        expect(await store.sharesScope(b.fingerprint, a.fingerprint)).toBe(true);
+        expect(await store.sharesScope(a.fingerprint, c.fingerprint)).toBe(false);
+        await store.leaveScope(namespace, b.fingerprint);
+        expect(await store.sharesScope(a.fingerprint, b.fingerprint)).toBe(false);
+      });
+
+      it("reflect room membership", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        const guest = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        expect(await store.scopeExists(room)).toBe(true);
+        expect(await store.sharesScope(owner.fingerprint, guest.fingerprint)).toBe(false);
+        await store.joinRoom(room, guest.fingerprint, 50);
+        expect(await store.isMember(room, guest.fingerprint)).toBe(true);
+        expect(await store.sharesScope(owner.fingerprint, guest.fingerprint)).toBe(true);
+      });
+
+      it("sharesScope is false for unknown peers", async () => {
+        const a = await addPeer();
+        expect(await store.sharesScope(a.fingerprint, newFingerprint())).toBe(false);
+      });
+    });
+
+    describe("createRoom", () => {
+      it("creates a room owned and joined by its creator", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        expect(await store.createRoom(room, owner.fingerprint, 7)).toEqual({ room_id: room, peer_count: 1, max_size: 7, owner: owner.fingerprint });
+        expect(await store.isMember(room, owner.fingerprint)).toBe(true);
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 1, max_size: 7, owner: owner.fingerprint });
+      });
+
+      it("409 when the name is taken by a room or by a namespace", async () => {
+        const room = scopeName("room");
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        const b = await addPeer();
+        await store.createRoom(room, a.fingerprint, 5);
+        await join(namespace, a);
+        await expectCode(store.createRoom(room, b.fingerprint, 5), 409);
+        await expectCode(store.createRoom(namespace, b.fingerprint, 5), 409);
+        expect((await store.roomInfo(room)).owner).toBe(a.fingerprint);
+        expect(await store.isMember(namespace, b.fingerprint)).toBe(false);
+      });
+
+      it("is never listed in stats", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        expect(Object.keys((await store.stats()).namespaces)).not.toContain(room);
+      });
+    });
+
+    describe("joinRoom", () => {
+      it("joins once and lists members oldest first", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        const guest = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        const result = await store.joinRoom(room, guest.fingerprint, 50);
+        expect(result.added).toBe(true);
+        expect(result.member.fingerprint).toBe(guest.fingerprint);
+        expect(result.total).toBe(2);
+        expect(fingerprints(result.peers)).toEqual([owner.fingerprint, guest.fingerprint]);
+        const again = await store.joinRoom(room, guest.fingerprint, 50);
+        expect(again.added).toBe(false);
+        expect((await store.roomInfo(room)).peer_count).toBe(2);
+      });
+
+      it("404 for an unknown room or a public namespace's name", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        const b = await addPeer();
+        await join(namespace, a);
+        await expectCode(store.joinRoom(scopeName("none"), b.fingerprint, 50), 404);
+        await expectCode(store.joinRoom(namespace, b.fingerprint, 50), 404);
+        expect(await store.isMember(namespace, b.fingerprint)).toBe(false);
+      });
+
+      it("429 when full, while a member re-joining a full room is fine", async () => {
+        const room = scopeName("room");
+        const [owner, guest, late] = [await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 2);
+        await store.joinRoom(room, guest.fingerprint, 50);
+        await expectCode(store.joinRoom(room, late.fingerprint, 50), 429);
+        expect(await store.isMember(room, late.fingerprint)).toBe(false);
+        expect((await store.joinRoom(room, guest.fingerprint, 50)).added).toBe(false);
+        await store.leaveScope(room, guest.fingerprint);
+        expect((await store.joinRoom(room, late.fingerprint, 50)).added).toBe(true);
+      });
+    });
+
+    describe("roomInfo", () => {
+      it("404 for an unknown room and for a namespace", async () => {
+        const namespace = scopeName("ns");
+        const a = await addPeer();
+        await join(namespace, a);
+        await expectCode(store.roomInfo(scopeName("none")), 404);
+        await expectCode(store.roomInfo(namespace), 404);
+      });
+    });
+
+    describe("kick", () => {
+      it("removes the target; it may join again", async () => {
+        const room = scopeName("room");
+        const [owner, target, bystander] = [await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, target.fingerprint, 50);
+        await store.joinRoom(room, bystander.fingerprint, 50);
+        await store.kick(room, owner.fingerprint, target.fingerprint);
+        expect(await store.isMember(room, target.fingerprint)).toBe(false);
+        expect(await store.sharesScope(owner.fingerprint, target.fingerprint)).toBe(false);
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 2, max_size: 5, owner: owner.fingerprint });
+        expect((await store.joinRoom(room, target.fingerprint, 50)).added).toBe(true);
+      });
+
+      it("403 for a non-owner, 404 for an unknown room or a non-member target, 400 for the owner itself", async () => {
+        const room = scopeName("room");
+        const [owner, member, outsider] = [await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, member.fingerprint, 50);
+        await expectCode(store.kick(room, member.fingerprint, owner.fingerprint), 403);
+        await expectCode(store.kick(scopeName("none"), owner.fingerprint, member.fingerprint), 404);
+        await expectCode(store.kick(room, owner.fingerprint, outsider.fingerprint), 404);
+        await expectCode(store.kick(room, owner.fingerprint, newFingerprint()), 404);
+        await expectCode(store.kick(room, owner.fingerprint, owner.fingerprint), 400);
+        expect((await store.roomInfo(room)).peer_count).toBe(2);
+      });
+
+      it("leaves the target's other memberships alone", async () => {
+        const room = scopeName("room");
+        const namespace = scopeName("ns");
+        const owner = await addPeer();
+        const target = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, target.fingerprint, 50);
+        await join(namespace, target);
+        await store.kick(room, owner.fingerprint, target.fingerprint);
+        expect(await store.isMember(namespace, target.fingerprint)).toBe(true);
+      });
+    });
+
+    describe("requestMatch and cancelMatch", () => {
+      async function member(namespace: string, index = 0): Promise<TestPeer> {
+        const peer = await addPeer({ meta: { n: index } });
+        await join(namespace, peer, "game");
+        return peer;
+      }
+
+      it("waits until the group is full, then returns it oldest ticket first with the completing ticket's session id", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c] = [await member(namespace, 0), await member(namespace, 1), await member(namespace, 2)];
+        const peers = [a, b, c];
+        const criteria = { mode: "duel", level: 3, ranked: true };
+        for (const peer of [a, b]) {
+          expect(await requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 3, criteria })).toEqual({ status: "waiting" });
+        }
+        const sessionId = newSessionId();
+        const outcome = await requestMatch({ namespace, fingerprint: c.fingerprint, groupSize: 3, criteria, sessionId });
+        expect(outcome.status).toBe("matched");
+        if (outcome.status !== "matched") return;
+        expect(outcome.sessionId).toBe(sessionId);
+        expect(outcome.peers).toEqual(peers.map((peer, index) => ({ fingerprint: peer.fingerprint, alias: peer.alias, app_type: "game", meta: { n: index } })));
+        // The matched tickets are consumed.
+        for (const peer of peers) expect(await store.cancelMatch(namespace, peer.fingerprint)).toBe(false);
+      });
+
+      it("gives each group its completing ticket's session id and never reuses a ticket", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c, d] = [await member(namespace), await member(namespace), await member(namespace), await member(namespace)];
+        const ids = new Map<TestPeer, string>();
+        const request = (peer: TestPeer) => {
+          const sessionId = newSessionId();
+          ids.set(peer, sessionId);
+          return requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 2, criteria: {}, sessionId });
+        };
+        await request(a);
+        const first = await request(b);
+        expect(await request(c)).toEqual({ status: "waiting" });
+        const second = await request(d);
+        if (first.status !== "matched" || second.status !== "matched") throw new Error("expected two groups");
+        expect(first.sessionId).toBe(ids.get(b));
+        expect(second.sessionId).toBe(ids.get(d));
+        expect(fingerprints(second.peers)).toEqual([c.fingerprint, d.fingerprint]);
+      });
+
+      it("ignores criteria key order", async () => {
+        const namespace = scopeName("ns");
+        const [a, b] = [await member(namespace), await member(namespace)];
+        await requestMatch({ namespace, fingerprint: a.fingerprint, groupSize: 2, criteria: { x: 1, y: "b" } });
+        const outcome = await requestMatch({ namespace, fingerprint: b.fingerprint, groupSize: 2, criteria: { y: "b", x: 1 } });
+        expect(outcome.status).toBe("matched");
+      });
+
+      it("does not match different criteria types, values or group sizes", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c, d] = [await member(namespace), await member(namespace), await member(namespace), await member(namespace)];
+        const ask = (peer: TestPeer, groupSize: number, criteria: Record<string, string | number | boolean>) =>
+          requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize, criteria });
+        expect(await ask(a, 2, { level: 1 })).toEqual({ status: "waiting" });
+        expect(await ask(b, 2, { level: "1" })).toEqual({ status: "waiting" });
+        expect(await ask(c, 3, { level: 1 })).toEqual({ status: "waiting" });
+        expect(await ask(d, 2, { level: 1, extra: true })).toEqual({ status: "waiting" });
+      });
+
+      it("does not match across namespaces", async () => {
+        const first = scopeName("ns");
+        const second = scopeName("ns");
+        const a = await member(first);
+        const b = await member(second);
+        expect(await requestMatch({ namespace: first, fingerprint: a.fingerprint, groupSize: 2, criteria: {} })).toEqual({ status: "waiting" });
+        expect(await requestMatch({ namespace: second, fingerprint: b.fingerprint, groupSize: 2, criteria: {} })).toEqual({ status: "waiting" });
+      });
+
+      it("403 unless the peer is a member of the namespace", async () => {
+        const namespace = scopeName("ns");
+        await member(namespace);
+        const outsider = await addPeer();
+        await expectCode(requestMatch({ namespace, fingerprint: outsider.fingerprint, groupSize: 2, criteria: {} }), 403);
+        await expectCode(requestMatch({ namespace: scopeName("none"), fingerprint: outsider.fingerprint, groupSize: 2, criteria: {} }), 403);
+      });
+
+      it("a new request replaces the peer's earlier ticket: never matched twice, never with itself", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c] = [await member(namespace), await member(namespace), await member(namespace)];
+        const ask = (peer: TestPeer, criteria: Record<string, string | number | boolean>) =>
+          requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 2, criteria });
+        expect(await ask(a, {})).toEqual({ status: "waiting" });
+        // Same queue again: still one ticket, so no group of a with a.
+        expect(await ask(a, {})).toEqual({ status: "waiting" });
+        // Moving to another queue leaves the first one.
+        expect(await ask(a, { mode: "x" })).toEqual({ status: "waiting" });
+        expect(await ask(b, {})).toEqual({ status: "waiting" });
+        const outcome = await ask(c, { mode: "x" });
+        expect(outcome.status).toBe("matched");
+        if (outcome.status === "matched") expect(fingerprints(outcome.peers)).toEqual([a.fingerprint, c.fingerprint]);
+      });
+
+      it("cancelMatch removes the ticket once; the group then forms without that peer", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c] = [await member(namespace), await member(namespace), await member(namespace)];
+        const ask = (peer: TestPeer) => requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 2, criteria: {} });
+        await ask(a);
+        expect(await store.cancelMatch(namespace, a.fingerprint)).toBe(true);
+        expect(await store.cancelMatch(namespace, a.fingerprint)).toBe(false);
+        expect(await store.cancelMatch(scopeName("none"), a.fingerprint)).toBe(false);
+        expect(await ask(b)).toEqual({ status: "waiting" });
+        const outcome = await ask(c);
+        if (outcome.status !== "matched") throw new Error("expected a group");
+        expect(fingerprints(outcome.peers)).toEqual([b.fingerprint, c.fingerprint]);
+      });
+    });
+
+    describe("removeNode", () => {
+      it("removes exactly that node's peers and returns what each left behind", async () => {
+        const deadNode = `node-${uid()}`;
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const alias = `alias-${uid()}`;
+        const survivor = await addPeer();
+        const ownerOnDead = await addPeer({ nodeId: deadNode, alias });
+        const idleOnDead = await addPeer({ nodeId: deadNode });
+        await join(namespace, ownerOnDead);
+        await join(namespace, survivor);
+        await store.createRoom(room, ownerOnDead.fingerprint, 5);
+        await store.joinRoom(room, survivor.fingerprint, 50);
+        await requestMatch({ namespace, fingerprint: ownerOnDead.fingerprint, groupSize: 2, criteria: {} });
+        const before = (await store.stats()).totalPeers;
+
+        const departures = await store.removeNode(deadNode);
+        const byPeer = new Map(departures.map((departure) => [departure.fingerprint, [...departure.scopes].sort()]));
+        expect(byPeer).toEqual(
+          new Map([
+            [ownerOnDead.fingerprint, [namespace, room].sort()],
+            [idleOnDead.fingerprint, []],
+          ]),
+        );
+        expect((await store.stats()).totalPeers).toBe(before - 2);
+        expect(await store.resolvePeer(ownerOnDead.fingerprint)).toBeUndefined();
+        expect(await store.resolvePeer(alias)).toBeUndefined();
+        expect(await store.resolvePeer(idleOnDead.fingerprint)).toBeUndefined();
+        expect((await store.resolvePeer(survivor.fingerprint))?.connectionId).toBe(survivor.connectionId);
+        expect(fingerprints((await store.listMembers(namespace, survivor.fingerprint, 50)).peers)).toEqual([survivor.fingerprint]);
+        expect(await store.roomInfo(room)).toMatchObject({ owner: survivor.fingerprint, peer_count: 1 });
+        // The dead peer's ticket went with it.
+        expect(await requestMatch({ namespace, fingerprint: survivor.fingerprint, groupSize: 2, criteria: {} })).toEqual({ status: "waiting" });
+        // Its alias is free again.
+        expect((await addPeer({ alias })).alias).toBe(alias);
+        expect(await store.removeNode(deadNode)).toEqual([]);
+      });
+
+      it("spares a peer that reconnected onto another node", async () => {
+        const deadNode = `node-${uid()}`;
+        const namespace = scopeName("ns");
+        const moved = await addPeer({ nodeId: deadNode });
+        const connectionId = `conn-${uid()}`;
+        await register({ fingerprint: moved.fingerprint, connectionId, alias: moved.alias, aliasCandidates: [], meta: {} });
+        await join(namespace, moved);
+        expect(await store.removeNode(deadNode)).toEqual([]);
+        expect(await store.resolvePeer(moved.fingerprint)).toMatchObject({ connectionId, nodeId });
+        expect(await store.isMember(namespace, moved.fingerprint)).toBe(true);
+      });
+
+      it("returns nothing for an unknown node", async () => {
+        await addPeer();
+        expect(await store.removeNode(`node-${uid()}`)).toEqual([]);
+      });
+    });
+
+    describe("stats", () => {
+      it("counts peers and public namespace members, never rooms", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const before = (await store.stats()).totalPeers;
+        const a = await addPeer();
+        const b = await addPeer();
+        await join(namespace, a);
+        await join(namespace, b);
+        await store.createRoom(room, a.fingerprint, 5);
+        let stats = await store.stats();
+        expect(stats.totalPeers).toBe(before + 2);
+        expect(stats.namespaces[namespace]).toBe(2);
+        expect(stats.namespaces[room]).toBeUndefined();
+        await store.unregisterPeer(b.fingerprint, b.connectionId);
+        stats = await store.stats();
+        expect(stats.totalPeers).toBe(before + 1);
+        expect(stats.namespaces[namespace]).toBe(1);
+      });
+    });
+
+    describe("close", () => {
+      it("resolves, and can be called again", async () => {
+        await addPeer();
+        await expect(store.close()).resolves.toBeUndefined();
+        await expect(store.close()).resolves.toBeUndefined();
+      });
+    });
+  });
+}

@@ -1,0 +1,29 @@
+import { getJson, type ServerProcess } from "./server-process.ts";
+
+export interface WorkerView {
+  node_id: string;
+  pid: number;
+  connections: Record<string, number>;
+  peers: string[];
+}
+
+/** The workers as /stats?detail=peers reports them. */
+export async function workers(server: ServerProcess): Promise<WorkerView[]> {
+  const { body } = await getJson(`${server.http}/stats?detail=peers`);
+  return body["workers"] as WorkerView[];
+}
+
+/** Which worker (node id) holds a registered fingerprint. */
+export async function workerOf(server: ServerProcess, fingerprint: string): Promise<string | undefined> {
+  return (await workers(server)).find((worker) => worker.peers.includes(fingerprint))?.node_id;
+}
+
+/** Polls until `check` passes or the deadline expires; returns the last value checked. */
+export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

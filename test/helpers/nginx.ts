@@ -1,0 +1,115 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { renderStandalone, type Standalone } from "../../nginx/render.ts";
+import { freePort } from "./ports.ts";
+
+export interface NginxProcess {
+  readonly port: number;
+  readonly http: string;
+  readonly ws: string;
+  readonly standalone: Standalone;
+  readonly process: ChildProcess;
+  /** nginx's stderr lines so far. */
+  readonly output: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The nginx binary: $NGINX_BIN, /usr/sbin/nginx (Debian) or `nginx` on PATH. Throws when there is
+ * none: the integration tests need real nginx and must fail, not skip, without it.
+ */
+export function findNginx(): string {
+  const candidates = [process.env["NGINX_BIN"], "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"];
+  for (const candidate of candidates) if (candidate && existsSync(candidate)) return candidate;
+  const onPath = spawnSync("sh", ["-c", "command -v nginx"], { encoding: "utf8" }).stdout.trim();
+  if (onPath) return onPath;
+  throw new Error("nginx is not installed: these tests run the project's nginx config in real nginx. Install it (Debian: apt-get install nginx; .ci/run does this) or set NGINX_BIN.");
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+/**
+ * Runs real nginx in the foreground with the project's template rendered (nginx/render.ts) for the
+ * given upstream addresses, listening on a free loopback port. Resolves once it accepts connections.
+ */
+export async function startNginx(upstreams: readonly string[]): Promise<NginxProcess> {
+  const binary = findNginx();
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "peer-nginx-test-"));
+    const standalone = renderStandalone(dir, { upstreams, listen: `127.0.0.1:${port}` });
+    const child = spawn(binary, standalone.args, { stdio: ["ignore", "ignore", "pipe"] });
+    const output: string[] = [];
+    createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    let running = true;
+    void exited.then(() => (running = false));
+    const deadline = Date.now() + 10_000;
+    while (running && Date.now() < deadline && !(await accepts(port))) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (running && Date.now() < deadline) {
+      return {
+        port,
+        http: `http://127.0.0.1:${port}`,
+        ws: `ws://127.0.0.1:${port}/ws`,
+        standalone,
+        process: child,
+        output,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+          const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+          await exited;
+          clearTimeout(timer);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    child.kill("SIGKILL");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+    // The free port can be taken between the probe and nginx's bind: try another one.
+    if (attempt < 3 && output.some((line) => line.includes("Address already in use"))) continue;
+    throw new Error(`nginx did not start (${binary} ${standalone.args.join(" ")}):\n${output.join("\n")}`);
+  }
+}
+
+/**
+ * Real nginx in front of a test file's nodes. `start` never throws: a missing or failing nginx is
+ * kept and thrown by `get()`, so every test that goes through nginx fails with nginx's message
+ * (never a skip) while the file's other tests still run.
+ */
+export class NginxFront {
+  #proxy: NginxProcess | undefined;
+  #error: unknown = new Error("nginx was not started");
+
+  /** Starts nginx with one upstream per node (its loopback address and port). */
+  async start(nodes: readonly { readonly port: number }[]): Promise<void> {
+    try {
+      this.#proxy = await startNginx(nodes.map((node) => `127.0.0.1:${node.port}`));
+    } catch (error) {
+      this.#error = error;
+    }
+  }
+
+  /** The running nginx; throws why it is not running. */
+  get(): NginxProcess {
+    if (this.#proxy === undefined) throw this.#error;
+    return this.#proxy;
+  }
+
+  async stop(): Promise<void> {
+    await this.#proxy?.stop();
+  }
+}

@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+
+export interface ServerProcess {
+  readonly port: number;
+  readonly http: string;
+  readonly ws: string;
+  readonly process: ChildProcess;
+  /** Every stdout/stderr line so far, for debugging and log assertions. */
+  readonly output: string[];
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** config.json contents (snake_case keys, as documented). */
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** Extra command-line arguments; by default `--config <file>` is passed when config is given. */
+  args?: string[];
+  entry?: string;
+  timeoutMs?: number;
+}
+
+/** Starts the real server (`cluster.ts`) as a child process on a free port and waits for its `listening` line. */
+export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
+  const config = { host: "127.0.0.1", port: 0, log_level: "info", ...options.config };
+  const dir = mkdtempSync(join(tmpdir(), "peer-server-test-"));
+  const configPath = join(dir, "config.json");
+  writeFileSync(configPath, JSON.stringify(config));
+  const args = ["--import", "tsx", options.entry ?? join(ROOT, "cluster.ts"), ...(options.args ?? ["--config", configPath])];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, PEER_WORKERS: "1", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
+  const port = await new Promise<number>((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`server did not start:\n${output.join("\n")}`)), options.timeoutMs ?? 15_000);
+    const onLine = (line: string): void => {
+      output.push(line);
+      if (!line.includes('"listening"')) return;
+      try {
+        const parsed = JSON.parse(line) as { port?: number; msg?: string };
+        if (parsed.msg === "listening" && typeof parsed.port === "number") {
+          clearTimeout(timer);
+          done(parsed.port);
+        }
+      } catch {
+        /* not a log line */
+      }
+    };
+    createInterface({ input: child.stdout }).on("line", onLine);
+    createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      fail(new Error(`server exited with ${code}:\n${output.join("\n")}`));
+    });
+  });
+  return {
+    port,
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}/ws`,
+    process: child,
+    output,
+    exited,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Runs the entry with the given args/env and collects its output until it exits (for start-up failures). */
+export async function runToExit(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "cluster.ts"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, PEER_WORKERS: "1", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((done) => child.once("exit", (exitCode) => done(exitCode)));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}

