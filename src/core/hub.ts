@@ -190,23 +190,40 @@ export class Hub {
         this.sessionsByAlias.set(registration.alias, session);
         connection.send("registered", { from: fingerprint, payload: { fingerprint, alias: registration.alias } });
       }
-      for (const room of [...connection.rooms]) {
-        if (!room.startsWith(SCOPE_PREFIX)) continue;
-        const name = room.slice(SCOPE_PREFIX.length);
-        const appType = session.appTypes.get(name);
-        if (appType !== undefined) {
-          await this.deps.store.joinNamespace(name, fingerprint, { appType, meta: undefined, listLimit: 0 });
-          continue;
-        }
-        try {
-          await this.deps.store.joinRoom(name, fingerprint, 0);
-        } catch (error) {
-          if (!(error instanceof ProtocolError) || error.code !== ErrorCode.NotFound) throw error;
-          await this.deps.store.createRoom(name, fingerprint, session.roomSizes.get(name) ?? LIMITS.roomDefaultSize);
-        }
-      }
     } catch (error) {
       this.deps.logger.error({ err: error, fingerprint }, "could not restore a peer after the state was lost");
+      return;
+    }
+    // Each namespace and room on its own: one that cannot be restored must not cost the others.
+    for (const room of [...connection.rooms]) {
+      if (!room.startsWith(SCOPE_PREFIX)) continue;
+      const name = room.slice(SCOPE_PREFIX.length);
+      try {
+        const appType = session.appTypes.get(name);
+        if (appType !== undefined) await this.deps.store.joinNamespace(name, fingerprint, { appType, meta: undefined, listLimit: 0 });
+        else await this.restoreRoomMembership(name, fingerprint, session.roomSizes.get(name) ?? LIMITS.roomDefaultSize);
+      } catch (error) {
+        this.deps.logger.error({ err: error, fingerprint, scope: name }, "could not restore a namespace or room after the state was lost");
+      }
+    }
+  }
+
+  /**
+   * Joins a room again, creating it if the state lost it. Members on other processes restore the
+   * same room at the same moment: whoever loses the create race (409) joins the winner's room.
+   */
+  private async restoreRoomMembership(roomId: string, fingerprint: string, maxSize: number): Promise<void> {
+    try {
+      await this.deps.store.joinRoom(roomId, fingerprint, 0);
+      return;
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.code !== ErrorCode.NotFound) throw error;
+    }
+    try {
+      await this.deps.store.createRoom(roomId, fingerprint, maxSize);
+    } catch (error) {
+      if (!(error instanceof ProtocolError) || error.code !== ErrorCode.Conflict) throw error;
+      await this.deps.store.joinRoom(roomId, fingerprint, 0);
     }
   }
 

@@ -230,8 +230,14 @@ describe("Redis dies and comes back empty", () => {
     expect(await p4.next("signal")).toMatchObject({ from: p1.fingerprint });
     p4.send("broadcast", { payload: { namespace: ns, data: "back" } });
     for (const member of [p1, p2, p3]) expect(await member.next("broadcast")).toMatchObject({ from: p4.fingerprint, payload: { data: "back" } });
-    // The room is back with both members; they reach each other only through it.
-    expect(await roomOnly.request("room_info", { payload: { room_id: roomId } }, ["room_info"])).toMatchObject({ payload: { room_id: roomId, peer_count: 2, max_size: 5 } });
+    // The room is back with both members (each node restores its own members, within the same
+    // bound); they reach each other only through it.
+    const roomBack = await eventually(
+      () => roomOnly.request("room_info", { payload: { room_id: roomId } }, ["room_info"]),
+      (reply) => reply.payload?.["peer_count"] === 2,
+      RECOVERY_BOUND_MS,
+    );
+    expect(roomBack).toMatchObject({ payload: { room_id: roomId, peer_count: 2, max_size: 5 } });
     roomOnly.send("signal", { to: p2.fingerprint, payload: { sdp: "room" } });
     expect(await p2.next("signal")).toMatchObject({ from: roomOnly.fingerprint, payload: { sdp: "room" } });
     // Redis-backed requests work again.
