@@ -15,6 +15,7 @@ import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { MemoryStore } from "./state/memory-store.ts";
 import type { Departure, StateStore } from "./state/store.ts";
 import { RawWebSocketTransport } from "./transport/raw-ws.ts";
+import { emitFenced, installRecipientFilter } from "./transport/join-fence.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
 
 export const SOCKET_IO_PATH = "/socket.io/";
@@ -106,8 +107,12 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
       if (links !== undefined && target.nodeId !== nodeId && links.send(target.nodeId, target.fingerprint, type, bodyJson ?? JSON.stringify(body))) return;
       io.to(peerRoom(target.fingerprint)).emit(type, body);
     },
-    emit(rooms, type, body, except) {
+    emit(rooms, type, body, except, fence) {
       if (typeof rooms !== "string" && rooms.length === 0) return; // an empty room list would mean "everyone"
+      if (fence !== undefined) {
+        emitFenced(nsp, typeof rooms === "string" ? [rooms] : rooms, except ?? [], type, body, fence);
+        return;
+      }
       const target = except === undefined || except.length === 0 ? io.to(rooms as string | string[]) : io.to(rooms as string | string[]).except(except as string[]);
       target.emit(type, body);
     },
@@ -133,6 +138,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     remoteConnections: deps.remoteConnections,
   });
   links?.onDeliver((fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson));
+  installRecipientFilter(nsp, { idle: () => !hub.entering, route: (id, rooms, fence, deliver) => hub.route(id, rooms, fence, deliver) });
   const raw = new RawWebSocketTransport(config, hub, nsp, logger);
   bindSocketIo(io, hub, config.sendBufferSize);
 

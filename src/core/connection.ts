@@ -24,9 +24,20 @@ export interface Connection {
 }
 
 /** Delivery through the adapter: reaches connections on this and (with cluster/Redis) other processes. */
+/** Marks a peer_joined notice with its joiner's place in join order (see transport/join-fence.ts). */
+export interface JoinFence {
+  /** Namespace or room name the notice is about. */
+  scope: string;
+  /** The joiner's seq in that scope (JoinResult.seq). */
+  seq: number;
+}
+
 export interface Delivery {
-  /** Emits to every connection in any of `rooms`, except those in any of `except`; serialized once. */
-  emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[]): void;
+  /**
+   * Emits to every connection in any of `rooms`, except those in any of `except`; serialized once.
+   * With a fence, connections whose own join of `fence.scope` came later are skipped (Hub.admitsJoinNotice).
+   */
+  emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[], fence?: JoinFence): void;
   /** Delivers to one peer wherever it is connected: directly to its worker when that is known, else through the adapter. */
   toPeer(target: PeerRecord, type: string, body: Body, bodyJson?: string): void;
   /** Like emit, but only to connections of this process (for events every process raises itself). */

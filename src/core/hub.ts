@@ -5,10 +5,10 @@ import type { Logger } from "../observability/logger.ts";
 import type { Body, Outgoing } from "../protocol/envelope.ts";
 import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import * as requests from "../protocol/requests.ts";
-import type { Departure, MemberInfo, StateStore } from "../state/store.ts";
+import type { Departure, JoinResult, MemberInfo, StateStore } from "../state/store.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
-import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery } from "./connection.ts";
-import { Session, type Ack, type Incoming } from "./session.ts";
+import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery, type JoinFence } from "./connection.ts";
+import { Session, type Ack, type HeldDelivery, type Incoming } from "./session.ts";
 
 export interface HubDeps {
   config: Config;
@@ -34,6 +34,8 @@ const { LIMITS } = requests;
  */
 export class Hub {
   private readonly sessionsById = new Map<string, Session>();
+  /** Rooms being entered by connections here, all sessions together (see enterWhile). */
+  private enteringCount = 0;
   private readonly sessionsByFingerprint = new Map<string, Session>();
   private readonly sessionsByAlias = new Map<string, Session>();
   private readonly handlers: Record<string, Handler>;
@@ -116,6 +118,8 @@ export class Hub {
     clearTimeout(session.registerTimer);
     const connection = session.connection;
     this.sessionsById.delete(connection.id);
+    for (const room of [...session.entering.keys()]) this.stopEntering(session, room);
+    session.afterReply.length = 0;
     const fingerprint = session.fingerprint;
     if (fingerprint === undefined) return;
     this.deps.rateLimiter.forget(fingerprint);
@@ -198,6 +202,8 @@ export class Hub {
     for (const room of [...connection.rooms]) {
       if (!room.startsWith(SCOPE_PREFIX)) continue;
       const name = room.slice(SCOPE_PREFIX.length);
+      // Its peer_list predates the loss: whoever joined since must reach it, whatever their new seq.
+      session.joinSeqs.delete(name);
       try {
         const appType = session.appTypes.get(name);
         if (appType !== undefined) await this.deps.store.joinNamespace(name, fingerprint, { appType, meta: undefined, listLimit: 0 });
@@ -294,6 +300,7 @@ export class Hub {
         if (session.closed) break;
         if (reply !== undefined) this.respond(session, reply, ack);
         else if (ack !== undefined) ack({ type: "ok", payload: { ref: message.type } });
+        for (let after = session.afterReply.shift(); after !== undefined; after = session.afterReply.shift()) after();
       }
     } finally {
       session.draining = false;
@@ -357,38 +364,113 @@ export class Hub {
   private async join(session: Session, message: Incoming): Promise<Outgoing> {
     const request = requests.parseJoin(message.payload);
     const fingerprint = this.fingerprintOf(session);
-    const result = await this.deps.store.joinNamespace(request.namespace, fingerprint, {
-      appType: request.appType,
-      meta: request.meta,
-      listLimit: LIMITS.joinListLimit,
-    });
+    const result = await this.enterWhile(session, request.namespace, () =>
+      this.deps.store.joinNamespace(request.namespace, fingerprint, {
+        appType: request.appType,
+        meta: request.meta,
+        listLimit: LIMITS.joinListLimit,
+      }),
+    );
     if (result.added) session.appTypes.set(request.namespace, request.appType);
     if (request.meta !== undefined) session.meta = requests.mergeMeta(session.meta, request.meta);
-    return this.enterScope(session, request.namespace, result.added, result.member, result);
+    return this.enterScope(session, request.namespace, result);
   }
 
   private async joinRoom(session: Session, message: Incoming): Promise<Outgoing> {
     const roomId = requests.parseRoomId(message.payload);
-    const result = await this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit);
+    const result = await this.enterWhile(session, roomId, () => this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit));
     // Kept to create the room again with its own size if this member is the first back after the state was lost.
     const info = await this.deps.store.roomInfo(roomId).catch(() => undefined);
     session.roomSizes.set(roomId, info?.max_size ?? LIMITS.roomDefaultSize);
-    return this.enterScope(session, roomId, result.added, result.member, result);
+    return this.enterScope(session, roomId, result);
   }
 
-  private enterScope(
-    session: Session,
-    name: string,
-    added: boolean,
-    member: MemberInfo,
-    page: { peers: MemberInfo[]; total: number },
-  ): Outgoing {
+  private enterScope(session: Session, name: string, join: JoinResult): Outgoing {
     const room = scopeRoom(name);
     session.connection.join(room);
-    if (added) {
-      this.deps.delivery.emit(room, "peer_joined", { from: member.fingerprint, namespace: name, payload: member }, [session.connection.id]);
+    session.joinSeqs.set(name, join.seq);
+    if (join.added) {
+      const member = join.member;
+      this.deps.delivery.emit(room, "peer_joined", { from: member.fingerprint, namespace: name, payload: member }, [session.connection.id], { scope: name, seq: join.seq });
     }
-    return peerList(name, page);
+    return peerList(name, join);
+  }
+
+  /** True while some connection here is entering a room (see enterWhile): deliveries must be routed. */
+  get entering(): boolean {
+    return this.enteringCount > 0;
+  }
+
+  /**
+   * Runs `joinInStore` with the connection already in the scope's adapter room, holding whatever
+   * arrives through that room until the reply to this request is sent; then delivers it, except
+   * peer_joined notices about peers that joined before this one (its peer_list has them). Joining
+   * the adapter room only after the store answered would lose the notices of peers that join right
+   * after; see transport/join-fence.ts. If the store refuses, the held messages are dropped: the
+   * connection never was a member.
+   */
+  private async enterWhile(session: Session, name: string, joinInStore: () => Promise<JoinResult>): Promise<JoinResult> {
+    const room = scopeRoom(name);
+    const connection = session.connection;
+    if (connection.rooms.has(room) || session.entering.has(room)) return joinInStore();
+    const held: HeldDelivery[] = [];
+    session.entering.set(room, held);
+    this.enteringCount++;
+    connection.join(room);
+    let result: JoinResult;
+    try {
+      result = await joinInStore();
+    } catch (error) {
+      this.stopEntering(session, room);
+      if (!session.closed) connection.leave(room);
+      throw error;
+    }
+    session.afterReply.push(() => {
+      this.stopEntering(session, room);
+      for (const delivery of held) {
+        if (delivery.fence?.scope === name && delivery.fence.seq <= result.seq) continue;
+        delivery.deliver();
+      }
+    });
+    return result;
+  }
+
+  private stopEntering(session: Session, room: string): void {
+    if (session.entering.delete(room)) this.enteringCount--;
+  }
+
+  /**
+   * Decides for one recipient of an adapter delivery on this process (transport/join-fence.ts):
+   * drops a peer_joined notice its own peer_list covered, holds what reaches it only through rooms
+   * it is still entering, delivers the rest now.
+   */
+  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined, deliver: () => void): void {
+    const session = this.sessionsById.get(connectionId);
+    if (session === undefined) {
+      deliver();
+      return;
+    }
+    if (fence !== undefined) {
+      const own = session.joinSeqs.get(fence.scope);
+      if (own !== undefined && fence.seq <= own && !session.entering.has(scopeRoom(fence.scope))) return;
+    }
+    if (session.entering.size > 0) {
+      let held: HeldDelivery[] | undefined;
+      for (const room of rooms) {
+        if (!session.connection.rooms.has(room)) continue;
+        const entering = session.entering.get(room);
+        if (entering === undefined) {
+          held = undefined; // it also gets this through a room it is in already
+          break;
+        }
+        held ??= entering;
+      }
+      if (held !== undefined) {
+        held.push({ fence, deliver });
+        return;
+      }
+    }
+    deliver();
   }
 
   private async leave(session: Session, message: Incoming): Promise<undefined> {
@@ -397,6 +479,7 @@ export class Hub {
     await this.deps.store.leaveScope(name, fingerprint);
     session.appTypes.delete(name);
     session.roomSizes.delete(name);
+    session.joinSeqs.delete(name);
     const room = scopeRoom(name);
     session.connection.leave(room);
     this.deps.delivery.emit(room, "peer_left", { from: fingerprint, namespace: name }, [session.connection.id]);

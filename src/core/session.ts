@@ -1,5 +1,5 @@
 import type { Meta } from "../protocol/requests.ts";
-import type { Connection } from "./connection.ts";
+import type { Connection, JoinFence } from "./connection.ts";
 
 /** What a client sent: the envelope's fields as received, before validation. */
 export interface Incoming {
@@ -17,6 +17,12 @@ export type Ack = (envelope: Record<string, unknown>) => void;
 export interface QueuedRequest {
   message: Incoming;
   ack: Ack | undefined;
+}
+
+/** A message that reached a connection through a room it is still entering; see Hub.route. */
+export interface HeldDelivery {
+  fence: JoinFence | undefined;
+  deliver: () => void;
 }
 
 /** One connection's state in the core: identity once registered, and its ordered request queue. */
@@ -38,6 +44,16 @@ export class Session {
   meta: Meta = {};
   readonly appTypes = new Map<string, string>();
   readonly roomSizes = new Map<string, number>();
+  /**
+   * Scope name -> the seq of this peer's own join there (JoinResult.seq). peer_joined notices
+   * about earlier joiners are skipped: the peer_list this peer got already had them. No entry
+   * (a room it created, or state restored after a loss) means every notice is delivered.
+   */
+  readonly joinSeqs = new Map<string, number>();
+  /** Adapter rooms this connection is entering (its join is at the store) -> what arrived through them meanwhile. */
+  readonly entering = new Map<string, HeldDelivery[]>();
+  /** Run once the reply to the current request is sent (held deliveries must follow the peer_list). */
+  readonly afterReply: (() => void)[] = [];
 
   constructor(readonly connection: Connection) {}
 

@@ -27,14 +27,18 @@ interface Peer extends PeerRecord {
 /** JSON form of a MemoryStore's whole state. */
 export interface MemorySnapshot {
   peers: (PeerRecord & { meta: Meta; scopes: [string, string][]; tickets: [string, string][] })[];
-  scopes: { name: string; members: string[]; room: { owner: string; maxSize: number } | undefined }[];
+  scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined }[];
   queues: [string, string[]][];
+  joinSeq: number;
 }
 
 interface Scope {
   name: string;
-  /** Insertion order is join order: oldest first, which gives listing order and owner succession. */
-  members: Set<string>;
+  /**
+   * Fingerprint -> join seq (see JoinResult.seq). Insertion order is join order: oldest first,
+   * which gives listing order and owner succession.
+   */
+  members: Map<string, number>;
   room: { owner: string; maxSize: number } | undefined;
 }
 
@@ -50,6 +54,8 @@ export class MemoryStore implements StateStore {
   private readonly queues = new Map<string, Set<string>>();
   /** Registered peers per node, for admission control across processes. */
   private readonly perNode = new Map<string, number>();
+  /** The last join seq handed out, across all scopes. */
+  private joinSeq = 0;
 
   async registerPeer(request: RegisterPeer): Promise<Registration> {
     return this.registerPeerSync(request);
@@ -252,6 +258,7 @@ export class MemoryStore implements StateStore {
       peers: [...this.peers.values()].map((peer) => ({ ...peer, scopes: [...peer.scopes], tickets: [...peer.tickets] })),
       scopes: [...this.scopes.values()].map((scope) => ({ name: scope.name, members: [...scope.members], room: scope.room })),
       queues: [...this.queues].map(([key, queue]) => [key, [...queue]]),
+      joinSeq: this.joinSeq,
     };
   }
 
@@ -264,9 +271,10 @@ export class MemoryStore implements StateStore {
       this.perNode.set(peer.nodeId, (this.perNode.get(peer.nodeId) ?? 0) + 1);
     }
     for (const scope of snapshot.scopes) {
-      this.scopes.set(scope.name, { name: scope.name, members: new Set(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
+      this.scopes.set(scope.name, { name: scope.name, members: new Map(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
     }
     for (const [key, queue] of snapshot.queues) this.queues.set(key, new Set(queue));
+    this.joinSeq = snapshot.joinSeq;
   }
 
   private requirePeer(fingerprint: string): Peer {
@@ -282,23 +290,25 @@ export class MemoryStore implements StateStore {
   }
 
   private newScope(name: string, room: Scope["room"]): Scope {
-    const scope: Scope = { name, members: new Set(), room };
+    const scope: Scope = { name, members: new Map(), room };
     this.scopes.set(name, scope);
     return scope;
   }
 
   private addMember(scope: Scope, peer: Peer, appType: string, listLimit: number): JoinResult {
-    const added = !scope.members.has(peer.fingerprint);
-    if (added) {
-      scope.members.add(peer.fingerprint);
+    let seq = scope.members.get(peer.fingerprint);
+    const added = seq === undefined;
+    if (seq === undefined) {
+      seq = ++this.joinSeq;
+      scope.members.set(peer.fingerprint, seq);
       peer.scopes.set(scope.name, appType);
     }
-    return { added, member: memberInfo(peer, scope.name), ...this.page(scope, listLimit) };
+    return { added, member: memberInfo(peer, scope.name), seq, ...this.page(scope, listLimit) };
   }
 
   private page(scope: Scope, limit: number): MemberPage {
     const peers: MemberInfo[] = [];
-    for (const fingerprint of scope.members) {
+    for (const fingerprint of scope.members.keys()) {
       if (peers.length >= limit) break;
       const peer = this.peers.get(fingerprint);
       if (peer !== undefined) peers.push(memberInfo(peer, scope.name));
@@ -314,7 +324,7 @@ export class MemoryStore implements StateStore {
       this.scopes.delete(scope.name);
     } else if (scope.room !== undefined && scope.room.owner === peer.fingerprint) {
       // Ownership passes to the member who joined earliest: the first in insertion order.
-      const next = scope.members.values().next();
+      const next = scope.members.keys().next();
       if (!next.done) scope.room.owner = next.value;
     }
   }

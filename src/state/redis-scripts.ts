@@ -52,18 +52,20 @@ local function page(scope, limit)
   return {redis.call('ZCARD', key), members}
 end
 
--- {added, member, total, members}
+-- {added, member, total, members, seq}; seq is the member's join score (JoinResult.seq)
 local function addMember(scope, fp, appType, limit)
   local key = k('scope', scope)
   local added = 0
-  if not redis.call('ZSCORE', key, fp) then
+  local seq = tonumber(redis.call('ZSCORE', key, fp))
+  if not seq then
     added = 1
-    redis.call('ZADD', key, redis.call('INCR', P .. 'seq'), fp)
+    seq = redis.call('INCR', P .. 'seq')
+    redis.call('ZADD', key, seq, fp)
     redis.call('HSET', k('scopes', fp), scope, appType)
     if redis.call('EXISTS', k('room', scope)) == 0 then redis.call('SADD', P .. 'namespaces', scope) end
   end
   local listed = page(scope, limit)
-  return {added, memberInfo(fp, scope), listed[1], listed[2]}
+  return {added, memberInfo(fp, scope), listed[1], listed[2], seq}
 end
 
 -- The caller has checked membership.
@@ -182,7 +184,7 @@ return 1
 `,
 
   // name, fp, appType, listLimit, hasMeta ('1'|'0'), expectedMetaJson, newMetaJson
-  // -> {added, member, total, members}, or 0 when the meta changed meanwhile (retry)
+  // -> {added, member, total, members, seq}, or 0 when the meta changed meanwhile (retry)
   psJoinNamespace: `
 local name, fp, appType, limit, hasMeta, expected, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
@@ -235,7 +237,7 @@ addMember(id, owner, '', 0)
 return {redis.call('ZCARD', k('scope', id)), max, owner}
 `,
 
-  // roomId, fp, listLimit -> {added, member, total, members}
+  // roomId, fp, listLimit -> {added, member, total, members, seq}
   psJoinRoom: `
 local id, fp, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if not isPeer(fp) then return fail(404, 'peer is not registered') end

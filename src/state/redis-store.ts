@@ -50,8 +50,8 @@ type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
 
 /** Member entry as the scripts return it: fingerprint, alias, app_type, meta JSON. */
 type RawMember = [string, string, string, string];
-/** [added, member, total, members] */
-type RawJoin = [number, RawMember, number, RawMember[]];
+/** [added, member, total, members, seq] */
+type RawJoin = [number, RawMember, number, RawMember[], number];
 
 /** Attempts of an optimistic meta update before giving up (only the peer's own connection writes its meta). */
 const META_ATTEMPTS = 16;
@@ -343,8 +343,8 @@ function memberInfo([fingerprint, alias, appType, meta]: RawMember): MemberInfo 
   return { fingerprint, alias, app_type: appType, meta: JSON.parse(meta) as Meta };
 }
 
-function joinResult([added, member, total, members]: RawJoin): JoinResult {
-  return { added: added === 1, member: memberInfo(member), peers: members.map(memberInfo), total };
+function joinResult([added, member, total, members, seq]: RawJoin): JoinResult {
+  return { added: added === 1, member: memberInfo(member), peers: members.map(memberInfo), total, seq };
 }
 
 function translate(error: unknown): unknown {

@@ -117,6 +117,12 @@ export interface MemberPage {
 export interface JoinResult extends MemberPage {
   added: boolean;
   member: MemberInfo;
+  /**
+   * The member's place in join order: whoever joined the scope before it has a lower seq, whoever
+   * joined after a higher one (leaving and joining again takes a new, higher seq). A peer_joined
+   * notice carries its joiner's seq, so a receiver drops notices its own peer_list already covered.
+   */
+  seq: number;
 }
 
 export interface RoomInfo {

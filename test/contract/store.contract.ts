@@ -292,6 +292,24 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(fingerprints(again.peers)).toEqual([a.fingerprint, b.fingerprint]);
       });
 
+      it("gives each join a seq above every earlier join, keeps it for a repeated join and gives a rejoin a higher one", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const [a, b, c] = [await addPeer(), await addPeer(), await addPeer()];
+        const first = await join(namespace, a);
+        const second = await join(namespace, b);
+        await store.createRoom(room, a.fingerprint, 5);
+        const inRoom = await store.joinRoom(room, c.fingerprint, 50);
+        expect(second.seq).toBeGreaterThan(first.seq);
+        expect(inRoom.seq).toBeGreaterThan(second.seq);
+        expect((await join(namespace, a)).seq).toBe(first.seq);
+        expect((await store.joinRoom(room, c.fingerprint, 50)).seq).toBe(inRoom.seq);
+        await store.leaveScope(namespace, a.fingerprint);
+        const rejoined = await join(namespace, a);
+        expect(rejoined.added).toBe(true);
+        expect(rejoined.seq).toBeGreaterThan(inRoom.seq);
+      });
+
       it("lists at most listLimit peers but counts them all", async () => {
         const namespace = scopeName("ns");
         const peers = [await addPeer(), await addPeer(), await addPeer()];

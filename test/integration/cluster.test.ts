@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workerOf, workers } from "../helpers/cluster.ts";
 import { io as ioClient } from "socket.io-client";
+import { joinAtOnce } from "../helpers/join-race.ts";
 import { closeAll, connectSio, registeredPeer, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { getJson, startServer, type ServerProcess } from "../helpers/server-process.ts";
 
@@ -48,6 +49,18 @@ describe.each([2, 4])("cluster with %i workers", (count) => {
     expect(list.payload?.["total"]).toBe(count * 2);
     const { body } = await getJson(`${server.http}/stats`);
     expect((body["namespaces"] as Record<string, number>)[namespace]).toBe(count * 2);
+  });
+
+  it("peers joining one namespace at the same moment on different workers learn of each other exactly once", async () => {
+    const namespace = `race-${count}`;
+    const peers: TestPeer[] = [];
+    for (let i = 0; i < 24; i++) peers.push(await peer(i % 2 === 0 ? "ws" : "sio"));
+    const homes = new Set((await workers(server)).filter((worker) => worker.peers.some((fp) => peers.some((p) => p.fingerprint === fp))).map((worker) => worker.node_id));
+    expect(homes.size).toBeGreaterThanOrEqual(2);
+    const outcome = await joinAtOnce(peers, namespace);
+    expect(outcome.missing.flat()).toEqual([]);
+    expect(outcome.announcedTwice.flat()).toEqual([]);
+    expect(outcome.repeated.flat()).toEqual([]);
   });
 
   it("signal, relay and broadcast cross workers, raw-ws to Socket.IO and back", async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../helpers/cluster.ts";
+import { joinAtOnce } from "../helpers/join-race.ts";
 import { sha256, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { deploymentWorkers, discover, isType, nodeIndexOf, PeerPool, settled, startNodes, unique } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
@@ -41,6 +42,26 @@ describe("peers on different nodes share one world", () => {
     const { body } = await getJson(`${A.http}/stats`);
     expect(body["connections"]).toMatchObject({ ws: expect.any(Number) as number, "socket.io": expect.any(Number) as number });
     expect(body["total_peers"]).toBeGreaterThanOrEqual(3);
+  });
+
+  it("peers joining one namespace and one room at the same moment on different nodes learn of each other exactly once", async () => {
+    const ns = unique("race-ns");
+    const spread = [A, B, C];
+    const peers: TestPeer[] = [];
+    for (let i = 0; i < 24; i++) peers.push(await pool.on(spread[i % 3] as ServerProcess, i % 2 === 0 ? "ws" : "sio"));
+    for (const outcome of [
+      await joinAtOnce(peers, ns),
+      await (async () => {
+        const room = unique("race-room");
+        const owner = await pool.on(A, "sio");
+        expect((await owner.request("create_room", { payload: { room_id: room, max_size: 30 } }, ["room_created"])).type).toBe("room_created");
+        return joinAtOnce(peers, room, (peer) => peer.request("join_room", { payload: { room_id: room } }, ["peer_list"]));
+      })(),
+    ]) {
+      expect(outcome.missing.flat()).toEqual([]);
+      expect(outcome.announcedTwice.flat()).toEqual([]);
+      expect(outcome.repeated.flat()).toEqual([]);
+    }
   });
 
   it("join: peer_list lists members from all nodes, peer_joined reaches every node, discover totals agree, leave and disconnect give peer_left everywhere", async () => {

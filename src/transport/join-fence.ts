@@ -1,0 +1,78 @@
+import type { Namespace } from "socket.io";
+import type { JoinFence } from "../core/connection.ts";
+
+/**
+ * Makes a joining peer's view of a namespace exact when other processes share it: it hears
+ * `peer_joined` for every peer its `peer_list` did not show, once, and never for one it did.
+ *
+ * Without this, two peers joining at the same moment on different processes race both ways. B's
+ * join reaches the store after A's, so B's list has A, while A's notice (emitted by A's process once
+ * its store call returns) can still reach B's process after B entered the adapter room: B hears of
+ * A twice. Or the store puts B first, and A's process emits its notice before B's process has put
+ * B in the adapter room (a worker handles the IPC messages of one read before any promise
+ * continuation runs; with the sharded Redis adapter B's node may not even subscribe to the room's
+ * channel yet): A is never told of B.
+ *
+ * So the hub puts a joining connection in the adapter room before asking the store, and holds
+ * whatever reaches it through that room until its reply is sent (Hub.route). Every join has a seq
+ * from the store (JoinResult.seq, increasing in join order); peer_joined carries its joiner's seq
+ * as a broadcast flag, which every adapter (in-memory, cluster, Redis classic and sharded) passes on
+ * untouched, and the hub drops a notice whose joiner has a lower seq than the recipient's own
+ * join: the recipient's list had it.
+ *
+ * The filter sits in the adapter's `apply()`, the one place where all adapters, for local emits and
+ * for those arriving from other processes alike, pick the recipients on this process. `apply` is
+ * internal to socket.io-adapter 2.5 (the same seam raw-ws.ts relies on; socket.io is pinned exactly).
+ * When no join is in flight and the packet has no fence, `apply` runs untouched.
+ */
+export interface RecipientFilter {
+  /** True when no connection here is entering a room: only fenced packets need routing then. */
+  idle(): boolean;
+  /**
+   * Decides for one recipient on this process: call `deliver` now, later (held), or never.
+   * `rooms` are the rooms the packet was addressed to.
+   */
+  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined, deliver: () => void): void;
+}
+
+/** socket.io-adapter's BroadcastOptions, as far as this module reads them. */
+interface BroadcastOptions {
+  rooms: Set<string>;
+  except?: Set<string>;
+  flags?: Record<string, unknown>;
+}
+
+interface AdapterInternals {
+  apply(options: BroadcastOptions, callback: (socket: { id: string }) => void): void;
+}
+
+const FLAG = "peerServerJoinFence";
+
+/** Routes every local delivery of the namespace's adapter through `filter` when it matters. */
+export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter): void {
+  const adapter = nsp.adapter as unknown as AdapterInternals;
+  const apply = adapter.apply.bind(adapter);
+  adapter.apply = (options, callback) => {
+    const fence = fenceOf(options);
+    if (fence === undefined && filter.idle()) {
+      apply(options, callback);
+      return;
+    }
+    apply(options, (socket) => filter.route(socket.id, options.rooms, fence, () => callback(socket)));
+  };
+}
+
+/** Emits `type` to the rooms, as io.to(rooms).except(except).emit would, with a join fence attached. */
+export function emitFenced(nsp: Namespace, rooms: readonly string[], except: readonly string[], type: string, body: unknown, fence: JoinFence): void {
+  // Not one of socket.io's own flags: the adapters copy `flags` whole, so it travels with the packet.
+  const flags = { [FLAG]: fence } as Parameters<Namespace["adapter"]["broadcast"]>[1]["flags"];
+  // 2 is socket.io-parser's PacketType.EVENT; this is the packet BroadcastOperator.emit builds.
+  nsp.adapter.broadcast({ type: 2, data: [type, body], nsp: nsp.name }, { rooms: new Set(rooms), except: new Set(except), flags });
+}
+
+function fenceOf(options: BroadcastOptions): JoinFence | undefined {
+  const value = options.flags?.[FLAG];
+  if (typeof value !== "object" || value === null) return undefined;
+  const { scope, seq } = value as Partial<JoinFence>;
+  return typeof scope === "string" && typeof seq === "number" ? { scope, seq } : undefined;
+}
