@@ -21,9 +21,11 @@ import type { JoinFence } from "../core/connection.ts";
  * join: the recipient's list had it.
  *
  * The filter sits in the adapter's `apply()`, the one place where all adapters, for local emits and
- * for those arriving from other processes alike, pick the recipients on this process. `apply` is
- * internal to socket.io-adapter 2.5 (the same seam raw-ws.ts relies on; socket.io is pinned exactly).
- * When no join is in flight and the packet has no fence, `apply` runs untouched.
+ * for those arriving from other processes alike, pick the recipients on this process. `apply` also
+ * serves fetchSockets and socketsLeave, which must see every socket at once, so only an `apply`
+ * that `broadcast()` makes right after encoding the packet (`_encode`) is filtered. Both are
+ * internal to socket.io-adapter 2.5 (the same seam raw-ws.ts relies on; socket.io is pinned
+ * exactly). When no join is in flight and the packet has no fence, `apply` runs untouched.
  */
 export interface RecipientFilter {
   /** True when no connection here is entering a room: only fenced packets need routing then. */
@@ -44,6 +46,7 @@ interface BroadcastOptions {
 
 interface AdapterInternals {
   apply(options: BroadcastOptions, callback: (socket: { id: string }) => void): void;
+  _encode(packet: unknown, packetOptions: unknown): unknown;
 }
 
 const FLAG = "peerServerJoinFence";
@@ -52,9 +55,18 @@ const FLAG = "peerServerJoinFence";
 export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter): void {
   const adapter = nsp.adapter as unknown as AdapterInternals;
   const apply = adapter.apply.bind(adapter);
+  const encode = adapter._encode.bind(adapter);
+  // broadcast() encodes, then applies, synchronously: a flag set by one is read by the other.
+  let delivering = false;
+  adapter._encode = (packet, packetOptions) => {
+    delivering = true;
+    return encode(packet, packetOptions);
+  };
   adapter.apply = (options, callback) => {
-    const fence = fenceOf(options);
-    if (fence === undefined && filter.idle()) {
+    const isDelivery = delivering;
+    delivering = false;
+    const fence = isDelivery ? fenceOf(options) : undefined;
+    if (!isDelivery || (fence === undefined && filter.idle())) {
       apply(options, callback);
       return;
     }
