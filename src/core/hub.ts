@@ -380,8 +380,7 @@ export class Hub {
     const roomId = requests.parseRoomId(message.payload);
     const result = await this.enterWhile(session, roomId, () => this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit));
     // Kept to create the room again with its own size if this member is the first back after the state was lost.
-    const info = await this.deps.store.roomInfo(roomId).catch(() => undefined);
-    session.roomSizes.set(roomId, info?.max_size ?? LIMITS.roomDefaultSize);
+    session.roomSizes.set(roomId, result.maxSize);
     return this.enterScope(session, roomId, result);
   }
 
@@ -409,7 +408,7 @@ export class Hub {
    * after; see transport/join-fence.ts. If the store refuses, the held messages are dropped: the
    * connection never was a member.
    */
-  private async enterWhile(session: Session, name: string, joinInStore: () => Promise<JoinResult>): Promise<JoinResult> {
+  private async enterWhile<T extends JoinResult>(session: Session, name: string, joinInStore: () => Promise<T>): Promise<T> {
     const room = scopeRoom(name);
     const connection = session.connection;
     if (connection.rooms.has(room) || session.entering.has(room)) return joinInStore();
@@ -417,7 +416,7 @@ export class Hub {
     session.entering.set(room, held);
     this.enteringCount++;
     connection.join(room);
-    let result: JoinResult;
+    let result: T;
     try {
       result = await joinInStore();
     } catch (error) {

@@ -12,6 +12,7 @@ import type {
   Registration,
   RegisterPeer,
   RoomInfo,
+  RoomJoinResult,
   StateStore,
   StoreStats,
 } from "./store.ts";
@@ -172,13 +173,13 @@ export class MemoryStore implements StateStore {
     return roomInfoOf(scope);
   }
 
-  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult> {
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
     const peer = this.requirePeer(fingerprint);
     const scope = this.requireRoom(roomId);
     if (!scope.members.has(fingerprint) && scope.members.size >= (scope.room?.maxSize ?? 0)) {
       throw new ProtocolError(ErrorCode.TooMany, "room is full");
     }
-    return this.addMember(scope, peer, "", listLimit);
+    return { ...this.addMember(scope, peer, "", listLimit), maxSize: scope.room?.maxSize ?? 0 };
   }
 
   async roomInfo(roomId: string): Promise<RoomInfo> {

@@ -237,7 +237,7 @@ addMember(id, owner, '', 0)
 return {redis.call('ZCARD', k('scope', id)), max, owner}
 `,
 
-  // roomId, fp, listLimit -> {added, member, total, members, seq}
+  // roomId, fp, listLimit -> {added, member, total, members, seq, maxSize}
   psJoinRoom: `
 local id, fp, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
@@ -246,7 +246,9 @@ if not max then return fail(404, 'no such room') end
 if not redis.call('ZSCORE', k('scope', id), fp) and redis.call('ZCARD', k('scope', id)) >= tonumber(max) then
   return fail(429, 'room is full')
 end
-return addMember(id, fp, '', limit)
+local joined = addMember(id, fp, '', limit)
+joined[6] = tonumber(max)
+return joined
 `,
 
   // roomId -> {peerCount, maxSize, owner}

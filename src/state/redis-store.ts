@@ -16,6 +16,7 @@ import type {
   Registration,
   RegisterPeer,
   RoomInfo,
+  RoomJoinResult,
   StateStore,
   StoreStats,
 } from "./store.ts";
@@ -221,8 +222,9 @@ export class RedisStore implements StateStore {
     return roomInfo(roomId, (await this.run("psCreateRoom", roomId, owner, maxSize)) as RawRoom);
   }
 
-  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult> {
-    return joinResult((await this.run("psJoinRoom", roomId, fingerprint, listLimit)) as RawJoin);
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
+    const raw = (await this.run("psJoinRoom", roomId, fingerprint, listLimit)) as [...RawJoin, number];
+    return { ...joinResult(raw.slice(0, 5) as RawJoin), maxSize: raw[5] };
   }
 
   async roomInfo(roomId: string): Promise<RoomInfo> {

@@ -14,6 +14,7 @@ import type {
   Registration,
   RegisterPeer,
   RoomInfo,
+  RoomJoinResult,
   StateStore,
   StoreStats,
 } from "./store.ts";
@@ -80,8 +81,8 @@ export class ReplicatedStore implements StateStore {
   createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
     return this.call("createRoom", [roomId, owner, maxSize]) as Promise<RoomInfo>;
   }
-  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult> {
-    return this.call("joinRoom", [roomId, fingerprint, listLimit]) as Promise<JoinResult>;
+  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
+    return this.call("joinRoom", [roomId, fingerprint, listLimit]) as Promise<RoomJoinResult>;
   }
   kick(roomId: string, owner: string, target: string): Promise<void> {
     return this.call("kick", [roomId, owner, target]) as Promise<void>;

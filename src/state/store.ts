@@ -46,7 +46,7 @@ export interface StateStore {
   /** Creates a room owned and joined by `owner`; 409 if the name is taken by a room or a namespace. */
   createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo>;
   /** Joins a room: 404 unknown, 429 full. Idempotent. */
-  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<JoinResult>;
+  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult>;
   roomInfo(roomId: string): Promise<RoomInfo>;
   /** Removes `target` from the room: 404 room or target unknown, 403 if `owner` does not own it. */
   kick(roomId: string, owner: string, target: string): Promise<void>;
@@ -123,6 +123,11 @@ export interface JoinResult extends MemberPage {
    * notice carries its joiner's seq, so a receiver drops notices its own peer_list already covered.
    */
   seq: number;
+}
+
+export interface RoomJoinResult extends JoinResult {
+  /** The room's max_size, kept by the member's node to recreate the room after a state loss. */
+  maxSize: number;
 }
 
 export interface RoomInfo {

@@ -523,6 +523,7 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         await store.createRoom(room, owner.fingerprint, 5);
         const result = await store.joinRoom(room, guest.fingerprint, 50);
         expect(result.added).toBe(true);
+        expect(result.maxSize).toBe(5);
         expect(result.member.fingerprint).toBe(guest.fingerprint);
         expect(result.total).toBe(2);
         expect(fingerprints(result.peers)).toEqual([owner.fingerprint, guest.fingerprint]);
