@@ -2,6 +2,7 @@ import { io, type Socket } from "socket.io-client";
 import WebSocket from "ws";
 import type { Endpoint } from "../core/targets.ts";
 import type { Transport } from "./protocol.ts";
+import { ReplyWaiters } from "./reply-waiters.ts";
 import { connectWire } from "./wire.ts";
 
 /** A received message: for /ws the parsed frame, for Socket.IO the event's argument plus `type`. */
@@ -56,11 +57,6 @@ const zeroMask = (mask: Buffer): void => {
   mask.fill(0);
 };
 
-interface Waiter {
-  readonly replyTypes: readonly string[];
-  resolve(message: Envelope): void;
-}
-
 class WsClient implements BenchClient {
   readonly transport = "ws";
   readonly textFrames = true;
@@ -70,7 +66,7 @@ class WsClient implements BenchClient {
   readonly closed: Promise<string>;
   isClosed = false;
   closeReason: string | undefined;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new ReplyWaiters();
 
   constructor(private readonly socket: WebSocket) {
     socket.on("message", (data: Buffer) => this.receive(data.toString()));
@@ -87,34 +83,14 @@ class WsClient implements BenchClient {
   private receive(text: string): void {
     if (this.onText !== undefined && this.onText(text)) return;
     const message = JSON.parse(text) as Envelope;
-    for (let i = 0; i < this.waiters.length; i++) {
-      const waiter = this.waiters[i] as Waiter;
-      if (message.type === "error" || waiter.replyTypes.includes(message.type)) {
-        this.waiters.splice(i, 1);
-        waiter.resolve(message);
-        return;
-      }
-    }
+    if (this.waiters.settle(message.type, () => message)) return;
     this.onMessage(message.type, message);
   }
 
   request(type: string, fields: Fields, replyTypes: readonly string[], timeoutMs = 30_000): Promise<Envelope> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Error(`no reply to ${type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter: Waiter = {
-        replyTypes,
-        resolve: (message) => {
-          clearTimeout(timer);
-          resolve(message);
-        },
-      };
-      this.waiters.push(waiter);
-      this.send(type, fields);
-    });
+    const reply = this.waiters.wait(type, replyTypes, timeoutMs);
+    this.send(type, fields);
+    return reply;
   }
 
   send(type: string, fields: Fields): void {

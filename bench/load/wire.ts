@@ -2,6 +2,7 @@ import { connect as connectTcp, type Socket } from "node:net";
 import type { Endpoint } from "../core/targets.ts";
 import type { BenchClient, Envelope, Fields } from "./clients.ts";
 import type { Transport } from "./protocol.ts";
+import { ReplyWaiters } from "./reply-waiters.ts";
 
 /**
  * Wire-level load clients: the same bytes a `ws` or socket.io-client client puts on the wire
@@ -50,11 +51,6 @@ function controlFrame(opcode: number, payload: Buffer): Buffer {
 
 const CLOSE_NORMAL = controlFrame(0x8, Buffer.from([0x03, 0xe8]));
 
-interface Waiter {
-  readonly match: (type: string) => boolean;
-  resolve(message: Envelope): void;
-}
-
 class WireClient implements BenchClient {
   readonly textFrames = true;
   fingerprint = "";
@@ -66,7 +62,7 @@ class WireClient implements BenchClient {
   /** Text frames before the connection is ready (the Socket.IO handshake) go here. */
   private handshake: ((text: string) => void) | undefined;
   private pending: Buffer = EMPTY;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new ReplyWaiters();
   private readonly acks = new Map<number, (reply: Envelope) => void>();
   private nextAck = 0;
   private closeCode = 0;
@@ -154,14 +150,7 @@ class WireClient implements BenchClient {
   }
 
   private dispatch(type: string, body: Envelope): void {
-    for (let index = 0; index < this.waiters.length; index++) {
-      const waiter = this.waiters[index] as Waiter;
-      if (waiter.match(type)) {
-        this.waiters.splice(index, 1);
-        waiter.resolve(this.transport === "ws" ? body : { ...body, type });
-        return;
-      }
-    }
+    if (this.waiters.settle(type, () => (this.transport === "ws" ? body : { ...body, type }))) return;
     this.onMessage(type, body);
   }
 
@@ -190,35 +179,23 @@ class WireClient implements BenchClient {
   }
 
   request(type: string, fields: Fields, replyTypes: readonly string[], timeoutMs = 30_000): Promise<Envelope> {
-    return new Promise((resolve, reject) => {
-      if (this.transport === "sio") {
-        // A Socket.IO acknowledgement carries the direct reply.
-        const id = this.nextAck++;
-        const timer = setTimeout(() => {
-          this.acks.delete(id);
-          reject(new Error(`no ack for ${type} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        this.acks.set(id, (reply) => {
-          clearTimeout(timer);
-          resolve(reply);
-        });
-        this.sendText(`42${id}${JSON.stringify([type, fields])}`);
-        return;
-      }
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Error(`no reply to ${type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter: Waiter = {
-        match: (replyType) => replyType === "error" || replyTypes.includes(replyType),
-        resolve: (message) => {
-          clearTimeout(timer);
-          resolve(message);
-        },
-      };
-      this.waiters.push(waiter);
+    if (this.transport === "ws") {
+      const reply = this.waiters.wait(type, replyTypes, timeoutMs);
       this.send(type, fields);
+      return reply;
+    }
+    // A Socket.IO acknowledgement carries the direct reply.
+    return new Promise((resolve, reject) => {
+      const id = this.nextAck++;
+      const timer = setTimeout(() => {
+        this.acks.delete(id);
+        reject(new Error(`no ack for ${type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.acks.set(id, (reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      });
+      this.sendText(`42${id}${JSON.stringify([type, fields])}`);
     });
   }
 
