@@ -118,8 +118,8 @@ export class Hub {
     clearTimeout(session.registerTimer);
     const connection = session.connection;
     this.sessionsById.delete(connection.id);
-    for (const room of [...session.entering.keys()]) this.stopEntering(session, room);
-    session.afterReply.length = 0;
+    for (const room of [...(session.entering?.keys() ?? [])]) this.stopEntering(session, room);
+    session.afterReply = undefined;
     const fingerprint = session.fingerprint;
     if (fingerprint === undefined) return;
     this.deps.rateLimiter.forget(fingerprint);
@@ -300,7 +300,9 @@ export class Hub {
         if (session.closed) break;
         if (reply !== undefined) this.respond(session, reply, ack);
         else if (ack !== undefined) ack({ type: "ok", payload: { ref: message.type } });
-        for (let after = session.afterReply.shift(); after !== undefined; after = session.afterReply.shift()) after();
+        const after = session.afterReply;
+        session.afterReply = undefined;
+        after?.();
       }
     } finally {
       session.draining = false;
@@ -411,9 +413,9 @@ export class Hub {
   private async enterWhile<T extends JoinResult>(session: Session, name: string, joinInStore: () => Promise<T>): Promise<T> {
     const room = scopeRoom(name);
     const connection = session.connection;
-    if (connection.rooms.has(room) || session.entering.has(room)) return joinInStore();
+    if (connection.rooms.has(room) || session.entering?.has(room) === true) return joinInStore();
     const held: HeldDelivery[] = [];
-    session.entering.set(room, held);
+    (session.entering ??= new Map()).set(room, held);
     this.enteringCount++;
     connection.join(room);
     let result: T;
@@ -424,18 +426,20 @@ export class Hub {
       if (!session.closed) connection.leave(room);
       throw error;
     }
-    session.afterReply.push(() => {
+    session.afterReply = () => {
       this.stopEntering(session, room);
       for (const delivery of held) {
         if (delivery.fence?.scope === name && delivery.fence.seq <= result.seq) continue;
         delivery.deliver();
       }
-    });
+    };
     return result;
   }
 
   private stopEntering(session: Session, room: string): void {
-    if (session.entering.delete(room)) this.enteringCount--;
+    if (session.entering?.delete(room) !== true) return;
+    this.enteringCount--;
+    if (session.entering.size === 0) session.entering = undefined;
   }
 
   /**
@@ -451,9 +455,9 @@ export class Hub {
     }
     if (fence !== undefined) {
       const own = session.joinSeqs.get(fence.scope);
-      if (own !== undefined && fence.seq <= own && !session.entering.has(scopeRoom(fence.scope))) return;
+      if (own !== undefined && fence.seq <= own && session.entering?.has(scopeRoom(fence.scope)) !== true) return;
     }
-    if (session.entering.size > 0) {
+    if (session.entering !== undefined) {
       let held: HeldDelivery[] | undefined;
       for (const room of rooms) {
         if (!session.connection.rooms.has(room)) continue;

@@ -50,10 +50,13 @@ export class Session {
    * (a room it created, or state restored after a loss) means every notice is delivered.
    */
   readonly joinSeqs = new Map<string, number>();
-  /** Adapter rooms this connection is entering (its join is at the store) -> what arrived through them meanwhile. */
-  readonly entering = new Map<string, HeldDelivery[]>();
-  /** Run once the reply to the current request is sent (held deliveries must follow the peer_list). */
-  readonly afterReply: (() => void)[] = [];
+  /**
+   * Adapter rooms this connection is entering (its join is at the store) -> what arrived through
+   * them meanwhile; undefined when none (the usual case: no allocation per connection).
+   */
+  entering: Map<string, HeldDelivery[]> | undefined;
+  /** Runs once the reply to the current request is sent (held deliveries must follow the peer_list). */
+  afterReply: (() => void) | undefined;
 
   constructor(readonly connection: Connection) {}
 
