@@ -8,7 +8,7 @@ import * as requests from "../protocol/requests.ts";
 import type { Departure, JoinResult, MemberInfo, StateStore } from "../state/store.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
 import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery, type JoinFence } from "./connection.ts";
-import { Session, type Ack, type HeldDelivery, type Incoming } from "./session.ts";
+import { Session, type Ack, type HeldDelivery, type Incoming, type Membership } from "./session.ts";
 
 export interface HubDeps {
   config: Config;
@@ -125,7 +125,7 @@ export class Hub {
     this.deps.rateLimiter.forget(fingerprint);
     if (this.sessionsByFingerprint.get(fingerprint) === session) this.sessionsByFingerprint.delete(fingerprint);
     if (session.alias !== undefined && this.sessionsByAlias.get(session.alias) === session) this.sessionsByAlias.delete(session.alias);
-    await this.unregister(fingerprint, connection.id, [...session.appTypes.keys(), ...session.roomSizes.keys()]);
+    await this.unregister(fingerprint, connection.id, [...session.memberships.keys()]);
   }
 
   private async unregister(fingerprint: string, connectionId: string, scopes: string[]): Promise<void> {
@@ -202,12 +202,13 @@ export class Hub {
     for (const room of [...connection.rooms]) {
       if (!room.startsWith(SCOPE_PREFIX)) continue;
       const name = room.slice(SCOPE_PREFIX.length);
+      const membership = session.memberships.get(name);
       // Its peer_list predates the loss: whoever joined since must reach it, whatever their new seq.
-      session.joinSeqs.delete(name);
+      if (membership !== undefined) membership.joinSeq = undefined;
       try {
-        const appType = session.appTypes.get(name);
+        const appType = membership?.appType;
         if (appType !== undefined) await this.deps.store.joinNamespace(name, fingerprint, { appType, meta: undefined, listLimit: 0 });
-        else await this.restoreRoomMembership(name, fingerprint, session.roomSizes.get(name) ?? LIMITS.roomDefaultSize);
+        else await this.restoreRoomMembership(name, fingerprint, membership?.roomSize ?? LIMITS.roomDefaultSize);
       } catch (error) {
         this.deps.logger.error({ err: error, fingerprint, scope: name }, "could not restore a namespace or room after the state was lost");
       }
@@ -373,23 +374,24 @@ export class Hub {
         listLimit: LIMITS.joinListLimit,
       }),
     );
-    if (result.added) session.appTypes.set(request.namespace, request.appType);
     if (request.meta !== undefined) session.meta = requests.mergeMeta(session.meta, request.meta);
-    return this.enterScope(session, request.namespace, result);
+    return this.enterScope(session, request.namespace, result, { appType: request.appType, roomSize: undefined });
   }
 
   private async joinRoom(session: Session, message: Incoming): Promise<Outgoing> {
     const roomId = requests.parseRoomId(message.payload);
     const result = await this.enterWhile(session, roomId, () => this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit));
-    // Kept to create the room again with its own size if this member is the first back after the state was lost.
-    session.roomSizes.set(roomId, result.maxSize);
-    return this.enterScope(session, roomId, result);
+    // The size is kept to create the room again if this member is the first back after the state was lost.
+    return this.enterScope(session, roomId, result, { appType: undefined, roomSize: result.maxSize });
   }
 
-  private enterScope(session: Session, name: string, join: JoinResult): Outgoing {
+  private enterScope(session: Session, name: string, join: JoinResult, kind: Pick<Membership, "appType" | "roomSize">): Outgoing {
     const room = scopeRoom(name);
     session.connection.join(room);
-    session.joinSeqs.set(name, join.seq);
+    const known = session.memberships.get(name);
+    // A repeated join keeps what the first one recorded (the store kept its app_type too).
+    if (known === undefined || join.added) session.memberships.set(name, { ...kind, joinSeq: join.seq });
+    else known.joinSeq = join.seq;
     if (join.added) {
       const member = join.member;
       this.deps.delivery.emit(room, "peer_joined", { from: member.fingerprint, namespace: name, payload: member }, [session.connection.id], { scope: name, seq: join.seq });
@@ -454,7 +456,7 @@ export class Hub {
       return;
     }
     if (fence !== undefined) {
-      const own = session.joinSeqs.get(fence.scope);
+      const own = session.memberships.get(fence.scope)?.joinSeq;
       if (own !== undefined && fence.seq <= own && session.entering?.has(scopeRoom(fence.scope)) !== true) return;
     }
     if (session.entering !== undefined) {
@@ -480,9 +482,7 @@ export class Hub {
     const name = requests.parseNamespace(message.payload);
     const fingerprint = this.fingerprintOf(session);
     await this.deps.store.leaveScope(name, fingerprint);
-    session.appTypes.delete(name);
-    session.roomSizes.delete(name);
-    session.joinSeqs.delete(name);
+    session.memberships.delete(name);
     const room = scopeRoom(name);
     session.connection.leave(room);
     this.deps.delivery.emit(room, "peer_left", { from: fingerprint, namespace: name }, [session.connection.id]);
@@ -567,7 +567,7 @@ export class Hub {
     const request = requests.parseCreateRoom(message.payload);
     const roomId = request.roomId ?? `room-${randomBytes(8).toString("hex")}`;
     const info = await this.deps.store.createRoom(roomId, this.fingerprintOf(session), request.maxSize);
-    session.roomSizes.set(roomId, info.max_size);
+    session.memberships.set(roomId, { appType: undefined, roomSize: info.max_size, joinSeq: undefined });
     session.connection.join(scopeRoom(roomId));
     return { type: "room_created", body: { payload: { room_id: info.room_id, max_size: info.max_size, owner: info.owner } } };
   }

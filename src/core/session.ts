@@ -25,6 +25,20 @@ export interface HeldDelivery {
   deliver: () => void;
 }
 
+/** What a node keeps about one namespace or room its peer is in. */
+export interface Membership {
+  /** The app_type it joined a namespace with; undefined for a room. */
+  appType: string | undefined;
+  /** A room's max_size (to create it again after a state loss); undefined for a namespace. */
+  roomSize: number | undefined;
+  /**
+   * The seq of this peer's own join there (JoinResult.seq): peer_joined notices about earlier
+   * joiners are skipped, its peer_list had them. Undefined (a room it created, or state restored
+   * after a loss): every notice is delivered.
+   */
+  joinSeq: number | undefined;
+}
+
 /** One connection's state in the core: identity once registered, and its ordered request queue. */
 export class Session {
   fingerprint: string | undefined;
@@ -38,18 +52,12 @@ export class Session {
   registerTimer: NodeJS.Timeout | undefined;
   /**
    * What this node knows of its own peer, enough to register it again if the shared state is
-   * lost (Redis restarted empty): its meta, the app_type of each namespace, the size of each room
-   * it created or joined here (the keys are also whom to tell if its own cleanup is lost).
+   * lost (Redis restarted empty): its meta, and each namespace and room it is in (the keys are
+   * also whom to tell if its own cleanup is lost). One map for all of it: a map per kind of fact
+   * cost a few hundred bytes more per connection.
    */
   meta: Meta = {};
-  readonly appTypes = new Map<string, string>();
-  readonly roomSizes = new Map<string, number>();
-  /**
-   * Scope name -> the seq of this peer's own join there (JoinResult.seq). peer_joined notices
-   * about earlier joiners are skipped: the peer_list this peer got already had them. No entry
-   * (a room it created, or state restored after a loss) means every notice is delivered.
-   */
-  readonly joinSeqs = new Map<string, number>();
+  readonly memberships = new Map<string, Membership>();
   /**
    * Adapter rooms this connection is entering (its join is at the store) -> what arrived through
    * them meanwhile; undefined when none (the usual case: no allocation per connection).
