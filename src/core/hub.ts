@@ -449,34 +449,24 @@ export class Hub {
    * drops a peer_joined notice its own peer_list covered, holds what reaches it only through rooms
    * it is still entering, delivers the rest now.
    */
-  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined, deliver: () => void): void {
+  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined): boolean | HeldDelivery[] {
     const session = this.sessionsById.get(connectionId);
-    if (session === undefined) {
-      deliver();
-      return;
-    }
+    if (session === undefined) return true;
     if (fence !== undefined) {
       const own = session.memberships.get(fence.scope)?.joinSeq;
-      if (own !== undefined && fence.seq <= own && session.entering?.has(scopeRoom(fence.scope)) !== true) return;
+      if (own !== undefined && fence.seq <= own && session.entering?.has(scopeRoom(fence.scope)) !== true) return false;
     }
-    if (session.entering !== undefined) {
-      let held: HeldDelivery[] | undefined;
-      for (const room of rooms) {
-        if (!session.connection.rooms.has(room)) continue;
-        const entering = session.entering.get(room);
-        if (entering === undefined) {
-          held = undefined; // it also gets this through a room it is in already
-          break;
-        }
-        held ??= entering;
-      }
-      if (held !== undefined) {
-        held.push({ fence, deliver });
-        return;
-      }
+    if (session.entering === undefined) return true;
+    let held: HeldDelivery[] | undefined;
+    for (const room of rooms) {
+      if (!session.connection.rooms.has(room)) continue;
+      const entering = session.entering.get(room);
+      if (entering === undefined) return true; // it also gets this through a room it is in already
+      held ??= entering;
     }
-    deliver();
+    return held ?? true;
   }
+
 
   private async leave(session: Session, message: Incoming): Promise<undefined> {
     const name = requests.parseNamespace(message.payload);

@@ -1,5 +1,6 @@
 import type { Namespace } from "socket.io";
 import type { JoinFence } from "../core/connection.ts";
+import type { HeldDelivery } from "../core/session.ts";
 
 /**
  * Makes a joining peer's view of a namespace exact when other processes share it: it hears
@@ -31,10 +32,10 @@ export interface RecipientFilter {
   /** True when no connection here is entering a room: only fenced packets need routing then. */
   idle(): boolean;
   /**
-   * Decides for one recipient on this process: call `deliver` now, later (held), or never.
-   * `rooms` are the rooms the packet was addressed to.
+   * Decides for one recipient on this process: deliver now (true), never (false), or later (the
+   * queue to hold it in). `rooms` are the rooms the packet was addressed to.
    */
-  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined, deliver: () => void): void;
+  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined): boolean | HeldDelivery[];
 }
 
 /** socket.io-adapter's BroadcastOptions, as far as this module reads them. */
@@ -70,7 +71,11 @@ export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter):
       apply(options, callback);
       return;
     }
-    apply(options, (socket) => filter.route(socket.id, options.rooms, fence, () => callback(socket)));
+    apply(options, (socket) => {
+      const decision = filter.route(socket.id, options.rooms, fence);
+      if (decision === true) callback(socket);
+      else if (decision !== false) decision.push({ fence, deliver: () => callback(socket) });
+    });
   };
 }
 
