@@ -19,14 +19,16 @@ const NOUNS = [
 
 /**
  * Generated aliases for a fingerprint, `adjective-noun-NN`, in a fixed order: the same key
- * usually gets the same alias, and the store takes the first one that is free. Each SHA-256
- * digest yields five candidates (six bytes each), so ten candidates cost two digests: with 100,000
- * peers holding a quarter of the 405,504 combinations, all ten are taken about once in a million.
+ * usually gets the same alias, and the store takes the first one that is free. Each 32 random
+ * bytes yield five candidates (six bytes each). The fingerprint is itself a SHA-256 digest, so its
+ * own bytes give the first five at no cost, and ten candidates cost one more digest (registration
+ * is hashing-bound enough for that to show): with 100,000 peers holding a quarter of the 405,504
+ * combinations, all ten are taken about once in a million.
  */
 export function aliasCandidates(fingerprint: string, count = 10): string[] {
   const candidates: string[] = [];
   for (let round = 0; candidates.length < count; round++) {
-    const digest = createHash("sha256").update(`${fingerprint}:${round}`).digest();
+    const digest = round === 0 ? Buffer.from(fingerprint, "hex") : createHash("sha256").update(`${fingerprint}:${round}`).digest();
     for (let offset = 0; offset + 6 <= digest.length && candidates.length < count; offset += 6) {
       const adjective = ADJECTIVES[digest.readUInt16BE(offset) % ADJECTIVES.length];
       const noun = NOUNS[digest.readUInt16BE(offset + 2) % NOUNS.length];

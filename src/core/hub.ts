@@ -339,7 +339,8 @@ export class Hub {
       connectionId: connection.id,
       nodeId: this.deps.nodeId,
       alias: request.alias,
-      aliasCandidates: aliasCandidates(fingerprint),
+      // Only used when no alias is asked for: a taken alias is refused (409), never replaced.
+      aliasCandidates: request.alias === undefined ? aliasCandidates(fingerprint) : [],
       meta: request.meta ?? {},
     });
     if (session.closed) {
