@@ -30,7 +30,9 @@ export type WorkerToPrimary =
   /** The worker is serving: the router may hand it connections. */
   | { ps: "ready"; nodeId: string }
   /** The worker's open connections, reported every second for least-connection routing. */
-  | { ps: "load"; connections: number };
+  | { ps: "load"; connections: number }
+  /** Store messages sent in one turn of the event loop, in order (see state/channel.ts coalescing). */
+  | { ps: "batch"; messages: WorkerToPrimary[] };
 
 export type PrimaryToWorker =
   | { ps: "snapshot"; state: MemorySnapshot }
@@ -41,7 +43,9 @@ export type PrimaryToWorker =
   /** A mutation that succeeded on the primary, to replay on the replica in this exact order. */
   | { ps: "apply"; method: Mutation; args: unknown[] }
   | { ps: "result"; id: number; ok: true; value: unknown }
-  | { ps: "result"; id: number; ok: false; code: number; message: string };
+  | { ps: "result"; id: number; ok: false; code: number; message: string }
+  /** Messages sent to this replica in one turn of the event loop, in order. */
+  | { ps: "batch"; messages: PrimaryToWorker[] };
 
 export function isWorkerToPrimary(message: unknown): message is WorkerToPrimary {
   return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";

@@ -1,7 +1,7 @@
 import { type Mutation, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import type { Meta } from "../protocol/requests.ts";
-import type { Channel } from "./channel.ts";
+import { coalescing, type Channel } from "./channel.ts";
 import { MemoryStore } from "./memory-store.ts";
 import type {
   Departure,
@@ -43,11 +43,14 @@ export class ReplicatedStore implements StateStore {
   private nextId = 1;
   private ready: Promise<void> | undefined;
   private markReady: (() => void) | undefined;
+  /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
+  private readonly outbox: (message: WorkerToPrimary) => void;
 
   constructor(
     private readonly channel: Channel<WorkerToPrimary, PrimaryToWorker>,
     private readonly options: ReplicatedStoreOptions,
   ) {
+    this.outbox = coalescing<WorkerToPrimary>((messages) => channel.send(messages.length === 1 ? (messages[0] as WorkerToPrimary) : { ps: "batch", messages }));
     channel.onMessage((message) => this.receive(message));
   }
 
@@ -143,12 +146,15 @@ export class ReplicatedStore implements StateStore {
         reject(new ProtocolError(ErrorCode.Unavailable, `state store did not answer ${method} in time`));
       }, this.options.callTimeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.channel.send({ ps: "call", id, method, args });
+      this.outbox({ ps: "call", id, method, args });
     });
   }
 
   private receive(message: PrimaryToWorker): void {
     switch (message.ps) {
+      case "batch":
+        for (const inner of message.messages) this.receive(inner);
+        break;
       case "snapshot":
         this.replica.importSnapshot(message.state);
         this.markReady?.();

@@ -1,5 +1,6 @@
 import type { Mutation, PrimaryToWorker, WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { ProtocolError } from "../protocol/errors.ts";
+import { coalescing } from "./channel.ts";
 import { MemoryStore } from "./memory-store.ts";
 import type { Departure } from "./store.ts";
 
@@ -21,23 +22,27 @@ export interface ReplicaLink {
 export class StoreHost {
   private readonly store = new MemoryStore();
   private readonly replicas = new Set<ReplicaLink>();
+  /** Per link: what is sent to it in one turn goes out as one IPC message. */
+  private readonly outboxes = new Map<ReplicaLink, (message: PrimaryToWorker) => void>();
   private queue: Promise<void> = Promise.resolve();
 
   /** Handles one message from a replica. */
   receive(link: ReplicaLink, message: WorkerToPrimary): void {
-    if (message.ps === "hello") {
+    if (message.ps === "batch") {
+      for (const inner of message.messages) this.receive(link, inner);
+    } else if (message.ps === "hello") {
       this.enqueue(async () => {
-        link.send({ ps: "snapshot", state: this.store.exportSnapshot() });
+        this.send(link, { ps: "snapshot", state: this.store.exportSnapshot() });
         this.replicas.add(link);
       });
     } else if (message.ps === "call") {
       this.enqueue(async () => {
         try {
           const value = await this.apply(message.method, message.args);
-          link.send({ ps: "result", id: message.id, ok: true, value });
+          this.send(link, { ps: "result", id: message.id, ok: true, value });
         } catch (error) {
           const code = error instanceof ProtocolError ? error.code : 500;
-          link.send({ ps: "result", id: message.id, ok: false, code, message: (error as Error).message });
+          this.send(link, { ps: "result", id: message.id, ok: false, code, message: (error as Error).message });
         }
       });
     }
@@ -46,14 +51,20 @@ export class StoreHost {
   /** Stops replicating to a link (its worker exited). */
   detach(link: ReplicaLink): void {
     this.replicas.delete(link);
+    this.outboxes.delete(link);
   }
 
-  /** Removes the peers of a dead node everywhere; replicas report the departures to their hubs. */
+  /**
+   * Removes the peers of a dead node everywhere; replicas report the departures to their hubs.
+   * Resolves once the replay has been written to every replica (the outboxes flush first).
+   */
   removeNode(nodeId: string): Promise<Departure[]> {
     return new Promise((resolve, reject) => {
       this.enqueue(async () => {
         try {
-          resolve((await this.apply("removeNode", [nodeId])) as Departure[]);
+          const departures = (await this.apply("removeNode", [nodeId])) as Departure[];
+          await new Promise((flushed) => setImmediate(flushed));
+          resolve(departures);
         } catch (error) {
           reject(error as Error);
         }
@@ -68,7 +79,24 @@ export class StoreHost {
   private async apply(method: Mutation, args: unknown[]): Promise<unknown> {
     const fn = this.store[method] as (...params: unknown[]) => Promise<unknown>;
     const value = await fn.apply(this.store, args);
-    for (const replica of this.replicas) replica.send({ ps: "apply", method, args });
+    for (const replica of this.replicas) this.send(replica, { ps: "apply", method, args });
     return value;
+  }
+
+  /**
+   * Every message to a replica goes through here: one FIFO per link keeps applies and results in
+   * order, and a link's messages of one turn are written together. Writes to all links happen in
+   * the same flush turn, so a replica has an apply in its pipe before the caller acts on the result.
+   */
+  private send(link: ReplicaLink, message: PrimaryToWorker): void {
+    let outbox = this.outboxes.get(link);
+    if (outbox === undefined) {
+      outbox = coalescing<PrimaryToWorker>((messages) => {
+        if (this.outboxes.get(link) !== outbox) return; // detached meanwhile
+        link.send(messages.length === 1 ? (messages[0] as PrimaryToWorker) : { ps: "batch", messages });
+      });
+      this.outboxes.set(link, outbox);
+    }
+    outbox(message);
   }
 }
