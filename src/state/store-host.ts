@@ -22,8 +22,8 @@ export interface ReplicaLink {
 export class StoreHost {
   private readonly store = new MemoryStore();
   private readonly replicas = new Set<ReplicaLink>();
-  /** Per link: what is sent to it in one turn goes out as one IPC message. */
-  private readonly outboxes = new Map<ReplicaLink, (message: PrimaryToWorker) => void>();
+  /** What is sent to the replicas in one turn, written at its end: one IPC message per link. */
+  private readonly outbox = coalescing<[ReplicaLink, PrimaryToWorker]>((entries) => this.flush(entries));
   private queue: Promise<void> = Promise.resolve();
 
   /** Handles one message from a replica. */
@@ -51,12 +51,11 @@ export class StoreHost {
   /** Stops replicating to a link (its worker exited). */
   detach(link: ReplicaLink): void {
     this.replicas.delete(link);
-    this.outboxes.delete(link);
   }
 
   /**
    * Removes the peers of a dead node everywhere; replicas report the departures to their hubs.
-   * Resolves once the replay has been written to every replica (the outboxes flush first).
+   * Resolves once the replay has been written to every replica (the outbox flushes first).
    */
   removeNode(nodeId: string): Promise<Departure[]> {
     return new Promise((resolve, reject) => {
@@ -83,20 +82,31 @@ export class StoreHost {
     return value;
   }
 
-  /**
-   * Every message to a replica goes through here: one FIFO per link keeps applies and results in
-   * order, and a link's messages of one turn are written together. Writes to all links happen in
-   * the same flush turn, so a replica has an apply in its pipe before the caller acts on the result.
-   */
+  /** Every message to a replica goes through the outbox (see flush). */
   private send(link: ReplicaLink, message: PrimaryToWorker): void {
-    let outbox = this.outboxes.get(link);
-    if (outbox === undefined) {
-      outbox = coalescing<PrimaryToWorker>((messages) => {
-        if (this.outboxes.get(link) !== outbox) return; // detached meanwhile
-        link.send(messages.length === 1 ? (messages[0] as PrimaryToWorker) : { ps: "batch", messages });
-      });
-      this.outboxes.set(link, outbox);
+    this.outbox([link, message]);
+  }
+
+  /**
+   * Writes one turn's messages, one IPC message per link, keeping each link's order except that
+   * its results go after its applies (a caller seeing newer state with its result is harmless).
+   * Links that only get applies are written first: a replica has a mutation in its pipe before
+   * the caller that made it gets its result and acts on it, as when every message was written at
+   * once. (When two callers' mutations share a turn, one of them still gets its result a few
+   * microseconds, in this same loop, before the other's pipe has its apply.)
+   */
+  private flush(entries: [ReplicaLink, PrimaryToWorker][]): void {
+    const batches = new Map<ReplicaLink, { applies: PrimaryToWorker[]; results: PrimaryToWorker[] }>();
+    for (const [link, message] of entries) {
+      if (!this.replicas.has(link) && message.ps !== "snapshot" && message.ps !== "result") continue; // detached meanwhile
+      let batch = batches.get(link);
+      if (batch === undefined) batches.set(link, (batch = { applies: [], results: [] }));
+      (message.ps === "result" ? batch.results : batch.applies).push(message);
     }
-    outbox(message);
+    const ordered = [...batches].sort(([, a], [, b]) => Number(a.results.length > 0) - Number(b.results.length > 0));
+    for (const [link, { applies, results }] of ordered) {
+      const messages = results.length === 0 ? applies : [...applies, ...results];
+      link.send(messages.length === 1 ? (messages[0] as PrimaryToWorker) : { ps: "batch", messages });
+    }
   }
 }

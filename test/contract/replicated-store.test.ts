@@ -82,6 +82,21 @@ describe("ReplicatedStore: several replicas of one host", () => {
     }
   }
 
+  it("the host writes a mutation to the other replicas before the result to its caller, even when calls are batched", async () => {
+    // Here every replica shares one channel to the host, so "written before" is "applied before":
+    // once a caller has its result, a watching replica reads the change without polling.
+    const [writers, watcher] = [[await replica(), await replica()], await replica()];
+    const namespace = `ns-${uid()}`;
+    const peers = writers.map((writer) => ({ writer, peer: request(`node-${uid()}`) }));
+    // Both writers call in the same turn: the host answers both in one flush.
+    await Promise.all(peers.map(({ writer, peer }) => writer.store.registerPeer(peer)));
+    for (const { peer } of peers) expect(await watcher.store.resolvePeer(peer.fingerprint)).toMatchObject({ fingerprint: peer.fingerprint });
+    for (const { writer, peer } of peers) {
+      await writer.store.joinNamespace(namespace, peer.fingerprint, joinOptions);
+      expect(await watcher.store.isMember(namespace, peer.fingerprint)).toBe(true);
+    }
+  });
+
   it("the writer reads its own writes at once; another replica sees them soon after", async () => {
     const [writer, reader] = [await replica(), await replica()];
     const namespace = `ns-${uid()}`;

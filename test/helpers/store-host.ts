@@ -62,8 +62,22 @@ export async function forkStoreHost(): Promise<StoreHostProcess> {
   const handlers = new Map<string, (message: PrimaryToWorker) => void>();
   const removals = new Map<number, { resolve: (departures: Departure[]) => void; reject: (error: Error) => void }>();
   let nextRemoval = 1;
+  // Each reply is handled in a turn of its own, in order: a real worker reads its own pipe, so a
+  // message to one replica and the next one to another are never handled back to back, without
+  // the first one's promise continuations running in between. (Handled as Node emits them, all
+  // messages of one read would run before any continuation and hide ordering mistakes.)
+  const replies: HostReply[] = [];
+  const handleNext = (): void => {
+    const reply = replies.shift();
+    if (reply !== undefined) handle(reply);
+    if (replies.length > 0) setImmediate(handleNext);
+  };
   child.on("message", (raw: unknown) => {
-    const reply = raw as HostReply;
+    if ((raw as HostReply).kind === "up") return;
+    replies.push(raw as HostReply);
+    if (replies.length === 1) setImmediate(handleNext);
+  });
+  const handle = (reply: HostReply): void => {
     if (reply.kind === "up") return;
     if (reply.kind === "removed") {
       const pending = removals.get(reply.id);
@@ -73,7 +87,7 @@ export async function forkStoreHost(): Promise<StoreHostProcess> {
       return;
     }
     handlers.get(reply.link)?.(reply.message);
-  });
+  };
   const command = (message: HostCommand): void => {
     if (child.connected) child.send(message);
   };
