@@ -138,7 +138,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     remoteConnections: deps.remoteConnections,
   });
   links?.onDeliver((fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson));
-  installRecipientFilter(nsp, { idle: () => !hub.entering, route: (id, rooms, fence) => hub.route(id, rooms, fence) });
+  installRecipientFilter(nsp, hub.joinGate);
   const raw = new RawWebSocketTransport(config, hub, nsp, logger);
   bindSocketIo(io, hub, config.sendBufferSize);
 

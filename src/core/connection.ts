@@ -35,7 +35,7 @@ export interface JoinFence {
 export interface Delivery {
   /**
    * Emits to every connection in any of `rooms`, except those in any of `except`; serialized once.
-   * With a fence, connections whose own join of `fence.scope` came later are skipped (Hub.admitsJoinNotice).
+   * With a fence, connections whose own join of `fence.scope` came later are skipped (JoinGate.route).
    */
   emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[], fence?: JoinFence): void;
   /** Delivers to one peer wherever it is connected: directly to its worker when that is known, else through the adapter. */

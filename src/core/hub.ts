@@ -7,8 +7,9 @@ import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/err
 import * as requests from "../protocol/requests.ts";
 import type { Departure, JoinResult, MemberInfo, StateStore } from "../state/store.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
-import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery, type JoinFence } from "./connection.ts";
-import { Session, type Ack, type HeldDelivery, type Incoming, type Membership } from "./session.ts";
+import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery } from "./connection.ts";
+import { JoinGate } from "./join-gate.ts";
+import { Session, type Ack, type Incoming, type Membership } from "./session.ts";
 
 export interface HubDeps {
   config: Config;
@@ -34,8 +35,8 @@ const { LIMITS } = requests;
  */
 export class Hub {
   private readonly sessionsById = new Map<string, Session>();
-  /** Rooms being entered by connections here, all sessions together (see enterWhile). */
-  private enteringCount = 0;
+  /** Holds what reaches a joining connection until its peer_list is out (see JoinGate). */
+  readonly joinGate = new JoinGate((connectionId) => this.sessionsById.get(connectionId));
   private readonly sessionsByFingerprint = new Map<string, Session>();
   private readonly sessionsByAlias = new Map<string, Session>();
   private readonly handlers: Record<string, Handler>;
@@ -118,8 +119,7 @@ export class Hub {
     clearTimeout(session.registerTimer);
     const connection = session.connection;
     this.sessionsById.delete(connection.id);
-    for (const room of [...(session.entering?.keys() ?? [])]) this.stopEntering(session, room);
-    session.afterReply = undefined;
+    this.joinGate.forget(session);
     const fingerprint = session.fingerprint;
     if (fingerprint === undefined) return;
     this.deps.rateLimiter.forget(fingerprint);
@@ -368,7 +368,7 @@ export class Hub {
   private async join(session: Session, message: Incoming): Promise<Outgoing> {
     const request = requests.parseJoin(message.payload);
     const fingerprint = this.fingerprintOf(session);
-    const result = await this.enterWhile(session, request.namespace, () =>
+    const result = await this.joinGate.enterWhile(session, request.namespace, () =>
       this.deps.store.joinNamespace(request.namespace, fingerprint, {
         appType: request.appType,
         meta: request.meta,
@@ -381,7 +381,7 @@ export class Hub {
 
   private async joinRoom(session: Session, message: Incoming): Promise<Outgoing> {
     const roomId = requests.parseRoomId(message.payload);
-    const result = await this.enterWhile(session, roomId, () => this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit));
+    const result = await this.joinGate.enterWhile(session, roomId, () => this.deps.store.joinRoom(roomId, this.fingerprintOf(session), LIMITS.joinListLimit));
     // The size is kept to create the room again if this member is the first back after the state was lost.
     return this.enterScope(session, roomId, result, { appType: undefined, roomSize: result.maxSize });
   }
@@ -399,75 +399,6 @@ export class Hub {
     }
     return peerList(name, join);
   }
-
-  /** True while some connection here is entering a room (see enterWhile): deliveries must be routed. */
-  get entering(): boolean {
-    return this.enteringCount > 0;
-  }
-
-  /**
-   * Runs `joinInStore` with the connection already in the scope's adapter room, holding whatever
-   * arrives through that room until the reply to this request is sent; then delivers it, except
-   * peer_joined notices about peers that joined before this one (its peer_list has them). Joining
-   * the adapter room only after the store answered would lose the notices of peers that join right
-   * after; see transport/join-fence.ts. If the store refuses, the held messages are dropped: the
-   * connection never was a member.
-   */
-  private async enterWhile<T extends JoinResult>(session: Session, name: string, joinInStore: () => Promise<T>): Promise<T> {
-    const room = scopeRoom(name);
-    const connection = session.connection;
-    if (connection.rooms.has(room) || session.entering?.has(room) === true) return joinInStore();
-    const held: HeldDelivery[] = [];
-    (session.entering ??= new Map()).set(room, held);
-    this.enteringCount++;
-    connection.join(room);
-    let result: T;
-    try {
-      result = await joinInStore();
-    } catch (error) {
-      this.stopEntering(session, room);
-      if (!session.closed) connection.leave(room);
-      throw error;
-    }
-    session.afterReply = () => {
-      this.stopEntering(session, room);
-      for (const delivery of held) {
-        if (delivery.fence?.scope === name && delivery.fence.seq <= result.seq) continue;
-        delivery.deliver();
-      }
-    };
-    return result;
-  }
-
-  private stopEntering(session: Session, room: string): void {
-    if (session.entering?.delete(room) !== true) return;
-    this.enteringCount--;
-    if (session.entering.size === 0) session.entering = undefined;
-  }
-
-  /**
-   * Decides for one recipient of an adapter delivery on this process (transport/join-fence.ts):
-   * drops a peer_joined notice its own peer_list covered, holds what reaches it only through rooms
-   * it is still entering, delivers the rest now.
-   */
-  route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined): boolean | HeldDelivery[] {
-    const session = this.sessionsById.get(connectionId);
-    if (session === undefined) return true;
-    if (fence !== undefined) {
-      const own = session.memberships.get(fence.scope)?.joinSeq;
-      if (own !== undefined && fence.seq <= own && session.entering?.has(scopeRoom(fence.scope)) !== true) return false;
-    }
-    if (session.entering === undefined) return true;
-    let held: HeldDelivery[] | undefined;
-    for (const room of rooms) {
-      if (!session.connection.rooms.has(room)) continue;
-      const entering = session.entering.get(room);
-      if (entering === undefined) return true; // it also gets this through a room it is in already
-      held ??= entering;
-    }
-    return held ?? true;
-  }
-
 
   private async leave(session: Session, message: Incoming): Promise<undefined> {
     const name = requests.parseNamespace(message.payload);

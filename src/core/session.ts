@@ -19,7 +19,7 @@ export interface QueuedRequest {
   ack: Ack | undefined;
 }
 
-/** A message that reached a connection through a room it is still entering; see Hub.route. */
+/** A message that reached a connection through a room it is still entering; see JoinGate.route. */
 export interface HeldDelivery {
   fence: JoinFence | undefined;
   deliver: () => void;

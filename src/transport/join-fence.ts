@@ -15,7 +15,7 @@ import type { HeldDelivery } from "../core/session.ts";
  * channel yet): A is never told of B.
  *
  * So the hub puts a joining connection in the adapter room before asking the store, and holds
- * whatever reaches it through that room until its reply is sent (Hub.route). How long is bounded
+ * whatever reaches it through that room until its reply is sent (core/join-gate.ts). How long is bounded
  * by the store's call timeout (1 s for Redis, 5 s over the cluster's IPC), and what is released
  * then meets the usual send-buffer (slow consumer) check like any other delivery. Every join has a seq
  * from the store (JoinResult.seq, increasing in join order); peer_joined carries its joiner's seq
