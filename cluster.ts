@@ -11,6 +11,10 @@ import { createLogger } from "./src/observability/logger.ts";
  */
 const config = loadConfigOrExit();
 const role = processRole(config, cluster.isWorker);
+// Every adapter, IPC and Redis call handles its own failure; one that slips through is a bug to
+// log, not a reason to drop every connection of this process.
+const guard = createLogger(config);
+process.on("unhandledRejection", (reason) => guard.error({ err: reason }, "unhandled promise rejection"));
 if (role.kind === "single") {
   await runServer(config);
 } else if (role.kind === "primary") {

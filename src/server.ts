@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
@@ -9,14 +9,16 @@ import type { DirectLinks } from "./cluster/direct-links.ts";
 import { peerRoom, type Delivery } from "./core/connection.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
+import { Admission } from "./limits/admission.ts";
 import { createMemoryRateLimiter, type PeerRateLimiter } from "./limits/rate-limiter.ts";
 import type { Logger } from "./observability/logger.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { MemoryStore } from "./state/memory-store.ts";
 import type { Departure, StateStore } from "./state/store.ts";
 import { RawWebSocketTransport } from "./transport/raw-ws.ts";
-import { emitFenced, installRecipientFilter } from "./transport/join-fence.ts";
+import { emitThroughAdapter, installRecipientFilter } from "./transport/join-fence.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
+import { socketIoParser } from "./transport/socketio-parser.ts";
 
 export const SOCKET_IO_PATH = "/socket.io/";
 export const RAW_WS_PATH = "/ws";
@@ -24,6 +26,8 @@ export const RAW_WS_PATH = "/ws";
 /** Server-to-server events between processes of one deployment (carried by the adapter). */
 const CLOSE_EVENT = "peer-server:close";
 const STATS_EVENT = "peer-server:stats";
+/** How often Node looks for requests past header_timeout / read_timeout: they are cut at most this late. */
+const DEADLINE_CHECK_MS = 250;
 
 export interface ServerDeps {
   logger: Logger;
@@ -40,12 +44,15 @@ export interface ServerDeps {
   generateSessionId?: () => string;
   /** When false, the server does not listen: a cluster primary hands it connections. */
   listen?: boolean;
-  /** Called with the Socket.IO server before it accepts anything (cluster worker hooks). */
-  attach?: (io: SocketIoServer) => void;
+  /** Called with the Socket.IO and HTTP servers before they accept anything (cluster worker hooks). */
+  attach?: (io: SocketIoServer, httpServer: HttpServer) => void;
   /** One-hop delivery to the worker holding a peer (cluster workers). */
   directLinks?: DirectLinks;
-  /** Connections held by the other processes, counted against max_peers. */
-  remoteConnections?: () => number;
+  /**
+   * Whether the machine already held max_peers connections when this request's connection
+   * arrived; decided by the cluster primary for its workers. Default: this process's own count.
+   */
+  overCapacity?: (request: IncomingMessage) => boolean;
   /** Backends this server depends on and whether each is up, for /health and /readyz. */
   backends?: () => Record<string, "up" | "down">;
 }
@@ -54,7 +61,7 @@ export interface PeerServer {
   readonly nodeId: string;
   /** Listens (unless deps.listen is false) and resolves with the bound address. */
   start(): Promise<AddressInfo | undefined>;
-  /** Connections open on this process. */
+  /** Connections open on this process, raw and Engine.IO, registered or not: what max_peers counts. */
   connectionCount(): number;
   /** Tells members about peers removed for a dead process; see Hub.announceRemoved. */
   announceDepartures(departures: readonly Departure[], everywhere: boolean): void;
@@ -76,11 +83,19 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   // existing request listeners and calls them only for paths that are not its own.
   let handleHttp: RequestListener = (_request, response) => response.end();
   const onRequest: RequestListener = (request, response) => handleHttp(request, response);
+  // Absolute deadlines from the start of a request, which trickling bytes do not extend. Node checks
+  // them every connectionsCheckingInterval (30 s by default, far too late for a slowloris), and only
+  // once the server listens: in a cluster worker (listen: false) they never run, and the primary's
+  // StickyRouter enforces them before it hands the complete request over.
+  const deadlines = {
+    headersTimeout: config.headerTimeoutMs,
+    requestTimeout: config.readTimeoutMs,
+    connectionsCheckingInterval: DEADLINE_CHECK_MS,
+  };
   const httpServer: HttpServer =
     config.tlsCert !== ""
-      ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) }, onRequest)
-      : createHttpServer(onRequest);
-  httpServer.requestTimeout = config.readTimeoutMs;
+      ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ...deadlines }, onRequest)
+      : createHttpServer(deadlines, onRequest);
 
   const io = new SocketIoServer(httpServer, {
     path: SOCKET_IO_PATH,
@@ -88,11 +103,16 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     pingInterval: config.pingIntervalMs,
     // Socket.IO waits pingTimeout after each ping; pong_wait counts from the last sign of life.
     pingTimeout: Math.max(1, config.pongWaitMs - config.pingIntervalMs),
-    maxHttpBufferSize: config.maxMessageSize,
+    // Packets up to twice max_message_size are read, so one over the limit gets its notice before
+    // the close (bindSocketIo); Engine.IO cuts larger ones unread.
+    maxHttpBufferSize: 2 * config.maxMessageSize,
+    parser: socketIoParser,
     perMessageDeflate: config.compressionEnabled ? { threshold: 1024 } : false,
     httpCompression: config.compressionEnabled,
     cors: { origin: true },
     destroyUpgrade: false,
+    // Runs for every new Engine.IO session (polling or WebSocket) before it exists: see admission.
+    allowRequest: (request, callback) => admission.admitSession(request, callback),
     ...(deps.adapter === undefined ? {} : { adapter: deps.adapter }),
   });
   if (deps.generateSessionId !== undefined) {
@@ -102,25 +122,23 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   const nsp = io.of("/");
 
   const links = deps.directLinks;
+  const broadcastFailed = (error: unknown): void => logger.error({ err: error }, "adapter broadcast failed");
+  const roomList = (rooms: string | readonly string[]): readonly string[] => (typeof rooms === "string" ? [rooms] : rooms);
   const delivery: Delivery = {
     toPeer(target, type, body, bodyJson) {
       if (links !== undefined && target.nodeId !== nodeId && links.send(target.nodeId, target.fingerprint, type, bodyJson ?? JSON.stringify(body))) return;
-      io.to(peerRoom(target.fingerprint)).emit(type, body);
+      emitThroughAdapter(nsp, [peerRoom(target.fingerprint)], [], type, body, {}, broadcastFailed);
     },
     emit(rooms, type, body, except, fence) {
       if (typeof rooms !== "string" && rooms.length === 0) return; // an empty room list would mean "everyone"
-      if (fence !== undefined) {
-        emitFenced(nsp, typeof rooms === "string" ? [rooms] : rooms, except ?? [], type, body, fence);
-        return;
-      }
-      const target = except === undefined || except.length === 0 ? io.to(rooms as string | string[]) : io.to(rooms as string | string[]).except(except as string[]);
-      target.emit(type, body);
+      emitThroughAdapter(nsp, roomList(rooms), except ?? [], type, body, { fence }, broadcastFailed);
     },
     emitLocal(room, type, body) {
-      io.local.to(room).emit(type, body);
+      emitThroughAdapter(nsp, [room], [], type, body, { local: true }, broadcastFailed);
     },
     leave(selector, room) {
-      io.in(selector).socketsLeave(room);
+      const pending: unknown = nsp.adapter.delSockets({ rooms: new Set([selector]) }, [room]);
+      if (pending instanceof Promise) pending.catch(broadcastFailed);
     },
     closeElsewhere(connectionId, code, closeCode, message) {
       if (clustered) io.serverSideEmit(CLOSE_EVENT, connectionId, code, closeCode, message);
@@ -135,12 +153,14 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     registrationLimiter: deps.registrationLimiter,
     logger,
     nodeId,
-    remoteConnections: deps.remoteConnections,
   });
   links?.onDeliver((fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson));
   installRecipientFilter(nsp, hub.joinGate);
-  const raw = new RawWebSocketTransport(config, hub, nsp, logger);
-  bindSocketIo(io, hub, config.sendBufferSize);
+  const localConnections = (): number => raw.connectionCount + io.engine.clientsCount;
+  const admission = new Admission(deps.overCapacity ?? (() => localConnections() >= config.maxPeers), () => hub.isAccepting);
+  admission.watchSessions(io.engine);
+  const raw = new RawWebSocketTransport(config, hub, nsp, logger, admission);
+  bindSocketIo(io, hub, config, admission);
 
   const localStats = (detail: boolean): WorkerStats => {
     const connections: Record<string, number> = { ws: 0, "socket.io": 0 };
@@ -191,7 +211,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
       },
       startedAt,
   );
-  deps.attach?.(io);
+  deps.attach?.(io, httpServer);
 
   let started: Promise<AddressInfo | undefined> | undefined;
   let closed: Promise<void> | undefined;
@@ -212,7 +232,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
       });
       return started;
     },
-    connectionCount: () => hub.connectionCount,
+    connectionCount: localConnections,
     announceDepartures(departures, everywhere) {
       hub.announceRemoved(departures, everywhere);
     },

@@ -5,7 +5,7 @@ import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-a
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
-import { isWorkerToPrimary, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import { isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
 import { StoreHost, type ReplicaLink } from "../state/store-host.ts";
 import { directLinkPath } from "./direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
@@ -16,8 +16,10 @@ interface WorkerSlot {
   link: ReplicaLink;
   nodeId: string | undefined;
   ready: boolean;
-  /** Connections the worker reported, plus long-lived hand-offs since its last report. */
+  /** Connections the worker reported, plus long-lived hand-offs it had not yet received then. */
   load: number;
+  /** Long-lived connections handed to the worker so far. */
+  longLivedSent: number;
 }
 
 /** Restarts of one slot closer together than this are delayed, so a crash loop cannot spin. */
@@ -55,7 +57,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       nodeId: undefined,
       ready: false,
       load: 0,
-      link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message) },
+      longLivedSent: 0,
+      link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message, logger) },
     };
     slots.set(index, slot);
     /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
@@ -70,10 +73,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         return;
       }
       if (message.ps === "load") {
-        slot.load = message.connections;
-        let machine = 0;
-        for (const other of slots.values()) machine += other.load;
-        slot.link.send({ ps: "machine", connections: machine });
+        slot.load = message.connections + (slot.longLivedSent - message.handOffs);
         return;
       }
       host.receive(slot.link, message);
@@ -87,7 +87,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       // timeout (10 s) and every serverSideEmitWithAck (/stats, /health) would wait for it in vain.
       for (const [uid, nsp] of adapters) {
         for (const other of slots.values()) {
-          sendQuietly(other.worker, { source: ADAPTER_SOURCE, type: ADAPTER_CLOSE, uid, nsp });
+          sendQuietly(other.worker, { source: ADAPTER_SOURCE, type: ADAPTER_CLOSE, uid, nsp }, logger);
         }
       }
       if (slot.nodeId !== undefined) {
@@ -110,6 +110,11 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   };
   for (let index = 0; index < workerCount; index++) fork(index);
 
+  const machineLoad = (): number => {
+    let load = 0;
+    for (const slot of slots.values()) load += slot.load;
+    return load;
+  };
   const readyTargets = (): ReadonlyMap<number, RouteTarget> => {
     const targets = new Map<number, RouteTarget>();
     for (const slot of slots.values()) {
@@ -118,8 +123,14 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         index: slot.index,
         load: slot.load,
         handOff: (socket: Socket, data: Buffer, longLived: boolean) => {
-          if (longLived) slot.load++;
-          slot.worker.send({ type: "sticky:connection", data }, socket, { keepOpen: false }, (error) => {
+          // Taken before this connection counts, over every worker's connections (see limits/admission.ts).
+          const full = longLived && machineLoad() >= config.maxPeers;
+          if (longLived) {
+            slot.load++;
+            slot.longLivedSent++;
+          }
+          const handOff: HandOff = { ps: "connection", data, longLived, full };
+          slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
             if (error) socket.destroy();
           });
         },
@@ -133,6 +144,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   const router = new StickyRouter({
     tls: config.tlsCert !== "",
     maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
+    headerTimeoutMs: config.headerTimeoutMs,
     readTimeoutMs: config.readTimeoutMs,
     slots: workerCount,
     targets: readyTargets,
@@ -171,8 +183,14 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
  * Sends to a worker that may be exiting: a closed channel (EPIPE) would otherwise be an unhandled
  * 'error' on the Worker and take the primary down; the worker's exit is handled on its own.
  */
-function sendQuietly(worker: Worker, message: unknown): void {
-  if (worker.isConnected()) worker.send(message as object, () => undefined);
+function sendQuietly(worker: Worker, message: unknown, logger: Logger): void {
+  if (!worker.isConnected()) return;
+  try {
+    worker.send(message as object, () => undefined);
+  } catch (error) {
+    // Serialization failed (client data is bounded at the edge, so this is a bug): lose the message, not the machine.
+    logger.error({ err: error, worker: worker.id }, "could not send to a worker");
+  }
 }
 
 function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

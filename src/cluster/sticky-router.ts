@@ -19,17 +19,37 @@ export interface StickyRouterOptions {
   tls: boolean;
   /** Largest request (head and body) the router buffers before handing off. */
   maxRequestBytes: number;
-  /** How long a new connection may take to send its request. */
+  /**
+   * Deadline, from accept, for the request head (through its blank line), in ms. Absolute: bytes
+   * arriving do not extend it. Expiry answers 408 and closes.
+   */
+  headerTimeoutMs: number;
+  /** Deadline, from accept, for the whole request (head and body by content-length), in ms; absolute like headerTimeoutMs. */
   readTimeoutMs: number;
   /** How many worker slots there are (indexes 0..slots-1). */
   slots: number;
   /** The workers ready to take connections, by index. */
   targets: () => ReadonlyMap<number, RouteTarget>;
   logger: Logger;
+  /** Runs `callback` after `ms` and returns what cancels it. Default: setTimeout; tests pass a fake clock. */
+  setTimer?: SetTimer;
 }
+
+/** Schedules a callback; the returned function cancels it (calling it after the callback ran is harmless). */
+export type SetTimer = (callback: () => void, ms: number) => () => void;
+
+const systemTimer: SetTimer = (callback, ms) => {
+  const timer = setTimeout(callback, ms);
+  return () => clearTimeout(timer);
+};
 
 const HEAD_END = Buffer.from("\r\n\r\n");
 const MAX_HEAD_BYTES = 16 * 1024;
+/**
+ * How long a refused connection keeps its socket after the answer, so that the client can read it;
+ * then it is destroyed, whether or not the client read it or closed its side.
+ */
+export const REFUSED_LINGER_MS = 1_000;
 const SID = /[?&]sid=w(\d+)-/;
 const UPGRADE = /\r\nupgrade:\s*websocket/i;
 /** The first request of an Engine.IO long-polling session (no sid yet). */
@@ -50,9 +70,19 @@ const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
  *   (all of one client's requests land on one worker), and the worker terminates TLS.
  * - keep-alive reuse (a second session's request on a connection already handed to a worker) is
  *   prevented by setupWorker, which answers every HTTP request with `Connection: close`.
+ *
+ * Slow clients: the head must be complete within headerTimeoutMs of accept and the whole request
+ * within readTimeoutMs, however the bytes trickle in (an idle timeout restarts on every byte, so a
+ * client sending one header line every few seconds would hold its socket forever). The worker gets
+ * a complete request; Node's own headersTimeout/requestTimeout never run there (its server does not
+ * listen, and Node starts that checker on 'listening').
  */
 export class StickyRouter {
-  constructor(private readonly options: StickyRouterOptions) {}
+  private readonly setTimer: SetTimer;
+
+  constructor(private readonly options: StickyRouterOptions) {
+    this.setTimer = options.setTimer ?? systemTimer;
+  }
 
   /** Takes a new TCP connection (from a net.Server; `pauseOnConnect` when TLS). */
   accept(socket: Socket): void {
@@ -64,7 +94,20 @@ export class StickyRouter {
     const chunks: Buffer[] = [];
     let length = 0;
     let needed = -1;
-    socket.setTimeout(this.options.readTimeoutMs, () => socket.destroy());
+    let cancelHead: (() => void) | undefined;
+    let cancelRequest: (() => void) | undefined;
+    /** Stops the deadlines and the reading: on hand-off, refusal or close. */
+    const settle = (): void => {
+      cancelHead?.();
+      cancelRequest?.();
+      cancelHead = cancelRequest = undefined;
+      socket.removeListener("data", onData);
+      socket.removeListener("close", settle);
+    };
+    const refuse = (status: string): void => {
+      settle();
+      this.refuse(socket, status);
+    };
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       length += chunk.length;
@@ -72,30 +115,34 @@ export class StickyRouter {
       if (needed < 0) {
         const headEnd = buffered.indexOf(HEAD_END);
         if (headEnd < 0) {
-          if (length > MAX_HEAD_BYTES) this.refuse(socket, "431 Request Header Fields Too Large");
+          if (length > MAX_HEAD_BYTES) refuse("431 Request Header Fields Too Large");
           return;
         }
+        cancelHead?.();
+        cancelHead = undefined;
         const head = buffered.subarray(0, headEnd).toString("latin1");
         const body = bodyLength(head);
         if (body === undefined) {
-          this.refuse(socket, "411 Length Required");
+          refuse("411 Length Required");
           return;
         }
         needed = headEnd + HEAD_END.length + body;
         if (needed > this.options.maxRequestBytes) {
-          this.refuse(socket, "413 Payload Too Large");
+          refuse("413 Payload Too Large");
           return;
         }
       }
       if (length < needed) return;
-      socket.removeListener("data", onData);
-      socket.setTimeout(0);
+      settle();
       const head = buffered.subarray(0, needed).toString("latin1");
       const session = this.bySession(head);
       const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
       this.route(socket, stopReading(socket, buffered, chunks), session, longLived);
     };
+    cancelHead = this.setTimer(() => refuse("408 Request Timeout"), this.options.headerTimeoutMs);
+    cancelRequest = this.setTimer(() => refuse("408 Request Timeout"), this.options.readTimeoutMs);
     socket.on("data", onData);
+    socket.once("close", settle);
   }
 
   private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean): void {
@@ -135,6 +182,9 @@ export class StickyRouter {
   private refuse(socket: Socket, status: string): void {
     this.options.logger.debug({ status }, "router refused a connection");
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // end() only half-closes: a client that neither reads nor closes its side would keep the socket.
+    const cancel = this.setTimer(() => socket.destroy(), REFUSED_LINGER_MS);
+    socket.once("close", cancel);
   }
 }
 

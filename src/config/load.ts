@@ -71,6 +71,9 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; ov
   if (typed.pongWaitMs <= typed.pingIntervalMs) {
     problems.push("pong_wait: must be longer than ping_interval");
   }
+  if (typed.headerTimeoutMs > typed.readTimeoutMs) {
+    problems.push("header_timeout: must not be longer than read_timeout");
+  }
   if (typed.rateLimitBurst < typed.rateLimitPerSec) {
     problems.push("rate_limit_burst: must be at least rate_limit_per_sec");
   }

@@ -7,10 +7,15 @@ export interface Config {
   readonly maxPeers: number;
   readonly shardCount: number;
   readonly writeTimeoutMs: number;
+  /** Absolute deadline, from accept, for a request's head (through its blank line). At most readTimeoutMs. */
+  readonly headerTimeoutMs: number;
+  /** Absolute deadline, from accept, for a whole request (head and body); not an idle timeout. */
   readonly readTimeoutMs: number;
   readonly pingIntervalMs: number;
   readonly pongWaitMs: number;
   readonly maxMessageSize: number;
+  /** Deepest JSON nesting a message may have; the envelope object itself is depth 1. */
+  readonly maxJsonDepth: number;
   readonly brokerType: "local" | "redis";
   readonly redisAddr: string;
   readonly redisPassword: string;
@@ -56,10 +61,12 @@ export const OPTIONS: readonly Option[] = [
   { file: "max_peers", field: "maxPeers", kind: { type: "int", min: 1, max: INT32 }, default: 100_000, env: "PEER_MAX_PEERS" },
   { file: "shard_count", field: "shardCount", kind: { type: "int", min: 1, max: 65_536, powerOfTwo: true }, default: 64 },
   { file: "write_timeout", field: "writeTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000 },
+  { file: "header_timeout", field: "headerTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000 },
   { file: "read_timeout", field: "readTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 60_000 },
   { file: "ping_interval", field: "pingIntervalMs", kind: { type: "duration", minMs: 10 }, default: 30_000 },
   { file: "pong_wait", field: "pongWaitMs", kind: { type: "duration", minMs: 10 }, default: 35_000 },
   { file: "max_message_size", field: "maxMessageSize", kind: { type: "int", min: 256, max: 64 * 1024 * 1024 }, default: 65_536 },
+  { file: "max_json_depth", field: "maxJsonDepth", kind: { type: "int", min: 4, max: 256 }, default: 32 },
   { file: "broker_type", field: "brokerType", kind: { type: "string", oneOf: ["local", "redis"] }, default: "local", env: "PEER_BROKER" },
   { file: "redis_addr", field: "redisAddr", kind: { type: "string" }, default: "localhost:6379", env: "REDIS_ADDR" },
   { file: "redis_password", field: "redisPassword", kind: { type: "string" }, default: "", env: "REDIS_PASSWORD" },

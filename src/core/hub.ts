@@ -21,8 +21,6 @@ export interface HubDeps {
   logger: Logger;
   /** This process's id in the deployment; recorded with each peer it registers. */
   nodeId: string;
-  /** Connections held by other processes of the deployment, counted against max_peers. */
-  remoteConnections?: () => number;
 }
 
 type Handler = (session: Session, message: Incoming) => Outgoing | undefined | Promise<Outgoing | undefined>;
@@ -73,12 +71,12 @@ export class Hub {
   }
 
   /**
-   * Admits a new connection, or refuses it (server full or draining) by sending error 503 and
-   * closing with 1013. Returns the session to feed messages into.
+   * Admits a new connection, or refuses it (the machine was full when it arrived, see
+   * limits/admission.ts, or the server is draining) by sending error 503 and closing with 1013.
+   * Returns the session to feed messages into.
    */
-  open(connection: Connection): Session | undefined {
-    const load = this.sessionsById.size + (this.deps.remoteConnections?.() ?? 0);
-    if (!this.accepting || load >= this.deps.config.maxPeers) {
+  open(connection: Connection, overCapacity: boolean): Session | undefined {
+    if (!this.accepting || overCapacity) {
       closeWithNotice(connection, ErrorCode.Unavailable, CloseCode.TryAgainLater, this.accepting ? "server full" : "server shutting down");
       return undefined;
     }

@@ -42,16 +42,12 @@ export function createHttpHandler(source: StatusSource, startedAt: number) {
         send(response, 503, { status: "unavailable", peers: null, max_peers: source.maxPeers, timestamp, backends });
         return;
       }
+      // Up or down is decided as for /readyz, from the backends' state alone: a peer count that
+      // cannot be read (say, a malformed key in Redis) leaves the count unknown, not the process unhealthy.
+      const extra = Object.keys(backends).length > 0 ? { backends } : {};
       void source.snapshot(false).then(
-        (snapshot) =>
-          send(response, 200, {
-            status: "ok",
-            peers: snapshot.totalPeers,
-            max_peers: source.maxPeers,
-            timestamp,
-            ...(Object.keys(backends).length > 0 ? { backends } : {}),
-          }),
-        (error: unknown) => send(response, 503, { status: "unavailable", peers: null, max_peers: source.maxPeers, timestamp, error: String(error) }),
+        (snapshot) => send(response, 200, { status: "ok", peers: snapshot.totalPeers, max_peers: source.maxPeers, timestamp, ...extra }),
+        (error: unknown) => send(response, 200, { status: "ok", peers: null, max_peers: source.maxPeers, timestamp, ...extra, error: String(error) }),
       );
       return;
     }

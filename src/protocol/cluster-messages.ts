@@ -29,15 +29,17 @@ export type WorkerToPrimary =
   | { ps: "call"; id: number; method: Mutation; args: unknown[] }
   /** The worker is serving: the router may hand it connections. */
   | { ps: "ready"; nodeId: string }
-  /** The worker's open connections, reported every second for least-connection routing. */
-  | { ps: "load"; connections: number }
+  /**
+   * The worker's open connections (raw and Engine.IO, registered or not), reported every second,
+   * and how many long-lived hand-offs it has received so far: the primary adds those it sent since
+   * to know the machine's exact load.
+   */
+  | { ps: "load"; connections: number; handOffs: number }
   /** Store messages sent in one turn of the event loop, in order (see state/channel.ts coalescing). */
   | { ps: "batch"; messages: WorkerToPrimary[] };
 
 export type PrimaryToWorker =
   | { ps: "snapshot"; state: MemorySnapshot }
-  /** Connections held by all workers of the machine (answer to a load report). */
-  | { ps: "machine"; connections: number }
   /** With Redis: a sibling worker died; remove its peers now rather than when its heartbeat expires. */
   | { ps: "reap"; nodeId: string }
   /** A mutation that succeeded on the primary, to replay on the replica in this exact order. */
@@ -53,4 +55,21 @@ export function isWorkerToPrimary(message: unknown): message is WorkerToPrimary 
 
 export function isPrimaryToWorker(message: unknown): message is PrimaryToWorker {
   return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";
+}
+
+/**
+ * A connection the primary's router hands to a worker, sent with the socket handle: the bytes the
+ * router read from it, whether it will stay (an upgrade or a new Engine.IO session, counted as a
+ * connection), and whether the machine already held `max_peers` connections when it arrived (the
+ * worker then refuses it the way the protocol says).
+ */
+export interface HandOff {
+  ps: "connection";
+  data: Uint8Array;
+  longLived: boolean;
+  full: boolean;
+}
+
+export function isHandOff(message: unknown): message is HandOff {
+  return typeof message === "object" && message !== null && (message as { ps?: unknown }).ps === "connection";
 }

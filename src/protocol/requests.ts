@@ -218,7 +218,8 @@ export function mergeMeta(current: Meta, patch: Meta): Meta {
   const merged: Meta = { ...current };
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete merged[key];
-    else merged[key] = value;
+    // Defined, not assigned: a key named "__proto__" is data like any other, never the prototype.
+    else Object.defineProperty(merged, key, { value, enumerable: true, writable: true, configurable: true });
   }
   if (metaBytes(merged) > LIMITS.maxMetaBytes) throw badRequest(`meta must serialize to at most ${LIMITS.maxMetaBytes} bytes`);
   return merged;

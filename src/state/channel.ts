@@ -9,7 +9,13 @@ export function parentChannel<Out, In>(guard: (message: unknown) => message is I
   if (process.send === undefined) throw new Error("this process has no IPC channel to a parent");
   return {
     send: (message) => {
-      process.send?.(message);
+      try {
+        process.send?.(message);
+      } catch (error) {
+        // Serialization failed (client data is bounded at the edge, so this is a bug): the call
+        // waiting for an answer times out with 503; the process goes on.
+        console.error(`could not send to the parent process: ${(error as Error).message}`);
+      }
     },
     onMessage: (handler) => {
       process.on("message", (message: unknown) => {

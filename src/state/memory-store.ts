@@ -53,8 +53,6 @@ export class MemoryStore implements StateStore {
   private readonly scopes = new Map<string, Scope>();
   /** Queue key -> fingerprints waiting, oldest first. */
   private readonly queues = new Map<string, Set<string>>();
-  /** Registered peers per node, for admission control across processes. */
-  private readonly perNode = new Map<string, number>();
   /** The last join seq handed out, across all scopes. */
   private joinSeq = 0;
 
@@ -91,7 +89,6 @@ export class MemoryStore implements StateStore {
       tickets: new Map(),
     });
     this.aliases.set(alias, request.fingerprint);
-    this.perNode.set(request.nodeId, (this.perNode.get(request.nodeId) ?? 0) + 1);
     return replaced === undefined ? { alias } : { alias, replaced };
   }
 
@@ -233,24 +230,19 @@ export class MemoryStore implements StateStore {
   }
 
   async stats(): Promise<StoreStats> {
-    const namespaces: Record<string, number> = {};
+    const counts: [string, number][] = [];
     for (const scope of this.scopes.values()) {
-      if (scope.room === undefined) namespaces[scope.name] = scope.members.size;
+      if (scope.room === undefined) counts.push([scope.name, scope.members.size]);
     }
-    return { totalPeers: this.peers.size, namespaces };
+    // fromEntries defines each key: a namespace named "__proto__" is listed like any other.
+    return { totalPeers: this.peers.size, namespaces: Object.fromEntries(counts) };
   }
 
   async close(): Promise<void> {
-    this.perNode.clear();
     this.peers.clear();
     this.aliases.clear();
     this.scopes.clear();
     this.queues.clear();
-  }
-
-  /** Registered peers held by nodes other than `nodeId`. */
-  peersElsewhere(nodeId: string): number {
-    return this.peers.size - (this.perNode.get(nodeId) ?? 0);
   }
 
   /** The whole state as plain JSON, for seeding a replica. */
@@ -269,7 +261,6 @@ export class MemoryStore implements StateStore {
     for (const peer of snapshot.peers) {
       this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets: new Map(peer.tickets) });
       this.aliases.set(peer.alias, peer.fingerprint);
-      this.perNode.set(peer.nodeId, (this.perNode.get(peer.nodeId) ?? 0) + 1);
     }
     for (const scope of snapshot.scopes) {
       this.scopes.set(scope.name, { name: scope.name, members: new Map(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
@@ -339,9 +330,6 @@ export class MemoryStore implements StateStore {
     for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
     this.peers.delete(peer.fingerprint);
     if (this.aliases.get(peer.alias) === peer.fingerprint) this.aliases.delete(peer.alias);
-    const onNode = (this.perNode.get(peer.nodeId) ?? 1) - 1;
-    if (onNode > 0) this.perNode.set(peer.nodeId, onNode);
-    else this.perNode.delete(peer.nodeId);
     return { fingerprint: peer.fingerprint, scopes };
   }
 

@@ -259,8 +259,10 @@ export class RedisStore implements StateStore {
 
   async stats(): Promise<StoreStats> {
     const [totalPeers, counts] = (await this.run("psStats")) as [number, (string | number)[]];
-    const namespaces: Record<string, number> = {};
-    for (let index = 0; index + 1 < counts.length; index += 2) namespaces[String(counts[index])] = Number(counts[index + 1]);
+    const entries: [string, number][] = [];
+    for (let index = 0; index + 1 < counts.length; index += 2) entries.push([String(counts[index]), Number(counts[index + 1])]);
+    // fromEntries defines each key: a namespace named "__proto__" is listed like any other.
+    const namespaces: Record<string, number> = Object.fromEntries(entries);
     return { totalPeers, namespaces };
   }
 

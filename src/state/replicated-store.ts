@@ -126,9 +126,6 @@ export class ReplicatedStore implements StateStore {
   }
 
   /** Registered peers held by other workers (from the replica), counted against max_peers. */
-  peersElsewhere(nodeId: string): number {
-    return this.replica.peersElsewhere(nodeId);
-  }
 
   async close(): Promise<void> {
     for (const [id, pending] of this.pending) {
@@ -162,7 +159,6 @@ export class ReplicatedStore implements StateStore {
       case "apply":
         void this.applyLocally(message.method, message.args);
         break;
-      case "machine":
       case "reap":
         break;
       case "result": {

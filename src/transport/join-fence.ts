@@ -1,4 +1,5 @@
 import type { Namespace } from "socket.io";
+import { PacketType } from "socket.io-parser";
 import type { JoinFence } from "../core/connection.ts";
 import type { HeldDelivery } from "../core/session.ts";
 
@@ -81,12 +82,37 @@ export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter):
   };
 }
 
-/** Emits `type` to the rooms, as io.to(rooms).except(except).emit would, with a join fence attached. */
-export function emitFenced(nsp: Namespace, rooms: readonly string[], except: readonly string[], type: string, body: unknown, fence: JoinFence): void {
-  // Not one of socket.io's own flags: the adapters copy `flags` whole, so it travels with the packet.
-  const flags = { [FLAG]: fence } as Parameters<Namespace["adapter"]["broadcast"]>[1]["flags"];
-  // 2 is socket.io-parser's PacketType.EVENT; this is the packet BroadcastOperator.emit builds.
-  nsp.adapter.broadcast({ type: 2, data: [type, body], nsp: nsp.name }, { rooms: new Set(rooms), except: new Set(except), flags });
+/** Where a failed adapter broadcast is reported (it never reaches the caller: the emit is fire and forget). */
+export type BroadcastFailure = (error: unknown) => void;
+
+/**
+ * Emits `type` to the rooms, as io.to(rooms).except(except).emit would, optionally with a join
+ * fence attached and only to this process (`local`). The cluster and Redis adapters broadcast
+ * asynchronously; a failure there (a publish error, an encoding error) would be an unhandled
+ * rejection that ends the process, so it goes to `onFailure` instead.
+ */
+export function emitThroughAdapter(
+  nsp: Namespace,
+  rooms: readonly string[],
+  except: readonly string[],
+  type: string,
+  body: unknown,
+  options: { fence?: JoinFence; local?: boolean },
+  onFailure: BroadcastFailure,
+): void {
+  // FLAG is not one of socket.io's own flags: the adapters copy `flags` whole, so it travels with the packet.
+  const flags: Record<string, unknown> = {};
+  if (options.fence !== undefined) flags[FLAG] = options.fence;
+  if (options.local === true) flags["local"] = true;
+  try {
+    const pending: unknown = nsp.adapter.broadcast(
+      { type: PacketType.EVENT, data: [type, body], nsp: nsp.name },
+      { rooms: new Set(rooms), except: new Set(except), flags: flags as Parameters<Namespace["adapter"]["broadcast"]>[1]["flags"] },
+    );
+    if (pending instanceof Promise) pending.catch(onFailure);
+  } catch (error) {
+    onFailure(error);
+  }
 }
 
 function fenceOf(options: BroadcastOptions): JoinFence | undefined {

@@ -6,11 +6,13 @@ import type { Namespace } from "socket.io";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config/load.ts";
 import type { Connection } from "../core/connection.ts";
-import type { Hub } from "../core/hub.ts";
+import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Session } from "../core/session.ts";
+import type { Admission } from "../limits/admission.ts";
 import type { Logger } from "../observability/logger.ts";
 import { encodeRaw, socketIoPacketToRaw, spliceType, type Body } from "../protocol/envelope.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
+import { nestsDeeperThan } from "../protocol/json-depth.ts";
 import { memberText } from "../protocol/json-span.ts";
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
@@ -209,10 +211,14 @@ export class RawWebSocketTransport {
     private readonly hub: Hub,
     private readonly nsp: Namespace,
     private readonly logger: Logger,
+    private readonly admission: Admission,
   ) {
     this.server = new WebSocketServer({
       noServer: true,
-      maxPayload: config.maxMessageSize,
+      // The ws library closes a frame over maxPayload with 1009 before anyone can say why. Frames up
+      // to twice max_message_size are read and refused here with a notice first (see onMessage);
+      // larger ones are cut by ws unread.
+      maxPayload: oversizeReadLimit(config.maxMessageSize),
       perMessageDeflate: config.compressionEnabled,
       clientTracking: false,
     });
@@ -224,8 +230,15 @@ export class RawWebSocketTransport {
     this.keepalive.unref();
   }
 
+  /** Raw connections open, registered or not. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request));
+    // Decided before this connection counts; a refused peer still gets the protocol's notice.
+    const refused = this.admission.refuses(request);
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, refused));
   }
 
   /** Closes every raw connection with `code`; stops the keepalive. Safe to call twice. */
@@ -235,7 +248,7 @@ export class RawWebSocketTransport {
     for (const connection of this.connections) connection.close(code, reason);
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage): void {
+  private accept(ws: WebSocket, request: IncomingMessage, refused: boolean): void {
     const id = this.ids.next();
     const connection = new RawConnection(id, ws, this.nsp, this.cache, this.config, request.socket);
     this.connections.add(connection);
@@ -248,7 +261,7 @@ export class RawWebSocketTransport {
     ws.on("pong", () => {
       connection.alive = true;
     });
-    const session = this.hub.open(connection);
+    const session = this.hub.open(connection, refused);
     if (session === undefined) return;
     connection.onServerClose = () => void this.hub.close(session);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
@@ -258,6 +271,10 @@ export class RawWebSocketTransport {
   }
 
   private onMessage(session: Session, data: Buffer, isBinary: boolean): void {
+    if (data.length > this.config.maxMessageSize) {
+      closeWithNotice(session.connection, ErrorCode.BadRequest, CloseCode.MessageTooBig, "message larger than max_message_size");
+      return;
+    }
     if (isBinary) {
       this.hub.reject(session, ErrorCode.BadRequest, "binary frames are not supported; send JSON text");
       return;
@@ -272,6 +289,10 @@ export class RawWebSocketTransport {
     }
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
       this.hub.reject(session, ErrorCode.BadRequest, "a message must be a JSON object");
+      return;
+    }
+    if (nestsDeeperThan(message, this.config.maxJsonDepth)) {
+      this.hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${this.config.maxJsonDepth} levels (max_json_depth)`);
       return;
     }
     const fields = message as Record<string, unknown>;
@@ -308,3 +329,6 @@ export class RawWebSocketTransport {
     }
   }
 }
+
+/** Largest frame read at all: up to here an oversize frame gets its notice before the close (1009). */
+export const oversizeReadLimit = (maxMessageSize: number): number => 2 * maxMessageSize;

@@ -1,9 +1,13 @@
 import type { Server, Socket } from "socket.io";
 import type { Connection } from "../core/connection.ts";
-import type { Hub } from "../core/hub.ts";
+import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Ack, Session } from "../core/session.ts";
 import type { Body } from "../protocol/envelope.ts";
+import type { Config } from "../config/load.ts";
+import type { Admission } from "../limits/admission.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
+import { nestsDeeperThan } from "../protocol/json-depth.ts";
+import { BAD_PACKET_EVENT } from "./socketio-parser.ts";
 
 /** Engine.IO keeps its outgoing queue private; we read its length to bound it. */
 interface EngineWithBuffer {
@@ -89,29 +93,32 @@ class SocketIoConnection implements Connection {
 }
 
 /** Wires Socket.IO connections into the hub. */
-export function bindSocketIo(io: Server, hub: Hub, sendBufferSize: number): void {
+export function bindSocketIo(io: Server, hub: Hub, config: Pick<Config, "sendBufferSize" | "maxJsonDepth" | "maxMessageSize">, admission: Admission): void {
   io.on("connection", (socket) => {
-    const connection = new SocketIoConnection(socket, sendBufferSize);
-    const session = hub.open(connection);
+    const connection = new SocketIoConnection(socket, config.sendBufferSize);
+    const session = hub.open(connection, admission.refusesSession(socket.conn.request));
     if (session === undefined) return;
-    // The protocol is JSON: an event carrying binary attachments is refused (400), like a binary
-    // frame on /ws, since raw peers could never receive it. Its attachments arrive as binary
-    // engine packets right before the event is decoded, so the last message packet tells.
-    let binary = false;
+    // Engine.IO reads packets up to twice max_message_size (maxHttpBufferSize), so one over the
+    // limit is still read and refused here with a notice before the close; "packet" comes before
+    // the packet reaches the decoder, and once disconnected the socket gets nothing more. Larger
+    // ones Engine.IO cuts unread, with no notice.
     socket.conn.on("packet", (packet: { type: string; data?: unknown }) => {
-      if (packet.type === "message") binary = typeof packet.data !== "string";
+      if (packet.type === "message" && largerThan(packet.data, config.maxMessageSize)) {
+        closeWithNotice(connection, ErrorCode.BadRequest, CloseCode.MessageTooBig, "message larger than max_message_size");
+      }
     });
-    socket.onAny((event: string, ...args: unknown[]) => onEvent(hub, session, event, args, binary));
+    socket.onAny((event: string, ...args: unknown[]) => onEvent(hub, session, event, args, config.maxJsonDepth));
     socket.on("disconnect", () => void hub.close(session));
   });
 }
 
-function onEvent(hub: Hub, session: Session, event: string, args: unknown[], binary: boolean): void {
+function onEvent(hub: Hub, session: Session, event: string, args: unknown[], maxJsonDepth: number): void {
   const last = args[args.length - 1];
   const ack = typeof last === "function" ? (last as Ack) : undefined;
   if (ack !== undefined) args.pop();
-  if (binary) {
-    hub.reject(session, ErrorCode.BadRequest, "binary data is not supported; send JSON", ack);
+  // A packet the decoder refused (socketio-parser.ts); its one argument is the reason.
+  if (event === BAD_PACKET_EVENT) {
+    hub.reject(session, ErrorCode.BadRequest, String(args[0]), ack);
     return;
   }
   if (args.length > 1) {
@@ -124,6 +131,16 @@ function onEvent(hub: Hub, session: Session, event: string, args: unknown[], bin
     hub.reject(session, ErrorCode.BadRequest, "the argument must be an envelope object", ack);
     return;
   }
+  if (nestsDeeperThan(envelope, maxJsonDepth)) {
+    hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${maxJsonDepth} levels (max_json_depth)`, ack);
+    return;
+  }
   const fields = envelope as Record<string, unknown>;
   hub.receive(session, { type: event, to: fields["to"], namespace: fields["namespace"], payload: fields["payload"] }, ack);
+}
+
+/** Whether an Engine.IO message is over `limit` bytes (UTF-8 for text); UTF-8 is counted only when the length leaves it open. */
+function largerThan(data: unknown, limit: number): boolean {
+  if (typeof data === "string") return data.length > limit || (data.length * 3 > limit && Buffer.byteLength(data, "utf8") > limit);
+  return data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength > limit : false;
 }

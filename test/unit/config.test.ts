@@ -36,10 +36,12 @@ describe("defaults", () => {
       maxPeers: 100_000,
       shardCount: 64,
       writeTimeoutMs: 10_000,
+      headerTimeoutMs: 10_000,
       readTimeoutMs: 60_000,
       pingIntervalMs: 30_000,
       pongWaitMs: 35_000,
       maxMessageSize: 65_536,
+      maxJsonDepth: 32,
       brokerType: "local",
       redisAddr: "localhost:6379",
       redisPassword: "",
@@ -79,6 +81,7 @@ describe("defaults", () => {
         max_peers: 1000,
         shard_count: 128,
         write_timeout: "5s",
+        header_timeout: "5s",
         read_timeout: "30s",
         ping_interval: "20s",
         pong_wait: "25s",
@@ -104,6 +107,7 @@ describe("defaults", () => {
       maxPeers: 1000,
       shardCount: 128,
       writeTimeoutMs: 5_000,
+      headerTimeoutMs: 5_000,
       readTimeoutMs: 30_000,
       pingIntervalMs: 20_000,
       pongWaitMs: 25_000,
@@ -136,9 +140,10 @@ describe("durations", () => {
   });
 
   it("ping_interval and pong_wait accept strings and numbers side by side", () => {
-    const config = load({ file: { ping_interval: 200, pong_wait: "1m30s", read_timeout: "250ms" } });
+    const config = load({ file: { ping_interval: 200, pong_wait: "1m30s", header_timeout: 100, read_timeout: "250ms" } });
     expect(config.pingIntervalMs).toBe(200);
     expect(config.pongWaitMs).toBe(90_000);
+    expect(config.headerTimeoutMs).toBe(100);
     expect(config.readTimeoutMs).toBe(250);
   });
 
@@ -146,8 +151,23 @@ describe("durations", () => {
     expectOneProblemNaming({ file: { read_timeout: value } }, "read_timeout");
   });
 
+  it.each([["soon"], [0], [-5], [null]])("a bad header_timeout %j names its key", (value) => {
+    expectOneProblemNaming({ file: { header_timeout: value } }, "header_timeout");
+  });
+
   it("pong_wait must be longer than ping_interval", () => {
     expectOneProblemNaming({ file: { ping_interval: "10s", pong_wait: "10s" } }, "pong_wait");
+  });
+
+  it("header_timeout may equal read_timeout", () => {
+    expect(load({ file: { header_timeout: "3s", read_timeout: "3s" } })).toMatchObject({ headerTimeoutMs: 3_000, readTimeoutMs: 3_000 });
+  });
+
+  it.each([
+    [{ header_timeout: "4s", read_timeout: "3s" }],
+    [{ read_timeout: "5s" }], // the default header_timeout (10s) is longer
+  ])("header_timeout longer than read_timeout (%j) is rejected", (file) => {
+    expectOneProblemNaming({ file }, "header_timeout");
   });
 });
 

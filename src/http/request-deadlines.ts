@@ -1,0 +1,93 @@
+import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { Socket } from "node:net";
+
+/** Schedules a callback; the returned function cancels it (calling it after the callback ran is harmless). */
+export type SetTimer = (callback: () => void, ms: number) => () => void;
+
+export const systemTimer: SetTimer = (callback, ms) => {
+  const timer = setTimeout(callback, ms);
+  return () => clearTimeout(timer);
+};
+
+/** How long a timed-out connection keeps its socket after the 408, so that the client can read it. */
+export const TIMED_OUT_LINGER_MS = 1_000;
+
+export const REQUEST_TIMEOUT_ANSWER = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+export interface RequestDeadlineOptions {
+  /** The request head must be complete this long after the connection arrives (TLS: after the handshake), in ms. */
+  headerTimeoutMs: number;
+  /** The whole request (head and body) must be complete this long after the connection arrives, in ms. */
+  readTimeoutMs: number;
+  /** The server terminates TLS: the HTTP parser reads the socket of 'secureConnection', not of 'connection'. */
+  tls: boolean;
+  setTimer?: SetTimer;
+}
+
+interface Pending {
+  request: IncomingMessage | undefined;
+  cancelHead: () => void;
+  cancelRequest: () => void;
+}
+
+/**
+ * Absolute header and request deadlines for an HTTP server that does not listen, and gets its
+ * connections by `emit("connection", socket)` (a cluster worker, from the primary): Node enforces
+ * headersTimeout and requestTimeout from a checker it starts on 'listening', so such a server has
+ * none, and a client sending a header line every few seconds keeps its socket forever. Over plain
+ * HTTP the primary's router has already enforced both (it hands over complete requests); over TLS
+ * it cannot read the requests, so these are the only deadlines.
+ *
+ * A connection whose head is not complete at headerTimeoutMs, or whose request is not complete at
+ * readTimeoutMs, is answered 408 (when no response is under way) and closed. One request per
+ * connection is watched: the cluster's responses all carry `Connection: close`. Upgraded
+ * connections leave HTTP and are not watched. Must be called after Engine.IO attaches (it takes
+ * over the 'request' listeners present at that time).
+ */
+export function enforceRequestDeadlines(server: HttpServer, options: RequestDeadlineOptions): void {
+  const setTimer = options.setTimer ?? systemTimer;
+  const pending = new WeakMap<Socket, Pending>();
+
+  const finish = (socket: Socket): void => {
+    const entry = pending.get(socket);
+    if (entry === undefined) return;
+    pending.delete(socket);
+    entry.cancelHead();
+    entry.cancelRequest();
+  };
+  const expire = (socket: Socket): void => {
+    const entry = pending.get(socket);
+    if (entry === undefined) return;
+    if (entry.request?.complete === true) {
+      finish(socket);
+      return;
+    }
+    finish(socket);
+    if (entry.request === undefined) {
+      // No response can be under way: answer like Node does, then close even if the client does not read.
+      const destroy = setTimer(() => socket.destroy(), TIMED_OUT_LINGER_MS);
+      socket.once("close", destroy);
+      socket.end(REQUEST_TIMEOUT_ANSWER, () => socket.destroy());
+    } else {
+      socket.destroy();
+    }
+  };
+
+  server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
+    pending.set(socket, {
+      request: undefined,
+      cancelHead: setTimer(() => {
+        if (pending.get(socket)?.request === undefined) expire(socket);
+      }, options.headerTimeoutMs),
+      cancelRequest: setTimer(() => expire(socket), options.readTimeoutMs),
+    });
+    socket.once("close", () => finish(socket));
+  });
+  server.on("request", (request: IncomingMessage) => {
+    const entry = pending.get(request.socket);
+    if (entry === undefined) return;
+    entry.request = request;
+    entry.cancelHead();
+  });
+  server.on("upgrade", (request: IncomingMessage) => finish(request.socket));
+}

@@ -1,0 +1,315 @@
+import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
+import { pino } from "pino";
+import { beforeEach, describe, expect, it } from "vitest";
+import { REFUSED_LINGER_MS, StickyRouter, type RouteTarget, type SetTimer, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
+
+const HEADER_TIMEOUT_MS = 1_000;
+const READ_TIMEOUT_MS = 3_000;
+const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** A clock that only moves when told to: timers fire in deadline order, never on their own. */
+class FakeClock {
+  now = 0;
+  private timers: { at: number; seq: number; callback: () => void }[] = [];
+  private seq = 0;
+
+  readonly setTimer: SetTimer = (callback, ms) => {
+    const timer = { at: this.now + ms, seq: this.seq++, callback };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((other) => other !== timer);
+    };
+  };
+
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  advance(ms: number): void {
+    const until = this.now + ms;
+    for (;;) {
+      const due = this.timers.filter((timer) => timer.at <= until).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      this.timers = this.timers.filter((timer) => timer !== due);
+      this.now = due.at;
+      due.callback();
+    }
+    this.now = until;
+  }
+}
+
+/** What the router uses of a net.Socket: events, end/destroy, and the hand-off's pause/read. */
+class FakeSocket extends EventEmitter {
+  remoteAddress = "127.0.0.1";
+  written = "";
+  ended = false;
+  destroyed = false;
+  paused = false;
+
+  /** The client sends bytes (Node delivers them as 'data' while the router listens). */
+  send(text: string | Buffer): void {
+    this.emit("data", typeof text === "string" ? Buffer.from(text, "latin1") : text);
+  }
+  end(data?: string): this {
+    if (data !== undefined) this.written += data;
+    this.ended = true;
+    return this;
+  }
+  destroy(): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.emit("close", false);
+    return this;
+  }
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+  read(): Buffer | null {
+    return null;
+  }
+  get status(): string | undefined {
+    return /^HTTP\/1\.1 (\d{3})/.exec(this.written)?.[1];
+  }
+}
+
+interface HandOff {
+  worker: number;
+  data: string;
+  longLived: boolean;
+}
+
+let clock: FakeClock;
+let handOffs: HandOff[];
+let loads: Map<number, number>;
+
+function router(overrides: Partial<StickyRouterOptions> = {}): StickyRouter {
+  const targets = (): ReadonlyMap<number, RouteTarget> =>
+    new Map(
+      [...loads].map(([index, load]): [number, RouteTarget] => [
+        index,
+        { index, load, handOff: (_socket, data, longLived) => handOffs.push({ worker: index, data: data.toString("latin1"), longLived }) },
+      ]),
+    );
+  return new StickyRouter({
+    tls: false,
+    maxRequestBytes: MAX_REQUEST_BYTES,
+    headerTimeoutMs: HEADER_TIMEOUT_MS,
+    readTimeoutMs: READ_TIMEOUT_MS,
+    slots: 4,
+    targets,
+    logger: pino({ level: "silent" }),
+    setTimer: clock.setTimer,
+    ...overrides,
+  });
+}
+
+function accept(target = router()): FakeSocket {
+  const socket = new FakeSocket();
+  target.accept(socket as unknown as Socket);
+  return socket;
+}
+
+beforeEach(() => {
+  clock = new FakeClock();
+  handOffs = [];
+  // Worker 3 is the least loaded, so a connection without a session goes there.
+  loads = new Map([
+    [0, 5],
+    [1, 5],
+    [2, 5],
+    [3, 1],
+  ]);
+});
+
+describe("deadlines", () => {
+  it("cuts a head dribbled byte by byte at header_timeout, though bytes keep coming", () => {
+    const socket = accept();
+    const head = `GET /ws HTTP/1.1\r\nHost: x\r\n${"X-Pad: y\r\n".repeat(200)}`;
+    let sent = 0;
+    // One byte every 10 ms: each arrives well within any idle timeout.
+    while (!socket.ended && sent < head.length) {
+      socket.send(head.charAt(sent++));
+      clock.advance(10);
+    }
+    expect(socket.status).toBe("408");
+    expect(socket.written).toContain("\r\nConnection: close\r\n");
+    expect(clock.now).toBe(HEADER_TIMEOUT_MS);
+    expect(sent).toBe(HEADER_TIMEOUT_MS / 10);
+    expect(handOffs).toEqual([]);
+  });
+
+  it("destroys a refused socket shortly after the answer, though the client neither reads nor closes", () => {
+    const socket = accept();
+    socket.send("GET /ws HTTP/1.1\r\n");
+    clock.advance(HEADER_TIMEOUT_MS);
+    expect(socket.status).toBe("408");
+    expect(socket.destroyed).toBe(false);
+    socket.send("X-Late: 1\r\n"); // ignored: the router no longer reads it
+    clock.advance(REFUSED_LINGER_MS);
+    expect(socket.destroyed).toBe(true);
+    expect(clock.pending).toBe(0);
+    expect(handOffs).toEqual([]);
+  });
+
+  it("cuts a complete head whose body dribbles at read_timeout", () => {
+    const socket = accept();
+    socket.send("POST /socket.io/?EIO=4&transport=polling&sid=w1-abc HTTP/1.1\r\nContent-Length: 1000\r\n\r\n");
+    let sent = 0;
+    while (!socket.ended && sent < 1000) {
+      socket.send("x");
+      sent++;
+      clock.advance(10);
+    }
+    expect(socket.status).toBe("408");
+    expect(clock.now).toBe(READ_TIMEOUT_MS);
+    expect(handOffs).toEqual([]);
+  });
+
+  it("a head completed in time is not cut at header_timeout while its body is still within read_timeout", () => {
+    const socket = accept();
+    socket.send("POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\nab");
+    clock.advance(HEADER_TIMEOUT_MS + 500);
+    expect(socket.ended).toBe(false);
+    socket.send("cd");
+    expect(handOffs).toEqual([{ worker: 3, data: "POST /x HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd", longLived: false }]);
+  });
+
+  it("hands a complete request off and cancels its deadlines", () => {
+    const socket = accept();
+    socket.send("GET /health HTT");
+    clock.advance(HEADER_TIMEOUT_MS - 1);
+    socket.send("P/1.1\r\nHost: x\r\n\r\n");
+    expect(handOffs).toEqual([{ worker: 3, data: "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", longLived: false }]);
+    expect(socket.paused).toBe(true);
+    expect(clock.pending).toBe(0);
+    clock.advance(READ_TIMEOUT_MS * 2);
+    expect(socket.written).toBe("");
+    expect(socket.destroyed).toBe(false);
+  });
+
+  it("a connection that closes before its request is done leaves no timer behind", () => {
+    const socket = accept();
+    socket.send("GET /ws HTTP/1.1\r\n");
+    socket.destroy();
+    expect(clock.pending).toBe(0);
+    expect(handOffs).toEqual([]);
+  });
+
+  it("header_timeout equal to read_timeout answers 408 once", () => {
+    const socket = accept(router({ headerTimeoutMs: READ_TIMEOUT_MS }));
+    socket.send("GET /ws HTTP/1.1\r\n");
+    clock.advance(READ_TIMEOUT_MS);
+    expect(socket.written.match(/HTTP\/1\.1/g)).toHaveLength(1);
+    expect(socket.status).toBe("408");
+  });
+
+  it("TLS connections are routed at once, unread, with no deadline", () => {
+    const socket = accept(router({ tls: true }));
+    expect(handOffs).toHaveLength(1);
+    expect(handOffs[0]).toMatchObject({ data: "", longLived: true });
+    expect(clock.pending).toBe(0);
+    expect(socket.written).toBe("");
+  });
+});
+
+describe("routing", () => {
+  it.each([0, 1, 2, 3])("a polling request of session w%i-… goes to worker %i", (worker) => {
+    accept().send(`GET /socket.io/?EIO=4&transport=polling&sid=w${worker}-AbC_123 HTTP/1.1\r\nHost: x\r\n\r\n`);
+    expect(handOffs).toEqual([expect.objectContaining({ worker, longLived: false })]);
+  });
+
+  it("the upgrade of an existing session goes to its worker and is not counted as new load", () => {
+    accept().send("GET /socket.io/?EIO=4&transport=websocket&sid=w2-xyz HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    expect(handOffs).toEqual([expect.objectContaining({ worker: 2, longLived: false })]);
+  });
+
+  it("a session whose worker is not ready goes to the least loaded one", () => {
+    loads.delete(1);
+    accept().send("GET /socket.io/?EIO=4&transport=polling&sid=w1-gone HTTP/1.1\r\n\r\n");
+    expect(handOffs).toEqual([expect.objectContaining({ worker: 3 })]);
+  });
+
+  it("a sid outside the request line does not route", () => {
+    accept().send("GET /health HTTP/1.1\r\nReferer: /x?sid=w0-abc\r\n\r\n");
+    expect(handOffs).toEqual([expect.objectContaining({ worker: 3 })]);
+  });
+
+  it.each([
+    ["a raw WebSocket upgrade", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"],
+    ["a new polling session", "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n"],
+    ["a Socket.IO WebSocket without a session", "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nupgrade: WebSocket\r\n\r\n"],
+  ])("%s is long-lived and goes to the least loaded worker", (_name, request) => {
+    accept().send(request);
+    expect(handOffs).toEqual([{ worker: 3, data: request, longLived: true }]);
+  });
+
+  it("a plain request is not long-lived", () => {
+    accept().send("GET /stats HTTP/1.1\r\n\r\n");
+    expect(handOffs).toEqual([expect.objectContaining({ longLived: false })]);
+  });
+
+  it("ties between the least loaded workers are spread", () => {
+    loads = new Map([
+      [0, 2],
+      [1, 2],
+    ]);
+    const seen = new Set<number>();
+    for (let i = 0; i < 64 && seen.size < 2; i++) {
+      accept().send("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+      seen.add((handOffs[handOffs.length - 1] as HandOff).worker);
+    }
+    expect([...seen].sort()).toEqual([0, 1]);
+  });
+
+  it("with no worker ready the answer is 503", () => {
+    loads.clear();
+    const socket = accept();
+    socket.send("GET /health HTTP/1.1\r\n\r\n");
+    expect(socket.status).toBe("503");
+    clock.advance(REFUSED_LINGER_MS);
+    expect(socket.destroyed).toBe(true);
+  });
+
+  it("a head split over many reads is routed whole, with the bytes after it", () => {
+    const socket = accept();
+    const request = "POST /socket.io/?EIO=4&transport=polling&sid=w0-s HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
+    for (const part of request.match(/.{1,7}/gs) ?? []) socket.send(part);
+    expect(handOffs).toEqual([{ worker: 0, data: request, longLived: false }]);
+  });
+});
+
+describe("refusals", () => {
+  it("431 for a head over 16 KB, without waiting for a deadline", () => {
+    const socket = accept();
+    socket.send(`GET /ws HTTP/1.1\r\nX-Big: ${"a".repeat(16 * 1024)}`);
+    expect(socket.status).toBe("431");
+    expect(clock.now).toBe(0);
+    clock.advance(REFUSED_LINGER_MS);
+    expect(socket.destroyed).toBe(true);
+    expect(clock.pending).toBe(0);
+    expect(handOffs).toEqual([]);
+  });
+
+  it("411 for a chunked body", () => {
+    const socket = accept();
+    socket.send("POST /socket.io/?EIO=4&transport=polling&sid=w0-s HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    expect(socket.status).toBe("411");
+    expect(handOffs).toEqual([]);
+  });
+
+  it("413 for a request over max request bytes, from its content-length alone", () => {
+    const socket = accept();
+    socket.send(`POST /socket.io/?EIO=4&transport=polling&sid=w0-s HTTP/1.1\r\nContent-Length: ${MAX_REQUEST_BYTES}\r\n\r\n`);
+    expect(socket.status).toBe("413");
+    expect(handOffs).toEqual([]);
+  });
+
+  it("every answer closes the connection", () => {
+    const socket = accept();
+    socket.send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    expect(socket.written).toBe("HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    expect(socket.ended).toBe(true);
+  });
+});
