@@ -64,7 +64,8 @@ export class Admission {
     engine.on("connection", (session: EngineSocket) => {
       if (!this.refusedSessions.has(session.request)) return;
       this.pendingRefusals++;
-      const timer = setTimeout(() => session.close(), REFUSAL_GRACE_MS);
+      // Discarded: a polling session would otherwise linger until its next poll.
+      const timer = setTimeout(() => session.close(true), REFUSAL_GRACE_MS);
       timer.unref();
       session.once("close", () => {
         this.pendingRefusals--;
