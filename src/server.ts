@@ -8,9 +8,12 @@ import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./cluster/direct-links.ts";
 import { peerRoom, type Delivery } from "./core/connection.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
+import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
-import { createMemoryRateLimiter, type PeerRateLimiter } from "./limits/rate-limiter.ts";
+import type { BudgetStore } from "./limits/budget-store.ts";
+import { MemoryBudgetStore } from "./limits/memory-budget-store.ts";
+import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./limits/rate-limiter.ts";
 import type { Logger } from "./observability/logger.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { MemoryStore } from "./state/memory-store.ts";
@@ -35,9 +38,13 @@ export interface ServerDeps {
   nodeId?: string;
   /** Defaults to a MemoryStore: the embedded, single-process default. */
   store?: StateStore;
-  rateLimiter?: PeerRateLimiter;
-  /** Limits registrations per public key across the deployment (Redis mode). */
-  registrationLimiter?: PeerRateLimiter;
+  /**
+   * Where a key's message budget waits between its connections, for the whole deployment: the
+   * cluster primary's (workers) or Redis (nodes). Defaults to one in this process's memory.
+   */
+  budgetStore?: BudgetStore;
+  /** Registrations per public key for the whole deployment, as budgetStore. Defaults to one in memory. */
+  registrationLimiter?: RegistrationLimiter;
   /** Socket.IO adapter (cluster or Redis) when other processes share the world. */
   adapter?: ServerOptions["adapter"];
   /** Engine.IO session id generator, so a front router can tell which process owns a session. */
@@ -75,7 +82,8 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   const { logger } = deps;
   const nodeId = deps.nodeId ?? `${hostname()}-${process.pid}`;
   const store = deps.store ?? new MemoryStore();
-  const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter(config.rateLimitPerSec, config.rateLimitBurst);
+  const budgetStore = deps.budgetStore ?? new MemoryBudgetStore();
+  const registrationLimiter = deps.registrationLimiter ?? createMemoryRegistrationLimiter();
   const clustered = deps.adapter !== undefined;
   const startedAt = Date.now();
 
@@ -85,17 +93,17 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   const onRequest: RequestListener = (request, response) => handleHttp(request, response);
   // Absolute deadlines from the start of a request, which trickling bytes do not extend. Node checks
   // them every connectionsCheckingInterval (30 s by default, far too late for a slowloris), and only
-  // once the server listens: in a cluster worker (listen: false) they never run, and the primary's
-  // StickyRouter enforces them before it hands the complete request over.
+  // once the server listens: a cluster worker (listen: false) gets them from enforceRequestDeadlines
+  // below. A TLS handshake gets header_timeout too (Node's default is 120 s).
   const deadlines = {
     headersTimeout: config.headerTimeoutMs,
     requestTimeout: config.readTimeoutMs,
     connectionsCheckingInterval: DEADLINE_CHECK_MS,
   };
-  const httpServer: HttpServer =
-    config.tlsCert !== ""
-      ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), ...deadlines }, onRequest)
-      : createHttpServer(deadlines, onRequest);
+  const tls = config.tlsCert !== "";
+  const httpServer: HttpServer = tls
+    ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), handshakeTimeout: config.headerTimeoutMs, ...deadlines }, onRequest)
+    : createHttpServer(deadlines, onRequest);
 
   const io = new SocketIoServer(httpServer, {
     path: SOCKET_IO_PATH,
@@ -115,6 +123,8 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     allowRequest: (request, callback) => admission.admitSession(request, callback),
     ...(deps.adapter === undefined ? {} : { adapter: deps.adapter }),
   });
+  // After Engine.IO attached: it takes over the 'request' listeners present when it does.
+  if (deps.listen === false) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
   if (deps.generateSessionId !== undefined) {
     const generate = deps.generateSessionId;
     io.engine.generateId = () => generate();
@@ -149,8 +159,8 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     config,
     store,
     delivery,
-    rateLimiter,
-    registrationLimiter: deps.registrationLimiter,
+    budgetStore,
+    registrationLimiter,
     logger,
     nodeId,
   });
@@ -256,6 +266,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
         await links?.close();
         // An injected store belongs to whoever made it (it may still need it, e.g. to leave Redis cleanly).
         if (deps.store === undefined) await store.close();
+        if (deps.budgetStore === undefined) await budgetStore.close();
       })();
       return closed;
     },

@@ -70,9 +70,9 @@ const refused = (nsp: string, reason: string, id: number | undefined): Packet =>
 /**
  * The Decoder behind {@link socketIoParser}. It holds a socket.io-parser Decoder rather than
  * extending one: that decoder announces packets through its base class (`super.emitReserved`),
- * which a subclass cannot intercept, so every packet could not be checked before socket.io sees
- * it; and its reconstruction state is private, so the only way to leave it sane after it throws is
- * its public `destroy()`, which this does.
+ * which a subclass cannot intercept to check a packet before socket.io sees it; and its state is
+ * private, so the one way to leave it sane after it throws is its public `destroy()`, which this
+ * calls.
  *
  * It never reconstructs binary packets: a binary packet's header is decoded as the plain packet it
  * would become (for its namespace and ack id), then its attachments are counted off and dropped as
@@ -80,8 +80,8 @@ const refused = (nsp: string, reason: string, id: number | undefined): Packet =>
  * last one. A text packet that arrives before the last attachment hands the refusal on first, then
  * is decoded as usual.
  *
- * Relies on socket.io-parser's Decoder emitting `decoded` from within `add()` for every packet
- * that is not binary (it keeps no other state).
+ * Relies on socket.io-parser's Decoder emitting `decoded` from within `add()` for every text
+ * packet that is not binary: only binary packets, which it is never given, make it wait for more.
  */
 export class GuardedDecoder extends EventEmitter<{ decoded: [Packet] }> {
   readonly #inner = new ParserDecoder();

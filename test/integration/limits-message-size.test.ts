@@ -19,6 +19,8 @@ describe.each(TRANSPORTS)("max_message_size = 1024, receiver over %s", (other) =
     expect(Buffer.byteLength(text)).toBeGreaterThan(MAX_MESSAGE_SIZE);
     big.send("relay", relayOfSize(bystander.fingerprint, 2 * MAX_MESSAGE_SIZE));
 
+    // Up to twice the limit the frame is read, so the peer is told why before the close.
+    expect((await big.next("error")).payload).toMatchObject({ code: 400, close_code: 1009 });
     expect((await big.closed).code).toBe(1009);
     expect(await bystander.next("peer_left")).toMatchObject({ from: big.fingerprint, namespace: ns });
     expect(await bystander.nothing("relay", 100)).toBe(true);
@@ -31,7 +33,9 @@ describe.each(TRANSPORTS)("max_message_size = 1024, receiver over %s", (other) =
     const bystander = await peer(other, ns);
     big.send("relay", relayOfSize(bystander.fingerprint, 2 * MAX_MESSAGE_SIZE));
 
-    expect((await big.closed).code).toBe("transport close");
+    // Up to twice the limit the packet is read, so the client is told why before the disconnect.
+    expect((await big.next("error")).payload).toMatchObject({ code: 400, close_code: 1009 });
+    expect((await big.closed).code).toBe("io server disconnect");
     expect(await bystander.next("peer_left")).toMatchObject({ from: big.fingerprint, namespace: ns });
     expect(await bystander.nothing("relay", 100)).toBe(true);
     expect((await bystander.request("ping", {}, ["pong"])).type).toBe("pong");
@@ -53,6 +57,14 @@ describe("max_message_size on a connection that has not registered", () => {
   it("an oversize first frame on /ws closes with 1009", async () => {
     const raw = fixture.track(await connectWs(fixture.server.ws));
     raw.sendRaw("x".repeat(MAX_MESSAGE_SIZE + 1));
+    expect((await raw.next("error")).payload).toMatchObject({ code: 400, close_code: 1009 });
     expect((await raw.closed).code).toBe(1009);
+  });
+
+  it("a /ws frame over twice the limit is cut unread: 1009 without a notice", async () => {
+    const raw = fixture.track(await connectWs(fixture.server.ws));
+    raw.sendRaw("x".repeat(2 * MAX_MESSAGE_SIZE + 1));
+    expect((await raw.closed).code).toBe(1009);
+    expect(raw.received.filter((message) => message.type === "error")).toEqual([]);
   });
 });
