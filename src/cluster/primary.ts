@@ -4,8 +4,9 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from "
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
+import { LimitsHost } from "../limits/limits-host.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
-import { isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import { isLimitsRequest, isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
 import { StoreHost, type ReplicaLink } from "../state/store-host.ts";
 import { directLinkPath } from "./direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
@@ -40,6 +41,8 @@ const isAdapterMessage = (message: unknown): message is { source: string; uid: s
  */
 export async function runPrimary(config: Config, workerCount: number, logger: Logger): Promise<void> {
   const host = new StoreHost();
+  /** Registrations per key and the message budgets of every worker's connections (see ClusterLimits). */
+  const limits = new LimitsHost();
   const slots = new Map<number, WorkerSlot>();
   const lastStart = new Map<number, number>();
   let stopping = false;
@@ -74,6 +77,10 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       }
       if (message.ps === "load") {
         slot.load = message.connections + (slot.longLivedSent - message.handOffs);
+        return;
+      }
+      if (isLimitsRequest(message)) {
+        limits.receive(slot.link, message);
         return;
       }
       host.receive(slot.link, message);

@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
+import { systemTimer, type SetTimer } from "../http/request-deadlines.ts";
 import type { Logger } from "../observability/logger.ts";
+
+export type { SetTimer } from "../http/request-deadlines.ts";
 
 /** A worker the router can hand a connection to. */
 export interface RouteTarget {
@@ -8,8 +11,8 @@ export interface RouteTarget {
   /** Connections the worker holds (its last report plus hand-offs since). */
   readonly load: number;
   /**
-   * Sends a socket with the bytes already read from it; the worker replays them (@socket.io/sticky's
-   * setupWorker). `longLived` marks a connection that will stay (an upgrade or a new session).
+   * Sends a socket with the bytes already read from it; the worker replays them (hand-off.ts).
+   * `longLived` marks a connection that will stay (an upgrade or a new session).
    */
   handOff(socket: Socket, data: Buffer, longLived: boolean): void;
 }
@@ -35,14 +38,6 @@ export interface StickyRouterOptions {
   setTimer?: SetTimer;
 }
 
-/** Schedules a callback; the returned function cancels it (calling it after the callback ran is harmless). */
-export type SetTimer = (callback: () => void, ms: number) => () => void;
-
-const systemTimer: SetTimer = (callback, ms) => {
-  const timer = setTimeout(callback, ms);
-  return () => clearTimeout(timer);
-};
-
 const HEAD_END = Buffer.from("\r\n\r\n");
 const MAX_HEAD_BYTES = 16 * 1024;
 /**
@@ -60,7 +55,7 @@ const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
  * that owns it (long-polling needs that). Engine.IO session ids are minted by each worker with
  * its index as prefix (`w<index>-...`), so routing needs no shared table.
  *
- * Why not @socket.io/sticky's setupPrimary (its setupWorker is used on the worker side):
+ * Why not @socket.io/sticky's setupPrimary:
  * - it routes on the first chunk read, so a request head split over two TCP reads is routed on a
  *   fragment and bytes read after it can be lost in the hand-off: a hung connection. Here the whole
  *   request (head and, by content-length, body) is read first, reading stops at the handle, and
@@ -69,13 +64,14 @@ const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
  *   Here TLS connections are not read at all: they are routed by a hash of the client address
  *   (all of one client's requests land on one worker), and the worker terminates TLS.
  * - keep-alive reuse (a second session's request on a connection already handed to a worker) is
- *   prevented by setupWorker, which answers every HTTP request with `Connection: close`.
+ *   prevented by the worker (hand-off.ts), which answers every HTTP request with `Connection: close`.
  *
  * Slow clients: the head must be complete within headerTimeoutMs of accept and the whole request
  * within readTimeoutMs, however the bytes trickle in (an idle timeout restarts on every byte, so a
  * client sending one header line every few seconds would hold its socket forever). The worker gets
- * a complete request; Node's own headersTimeout/requestTimeout never run there (its server does not
- * listen, and Node starts that checker on 'listening').
+ * a complete request. TLS connections are handed over unread, so the worker enforces the deadlines
+ * for them (src/http/request-deadlines.ts): Node's own headersTimeout/requestTimeout never run
+ * there (its server does not listen, and Node starts that checker on 'listening').
  */
 export class StickyRouter {
   private readonly setTimer: SetTimer;

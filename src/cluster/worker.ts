@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { createAdapter } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
+import { ClusterLimits } from "../limits/cluster-limits.ts";
 import { connectBrokerOrExit, instanceName, shutDown } from "../main.ts";
 import type { Logger } from "../observability/logger.ts";
 import { isPrimaryToWorker, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
@@ -13,6 +14,11 @@ import { HandOffReceiver } from "./hand-off.ts";
 
 /** How long a worker waits for the primary's state store before failing a call with 503. */
 const STORE_CALL_TIMEOUT_MS = 5_000;
+/**
+ * How long a worker waits for the primary's limits: then a registration is decided by the worker's
+ * own insurance limiter and a budget call gives the connection a fresh budget (see ClusterLimits).
+ */
+const LIMITS_CALL_TIMEOUT_MS = 1_000;
 const LOAD_REPORT_MS = 1_000;
 
 /**
@@ -32,7 +38,7 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   const handOffs = new HandOffReceiver();
 
   const broker = await connectBrokerOrExit(config, nodeId, instanceName(config, `w${index}`), logger);
-  let backend: Pick<ServerDeps, "store" | "adapter" | "backends" | "registrationLimiter">;
+  let backend: Pick<ServerDeps, "store" | "adapter" | "backends" | "registrationLimiter" | "budgetStore">;
   if (broker === undefined) {
     const store = new ReplicatedStore(channel, {
       callTimeoutMs: STORE_CALL_TIMEOUT_MS,
@@ -40,13 +46,16 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       onDepartures: (departures) => server.announceDepartures(departures, false),
     });
     await store.start();
-    backend = { store, adapter: createAdapter() };
+    // Registrations and message budgets are the machine's: the primary keeps them for every worker.
+    const limits = new ClusterLimits(channel, { callTimeoutMs: LIMITS_CALL_TIMEOUT_MS });
+    backend = { store, adapter: createAdapter(), registrationLimiter: limits.registrations, budgetStore: limits.budgets };
   } else {
     backend = {
       store: broker.store,
       adapter: broker.adapter,
       backends: broker.backends,
       registrationLimiter: broker.registrationLimiter,
+      budgetStore: broker.budgetStore,
     };
   }
   const directLinks = new DirectLinks(nodeId, machine, logger);

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer } from "node:http";
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
 /** Schedules a callback; the returned function cancels it (calling it after the callback ran is harmless). */
@@ -26,6 +26,7 @@ export interface RequestDeadlineOptions {
 
 interface Pending {
   request: IncomingMessage | undefined;
+  response: ServerResponse | undefined;
   cancelHead: () => void;
   cancelRequest: () => void;
 }
@@ -38,11 +39,11 @@ interface Pending {
  * HTTP the primary's router has already enforced both (it hands over complete requests); over TLS
  * it cannot read the requests, so these are the only deadlines.
  *
- * A connection whose head is not complete at headerTimeoutMs, or whose request is not complete at
- * readTimeoutMs, is answered 408 (when no response is under way) and closed. One request per
- * connection is watched: the cluster's responses all carry `Connection: close`. Upgraded
- * connections leave HTTP and are not watched. Must be called after Engine.IO attaches (it takes
- * over the 'request' listeners present at that time).
+ * As Node does, a connection whose head is not complete at headerTimeoutMs, or whose request is
+ * not complete at readTimeoutMs, is answered 408 (only closed if its response has begun). One
+ * request per connection is watched: the cluster's responses all carry `Connection: close`.
+ * Upgraded connections leave HTTP and are not watched. Must be called after Engine.IO attaches (it
+ * takes over the 'request' listeners present at that time).
  */
 export function enforceRequestDeadlines(server: HttpServer, options: RequestDeadlineOptions): void {
   const setTimer = options.setTimer ?? systemTimer;
@@ -58,13 +59,10 @@ export function enforceRequestDeadlines(server: HttpServer, options: RequestDead
   const expire = (socket: Socket): void => {
     const entry = pending.get(socket);
     if (entry === undefined) return;
-    if (entry.request?.complete === true) {
-      finish(socket);
-      return;
-    }
     finish(socket);
-    if (entry.request === undefined) {
-      // No response can be under way: answer like Node does, then close even if the client does not read.
+    if (entry.request?.complete === true) return;
+    if (entry.response?.headersSent !== true) {
+      // Then close, even if the client neither reads nor closes its side.
       const destroy = setTimer(() => socket.destroy(), TIMED_OUT_LINGER_MS);
       socket.once("close", destroy);
       socket.end(REQUEST_TIMEOUT_ANSWER, () => socket.destroy());
@@ -76,17 +74,17 @@ export function enforceRequestDeadlines(server: HttpServer, options: RequestDead
   server.on(options.tls ? "secureConnection" : "connection", (socket: Socket) => {
     pending.set(socket, {
       request: undefined,
-      cancelHead: setTimer(() => {
-        if (pending.get(socket)?.request === undefined) expire(socket);
-      }, options.headerTimeoutMs),
+      response: undefined,
+      cancelHead: setTimer(() => expire(socket), options.headerTimeoutMs),
       cancelRequest: setTimer(() => expire(socket), options.readTimeoutMs),
     });
     socket.once("close", () => finish(socket));
   });
-  server.on("request", (request: IncomingMessage) => {
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
     const entry = pending.get(request.socket);
     if (entry === undefined) return;
     entry.request = request;
+    entry.response = response;
     entry.cancelHead();
   });
   server.on("upgrade", (request: IncomingMessage) => finish(request.socket));

@@ -2,42 +2,12 @@ import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { pino } from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
-import { REFUSED_LINGER_MS, StickyRouter, type RouteTarget, type SetTimer, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
+import { REFUSED_LINGER_MS, StickyRouter, type RouteTarget, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
+import { FakeClock } from "../helpers/fake-clock.ts";
 
 const HEADER_TIMEOUT_MS = 1_000;
 const READ_TIMEOUT_MS = 3_000;
 const MAX_REQUEST_BYTES = 64 * 1024;
-
-/** A clock that only moves when told to: timers fire in deadline order, never on their own. */
-class FakeClock {
-  now = 0;
-  private timers: { at: number; seq: number; callback: () => void }[] = [];
-  private seq = 0;
-
-  readonly setTimer: SetTimer = (callback, ms) => {
-    const timer = { at: this.now + ms, seq: this.seq++, callback };
-    this.timers.push(timer);
-    return () => {
-      this.timers = this.timers.filter((other) => other !== timer);
-    };
-  };
-
-  get pending(): number {
-    return this.timers.length;
-  }
-
-  advance(ms: number): void {
-    const until = this.now + ms;
-    for (;;) {
-      const due = this.timers.filter((timer) => timer.at <= until).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
-      if (due === undefined) break;
-      this.timers = this.timers.filter((timer) => timer !== due);
-      this.now = due.at;
-      due.callback();
-    }
-    this.now = until;
-  }
-}
 
 /** What the router uses of a net.Socket: events, end/destroy, and the hand-off's pause/read. */
 class FakeSocket extends EventEmitter {

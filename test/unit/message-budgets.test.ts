@@ -1,0 +1,115 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import type { BudgetStore } from "../../src/limits/budget-store.ts";
+import { MemoryBudgetStore } from "../../src/limits/memory-budget-store.ts";
+import { MessageBudgets, type BudgetHolder } from "../../src/limits/message-budgets.ts";
+
+/** A clock that only moves when told to. */
+function clock(): { now: () => number; advance: (ms: number) => void } {
+  let now = 0;
+  return { now: () => now, advance: (ms) => (now += ms) };
+}
+
+const logger = pino({ level: "silent" });
+const FP = "f".repeat(64);
+
+function setup(store?: BudgetStore) {
+  const time = clock();
+  const memory = new MemoryBudgetStore(time.now);
+  const budgets = new MessageBudgets({ perSec: 20, burst: 40, store: store ?? memory, logger, now: time.now });
+  const spend = (holder: BudgetHolder, count: number): number => {
+    let taken = 0;
+    for (let i = 0; i < count; i++) if (budgets.take(holder.budget)) taken++;
+    return taken;
+  };
+  return { time, memory, budgets, spend };
+}
+
+describe("MessageBudgets", () => {
+  it("a key's next connection continues from what the last one left, refilled by the time between", async () => {
+    const { time, memory, budgets, spend } = setup();
+    const first: BudgetHolder = { budget: await budgets.restore(FP, undefined) };
+    expect(spend(first, 100)).toBe(40);
+    time.advance(100); // 2 tokens back
+    await budgets.release(FP, "conn-1", first.budget as NonNullable<BudgetHolder["budget"]>);
+    expect(memory.size).toBe(1);
+    time.advance(400); // 8 more while no connection holds the key
+    const second: BudgetHolder = { budget: await budgets.restore(FP, undefined) };
+    expect(spend(second, 100)).toBe(10);
+    expect(memory.size).toBe(0); // taken, not copied
+  });
+
+  it("a key seen for the first time, or longer ago than one refill period, starts full", async () => {
+    const { time, budgets, spend } = setup();
+    expect(spend({ budget: await budgets.restore(FP, undefined) }, 100)).toBe(40);
+    const spent = { budget: budgets.fresh() };
+    spend(spent, 40);
+    await budgets.release(FP, "conn-1", spent.budget);
+    time.advance(budgets.policy.refillMs);
+    expect(spend({ budget: await budgets.restore(FP, undefined) }, 100)).toBe(40);
+  });
+
+  it("a connection replaced on the same process hands its budget over: the old one can spend no more", async () => {
+    const { budgets, spend } = setup();
+    const old: BudgetHolder = { budget: budgets.fresh() };
+    expect(spend(old, 30)).toBe(30);
+    const replacement: BudgetHolder = { budget: budgets.handOver(old) };
+    expect(old.budget).toBeUndefined();
+    expect(budgets.take(old.budget)).toBe(false);
+    expect(spend(replacement, 100)).toBe(10);
+  });
+
+  it("a connection replaced on another process: the replacement waits for the budget it saves on its way out", async () => {
+    const { memory, budgets, spend } = setup();
+    // An older budget of the key, saved by a connection before the replaced one, does not count.
+    await memory.save(FP, "conn-0", 40, 2_000);
+    const restoring = budgets.restore(FP, "conn-1");
+    await memory.save(FP, "conn-1", 3, 2_000);
+    expect(spend({ budget: await restoring }, 100)).toBe(3);
+  });
+
+  it("a store that fails gives a fresh budget, never a failed registration", async () => {
+    const failing: BudgetStore = {
+      save: () => Promise.reject(new Error("down")),
+      take: () => Promise.reject(new Error("down")),
+      close: () => Promise.resolve(),
+    };
+    const { budgets, spend } = setup(failing);
+    const holder = { budget: await budgets.restore(FP, undefined) };
+    expect(spend(holder, 100)).toBe(40);
+    await expect(budgets.release(FP, "conn-1", budgets.fresh())).resolves.toBeUndefined();
+  });
+});
+
+describe("MemoryBudgetStore", () => {
+  it("forgets a budget once its TTL has passed, and drops expired ones as it saves", async () => {
+    const time = clock();
+    const store = new MemoryBudgetStore(time.now);
+    await store.save("a", "conn-a", 1, 1_000);
+    time.advance(500);
+    await store.save("b", "conn-b", 2, 1_000);
+    time.advance(499);
+    expect(await store.take("a")).toEqual({ tokens: 1, ageMs: 999, connectionId: "conn-a" });
+    await store.save("a", "conn-a2", 1, 1_000);
+    time.advance(1_001);
+    expect(await store.take("a")).toBeUndefined();
+    await store.save("c", "conn-c", 3, 1_000);
+    expect(store.size).toBe(1); // b expired and was dropped
+  });
+
+  it("a save replaces what was kept, and a hand-over take ignores another connection's budget", async () => {
+    const time = clock();
+    const store = new MemoryBudgetStore(time.now);
+    await store.save("k", "conn-1", 1, 1_000);
+    await store.save("k", "conn-2", 2, 1_000);
+    expect(await store.take("k", { from: "conn-1", waitMs: 0 })).toBeUndefined();
+    expect(await store.take("k", { from: "conn-2", waitMs: 0 })).toMatchObject({ tokens: 2, connectionId: "conn-2" });
+  });
+
+  it("close resolves waiting takes with nothing", async () => {
+    const store = new MemoryBudgetStore(() => 0);
+    const waiting = store.take("k", { from: "conn-1", waitMs: 60_000 });
+    await store.close();
+    expect(await waiting).toBeUndefined();
+  });
+});
