@@ -49,7 +49,9 @@ export async function runServer(config: Config): Promise<void> {
   const server = createServer(config, {
     logger,
     nodeId,
-    ...(broker === undefined ? {} : { store: broker.store, adapter: broker.adapter, backends: broker.backends, registrationLimiter: broker.registrationLimiter }),
+    ...(broker === undefined
+      ? {}
+      : { store: broker.store, adapter: broker.adapter, backends: broker.backends, registrationLimiter: broker.registrationLimiter, budgetStore: broker.budgetStore }),
   });
   let address;
   try {

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { Server as SocketIoServer, type ServerOptions } from "socket.io";
 import type { Config } from "./config/load.ts";
-import type { DirectLinks } from "./cluster/direct-links.ts";
+import type { DirectLinks } from "./delivery/direct-links.ts";
 import { peerRoom, type Delivery } from "./core/connection.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
@@ -19,7 +19,7 @@ import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { MemoryStore } from "./state/memory-store.ts";
 import type { Departure, StateStore } from "./state/store.ts";
 import { RawWebSocketTransport } from "./transport/raw-ws.ts";
-import { emitThroughAdapter, installRecipientFilter } from "./transport/join-fence.ts";
+import { emitThroughAdapter, installRecipientFilter } from "./delivery/join-fence.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
 import { socketIoParser } from "./transport/socketio-parser.ts";
 
@@ -147,7 +147,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
       emitThroughAdapter(nsp, [room], [], type, body, { local: true }, broadcastFailed);
     },
     leave(selector, room) {
-      const pending: unknown = nsp.adapter.delSockets({ rooms: new Set([selector]) }, [room]);
+      const pending: unknown = nsp.adapter.delSockets({ rooms: new Set([selector]), except: new Set() }, [room]);
       if (pending instanceof Promise) pending.catch(broadcastFailed);
     },
     closeElsewhere(connectionId, code, closeCode, message) {

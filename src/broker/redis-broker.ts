@@ -3,7 +3,9 @@ import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../config/load.ts";
-import { createRedisRegistrationLimiter, type PeerRateLimiter } from "../limits/rate-limiter.ts";
+import type { BudgetStore } from "../limits/budget-store.ts";
+import { createRedisRegistrationLimiter, type RegistrationLimiter } from "../limits/rate-limiter.ts";
+import { RedisBudgetStore } from "../limits/redis-budget-store.ts";
 import type { Logger } from "../observability/logger.ts";
 import { NodeLiveness } from "../state/node-liveness.ts";
 import { RedisStore } from "../state/redis-store.ts";
@@ -28,7 +30,9 @@ export interface RedisBroker {
   readonly store: RedisStore;
   readonly adapter: NonNullable<ServerOptions["adapter"]>;
   /** Registrations per public key, counted across every node (see createRedisRegistrationLimiter). */
-  readonly registrationLimiter: PeerRateLimiter;
+  readonly registrationLimiter: RegistrationLimiter;
+  /** Message budgets between a key's connections, for every node (see MessageBudgets). */
+  readonly budgetStore: BudgetStore;
   /** For /health and /readyz. */
   backends(): Record<string, "up" | "down">;
   /**
@@ -75,7 +79,8 @@ export async function connectRedisBroker(config: Config, nodeId: string, instanc
   const pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (attempt) => Math.min(attempt * 100, ADAPTER_RECONNECT_CAP_MS) });
   const sub = pub.duplicate();
   const beat = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
-  // A short timeout hands over to the in-memory insurance limiter at once when Redis stalls.
+  // A short timeout hands over to the in-memory insurance limiter at once when Redis stalls, and
+  // gives a registration a fresh message budget rather than keep it waiting.
   const limits = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
   for (const client of [pub, sub, beat, limits]) client.on("error", (error: Error) => logger.debug({ err: error }, "redis connection error"));
   await Promise.all([pub, sub, beat, limits].map((client) => connected(client, timeoutMs)));
@@ -86,6 +91,7 @@ export async function connectRedisBroker(config: Config, nodeId: string, instanc
     store,
     adapter,
     registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
+    budgetStore: new RedisBudgetStore(limits, KEY_PREFIX),
     backends: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {
       store.onStatusChange((status, details) => {

@@ -6,9 +6,9 @@ import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { LimitsHost } from "../limits/limits-host.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
-import { isLimitsRequest, isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import { isLimitsCall, isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
 import { StoreHost, type ReplicaLink } from "../state/store-host.ts";
-import { directLinkPath } from "./direct-links.ts";
+import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
 
 interface WorkerSlot {
@@ -79,7 +79,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         slot.load = message.connections + (slot.longLivedSent - message.handOffs);
         return;
       }
-      if (isLimitsRequest(message)) {
+      if (isLimitsCall(message)) {
         limits.receive(slot.link, message);
         return;
       }

@@ -9,7 +9,7 @@ import { isPrimaryToWorker, type PrimaryToWorker, type WorkerToPrimary } from ".
 import { createServer, type PeerServer, type ServerDeps } from "../server.ts";
 import { parentChannel } from "../state/channel.ts";
 import { ReplicatedStore } from "../state/replicated-store.ts";
-import { DirectLinks } from "./direct-links.ts";
+import { DirectLinks } from "../delivery/direct-links.ts";
 import { HandOffReceiver } from "./hand-off.ts";
 
 /** How long a worker waits for the primary's state store before failing a call with 503. */

@@ -24,7 +24,7 @@ export interface Connection {
 }
 
 /** Delivery through the adapter: reaches connections on this and (with cluster/Redis) other processes. */
-/** Marks a peer_joined notice with its joiner's place in join order (see transport/join-fence.ts). */
+/** Marks a peer_joined notice with its joiner's place in join order (see delivery/join-fence.ts). */
 export interface JoinFence {
   /** Namespace or room name the notice is about. */
   scope: string;

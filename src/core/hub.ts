@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Config } from "../config/load.ts";
-import type { PeerRateLimiter } from "../limits/rate-limiter.ts";
+import type { BudgetStore } from "../limits/budget-store.ts";
+import { MessageBudgets } from "../limits/message-budgets.ts";
+import type { RegistrationLimiter } from "../limits/rate-limiter.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Body, Outgoing } from "../protocol/envelope.ts";
 import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
@@ -15,9 +17,10 @@ export interface HubDeps {
   config: Config;
   store: StateStore;
   delivery: Delivery;
-  rateLimiter: PeerRateLimiter;
-  /** Registrations per public key across the deployment; absent on a single machine. */
-  registrationLimiter?: PeerRateLimiter;
+  /** Where a key's message budget waits for its next connection, on any process (see MessageBudgets). */
+  budgetStore: BudgetStore;
+  /** Registrations per public key, counted for the whole deployment. */
+  registrationLimiter: RegistrationLimiter;
   logger: Logger;
   /** This process's id in the deployment; recorded with each peer it registers. */
   nodeId: string;
@@ -45,7 +48,16 @@ export class Hub {
    */
   private readonly failedCleanups = new Map<string, Departure>();
 
+  /** Every connection's message budget: taken per message here, kept across reconnects in the budget store. */
+  private readonly budgets: MessageBudgets;
+
   constructor(private readonly deps: HubDeps) {
+    this.budgets = new MessageBudgets({
+      perSec: deps.config.rateLimitPerSec,
+      burst: deps.config.rateLimitBurst,
+      store: deps.budgetStore,
+      logger: deps.logger,
+    });
     this.handlers = {
       register: (s, m) => this.register(s, m),
       join: (s, m) => this.join(s, m),
@@ -81,6 +93,7 @@ export class Hub {
       return undefined;
     }
     const session = new Session(connection);
+    session.budget = this.budgets.fresh();
     this.sessionsById.set(connection.id, session);
     session.registerTimer = setTimeout(() => {
       if (session.fingerprint === undefined) closeWithNotice(connection, ErrorCode.BadRequest, CloseCode.PolicyViolation, "register timeout");
@@ -120,10 +133,14 @@ export class Hub {
     this.joinGate.forget(session);
     const fingerprint = session.fingerprint;
     if (fingerprint === undefined) return;
-    this.deps.rateLimiter.forget(fingerprint);
     if (this.sessionsByFingerprint.get(fingerprint) === session) this.sessionsByFingerprint.delete(fingerprint);
     if (session.alias !== undefined && this.sessionsByAlias.get(session.alias) === session) this.sessionsByAlias.delete(session.alias);
-    await this.unregister(fingerprint, connection.id, [...session.memberships.keys()]);
+    const scopes = [...session.memberships.keys()];
+    // Saved before the peer is unregistered: a registration that no longer finds it finds its budget.
+    const budget = session.budget;
+    session.budget = undefined;
+    if (budget !== undefined) await this.budgets.release(fingerprint, connection.id, budget);
+    await this.unregister(fingerprint, connection.id, scopes);
   }
 
   private async unregister(fingerprint: string, connectionId: string, scopes: string[]): Promise<void> {
@@ -285,7 +302,7 @@ export class Hub {
         const { message, ack } = next;
         let reply: Outgoing | undefined;
         try {
-          if (!(await this.deps.rateLimiter.consume(session.limitKey))) {
+          if (!this.budgets.take(session.budget)) {
             throw new ProtocolError(ErrorCode.TooMany, "rate limited");
           }
           const handler = Object.hasOwn(this.handlers, message.type) ? this.handlers[message.type] : undefined;
@@ -329,7 +346,7 @@ export class Hub {
     const request = requests.parseRegister(message.payload);
     const fingerprint = fingerprintOf(request.publicKey);
     const connection = session.connection;
-    if (this.deps.registrationLimiter !== undefined && !(await this.deps.registrationLimiter.consume(fingerprint))) {
+    if (!(await this.deps.registrationLimiter.consume(fingerprint))) {
       throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
     }
     const registration = await this.deps.store.registerPeer({
@@ -346,12 +363,28 @@ export class Hub {
       throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
     }
     const replaced = registration.replaced;
+    // The key's message budget goes on (see MessageBudgets): a registered connection of this
+    // process hands its own over before it is closed; otherwise the connection before saved it,
+    // or saves it once told to close here.
+    const here = replaced === undefined ? undefined : this.sessionsById.get(replaced.connectionId);
+    const predecessor = here?.fingerprint === undefined ? undefined : here;
+    if (predecessor !== undefined) session.budget = this.budgets.handOver(predecessor);
     if (replaced !== undefined) {
       const notice = "replaced by a newer connection with the same key";
       if (!this.closeLocal(replaced.connectionId, ErrorCode.Conflict, CloseCode.Replaced, notice)) {
         this.deps.delivery.closeElsewhere(replaced.connectionId, ErrorCode.Conflict, CloseCode.Replaced, notice);
       }
       this.announceDeparture(replaced, replaced.connectionId);
+    }
+    if (predecessor === undefined) {
+      const restored = await this.budgets.restore(fingerprint, replaced?.connectionId);
+      if (session.closed) {
+        // Kept for the key's next connection, which may be waiting for exactly this one.
+        await this.budgets.release(fingerprint, connection.id, restored);
+        await this.deps.store.unregisterPeer(fingerprint, connection.id);
+        throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
+      }
+      session.budget = restored;
     }
     clearTimeout(session.registerTimer);
     session.fingerprint = fingerprint;

@@ -6,7 +6,7 @@ import type { HeldDelivery, Session } from "./session.ts";
  * Makes a join exact for the peer that joins: what reaches its connection through the namespace
  * or room before its peer_list is out waits until after it, and peer_joined notices its list
  * covered are dropped. Why the connection must enter the adapter room before the store is asked,
- * and where the adapter asks `route`, is in transport/join-fence.ts.
+ * and where the adapter asks `route`, is in delivery/join-fence.ts.
  */
 export class JoinGate {
   /** Rooms being entered by connections of this process, all sessions together. */

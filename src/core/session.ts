@@ -1,3 +1,4 @@
+import type { Bucket } from "../limits/token-bucket.ts";
 import type { Meta } from "../protocol/requests.ts";
 import type { Connection, JoinFence } from "./connection.ts";
 
@@ -66,10 +67,12 @@ export class Session {
   /** Runs once the reply to the current request is sent (held deliveries must follow the peer_list). */
   afterReply: (() => void) | undefined;
 
-  constructor(readonly connection: Connection) {}
+  /**
+   * This connection's message budget (see MessageBudgets): its own until it registers, then its
+   * key's, restored from what the key's previous connection left. Undefined once handed over to a
+   * newer connection with the same key on this process, or saved on close.
+   */
+  budget: Bucket | undefined;
 
-  /** Rate-limit key: the fingerprint once known (it is unique cluster-wide), else the connection. */
-  get limitKey(): string {
-    return this.fingerprint ?? this.connection.id;
-  }
+  constructor(readonly connection: Connection) {}
 }

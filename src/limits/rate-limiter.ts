@@ -1,66 +1,55 @@
 import type { Redis } from "ioredis";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 
-/** Per-peer message budget. */
-export interface PeerRateLimiter {
-  /** Takes one token for `key`; resolves false when the peer is over its limit. */
-  consume(key: string): Promise<boolean>;
-  /** Forgets a peer's bucket (on disconnect). */
-  forget(key: string): void;
-}
-
 /**
- * A token bucket approximated with rate-limiter-flexible: `perSec` tokens each second, plus a
- * reserve of `burst - perSec` tokens that refills over `burst / perSec` seconds. A peer can
- * therefore send `burst` messages at once, then `perSec` a second.
+ * Registrations per public key. One limit for the whole deployment: in memory for one process,
+ * in the cluster primary for the workers of one machine (src/limits/cluster-limits.ts), in Redis
+ * for nodes. Registrations outlive connections: nothing is forgotten on disconnect.
  */
-export function createMemoryRateLimiter(perSec: number, burst: number): PeerRateLimiter {
-  const steady = new RateLimiterMemory({ points: perSec, duration: 1 });
-  const reserve = burst > perSec ? new RateLimiterMemory({ keyPrefix: "burst", ...reserveOf(perSec, burst) }) : undefined;
-  return wrap(steady, reserve);
+export interface RegistrationLimiter {
+  /** Counts one registration of `key`; resolves false when the key is over its limit. */
+  consume(key: string): Promise<boolean>;
 }
 
-/** Registrations one public key may make: a burst of this many, then one a second. */
+/** Registrations one public key may make at once; after that, one a second (see the limiters below). */
 export const REGISTRATION_BURST = 10;
 
 /**
- * Registrations per public key, kept in Redis for the whole deployment (rate-limiter-flexible's
- * Redis limiter, with an in-memory insurance limiter while Redis is unreachable).
- *
- * Why registrations and not every message: a fingerprint has one connection at a time across all
- * nodes, so the node holding it limits its messages exactly in memory; a Redis round trip per
- * message cost 4x the throughput in the nodes benchmark. What only Redis can stop is a peer that
- * reconnects to node after node to start each time with a full budget: it is this limiter that
- * makes reconnecting cost tokens cluster-wide.
+ * rate-limiter-flexible's pair for registrations: one point a second, and a reserve of
+ * REGISTRATION_BURST - 1 points that comes back REGISTRATION_BURST seconds after it is first used.
+ * So a key may register 10 times at once, then once a second, plus the reserve again every 10 s.
  */
-export function createRedisRegistrationLimiter(redis: Redis, keyPrefix: string): PeerRateLimiter {
-  const limiter = new BurstyRateLimiter(
-    new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix: `${keyPrefix}reg`,
-      points: 1,
-      duration: 1,
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory({ keyPrefix: "reg", points: 1, duration: 1 }),
-    }),
-    new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix: `${keyPrefix}regb`,
-      points: REGISTRATION_BURST - 1,
-      duration: REGISTRATION_BURST,
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory({ keyPrefix: "regb", points: REGISTRATION_BURST - 1, duration: REGISTRATION_BURST }),
-    }),
-  );
-  return {
-    consume: (key) => limiter.consume(key).then(allowed, refused),
-    // Registration budgets must outlive connections: that is their point.
-    forget: () => undefined,
-  };
+const STEADY = { points: 1, duration: 1 } as const;
+const RESERVE = { points: REGISTRATION_BURST - 1, duration: REGISTRATION_BURST } as const;
+
+/** Registrations counted in this process: a single server, or the cluster primary for its workers. */
+export function createMemoryRegistrationLimiter(): RegistrationLimiter {
+  return wrap(new BurstyRateLimiter(new RateLimiterMemory({ keyPrefix: "reg", ...STEADY }), new RateLimiterMemory({ keyPrefix: "regb", ...RESERVE })));
 }
 
-function reserveOf(perSec: number, burst: number): { points: number; duration: number } {
-  return { points: burst - perSec, duration: Math.max(1, Math.ceil(burst / perSec)) };
+/**
+ * Registrations counted in Redis for every node (rate-limiter-flexible's Redis limiter), with an
+ * in-memory insurance limiter while Redis is unreachable.
+ */
+export function createRedisRegistrationLimiter(redis: Redis, keyPrefix: string): RegistrationLimiter {
+  return wrap(
+    new BurstyRateLimiter(
+      new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${keyPrefix}reg`,
+        ...STEADY,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: "reg", ...STEADY }),
+      }),
+      new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${keyPrefix}regb`,
+        ...RESERVE,
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory({ keyPrefix: "regb", ...RESERVE }),
+      }),
+    ),
+  );
 }
 
 const allowed = (): boolean => true;
@@ -69,13 +58,6 @@ const refused = (rejection: unknown): boolean => {
   return false;
 };
 
-function wrap(steady: RateLimiterAbstract, reserve: RateLimiterAbstract | undefined): PeerRateLimiter {
-  const limiter = reserve === undefined ? steady : new BurstyRateLimiter(steady, reserve);
-  return {
-    consume: (key) => limiter.consume(key).then(allowed, refused),
-    forget: (key) => {
-      void steady.delete(key);
-      if (reserve !== undefined) void reserve.delete(key);
-    },
-  };
+function wrap(limiter: BurstyRateLimiter | RateLimiterAbstract): RegistrationLimiter {
+  return { consume: (key) => limiter.consume(key).then(allowed, refused) };
 }

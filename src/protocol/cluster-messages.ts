@@ -36,7 +36,8 @@ export type WorkerToPrimary =
    */
   | { ps: "load"; connections: number; handOffs: number }
   /** Store messages sent in one turn of the event loop, in order (see state/channel.ts coalescing). */
-  | { ps: "batch"; messages: WorkerToPrimary[] };
+  | { ps: "batch"; messages: WorkerToPrimary[] }
+  | LimitsCalls;
 
 export type PrimaryToWorker =
   | { ps: "snapshot"; state: MemorySnapshot }
@@ -47,7 +48,39 @@ export type PrimaryToWorker =
   | { ps: "result"; id: number; ok: true; value: unknown }
   | { ps: "result"; id: number; ok: false; code: number; message: string }
   /** Messages sent to this replica in one turn of the event loop, in order. */
-  | { ps: "batch"; messages: PrimaryToWorker[] };
+  | { ps: "batch"; messages: PrimaryToWorker[] }
+  | LimitsResults;
+
+/**
+ * Calls to the limits the primary keeps for the whole machine (src/limits/limits-host.ts), each
+ * answered by one `limits-result` with the same id. The calls (and the results) of one turn of the
+ * event loop travel as one `limits-batch`, apart from the store's batches.
+ */
+export type LimitsRequest =
+  /** One registration of a public key (RegistrationLimiter.consume); the value says whether it is allowed. */
+  | { ps: "limits-register"; id: number; key: string }
+  /** BudgetStore.save; the value is null. */
+  | { ps: "limits-save"; id: number; fingerprint: string; connectionId: string; tokens: number; ttlMs: number }
+  /** BudgetStore.take; `from` is null when any kept budget will do; the value is a saved budget or null. */
+  | { ps: "limits-take"; id: number; fingerprint: string; from: string | null; waitMs: number };
+
+/** A saved message budget as it crosses the channel (src/limits/budget-store.ts SavedBudget). */
+export interface SavedBudgetRecord {
+  tokens: number;
+  ageMs: number;
+  connectionId: string;
+}
+
+export type LimitsResult =
+  | { ps: "limits-result"; id: number; ok: true; value: boolean | SavedBudgetRecord | null }
+  | { ps: "limits-result"; id: number; ok: false; message: string };
+
+export type LimitsCalls = LimitsRequest | { ps: "limits-batch"; messages: LimitsRequest[] };
+export type LimitsResults = LimitsResult | { ps: "limits-batch"; messages: LimitsResult[] };
+
+export function isLimitsCall(message: WorkerToPrimary): message is LimitsCalls {
+  return message.ps === "limits-register" || message.ps === "limits-save" || message.ps === "limits-take" || message.ps === "limits-batch";
+}
 
 export function isWorkerToPrimary(message: unknown): message is WorkerToPrimary {
   return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";

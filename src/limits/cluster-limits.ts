@@ -1,0 +1,97 @@
+import type { LimitsRequest, LimitsResult, PrimaryToWorker, SavedBudgetRecord, WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { coalescing, type Channel } from "../state/channel.ts";
+import type { BudgetStore, HandOver, SavedBudget } from "./budget-store.ts";
+import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./rate-limiter.ts";
+
+export interface ClusterLimitsOptions {
+  /** How long a call may wait for the primary (a hand-over take: this plus its wait). */
+  callTimeoutMs: number;
+  /** Decides registrations while the primary does not answer. Default: an in-memory limiter of this worker. */
+  insurance?: RegistrationLimiter;
+}
+
+interface Pending {
+  resolve: (value: Extract<LimitsResult, { ok: true }>["value"]) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "id"> : never) : never;
+
+/**
+ * A worker's end of the limits the cluster primary keeps for the machine (LimitsHost): the
+ * registration limit and the budget store of every worker, over the cluster IPC channel. Each call
+ * has an id and a timeout. A registration the primary does not answer in time is decided by the
+ * in-memory insurance limiter, as the Redis limiter does while Redis is down; a budget call that
+ * times out rejects, and MessageBudgets gives the connection a fresh budget.
+ */
+export class ClusterLimits {
+  readonly budgets: BudgetStore;
+  readonly registrations: RegistrationLimiter;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
+  private readonly outbox: (call: LimitsRequest) => void;
+
+  constructor(channel: Channel<WorkerToPrimary, PrimaryToWorker>, options: ClusterLimitsOptions) {
+    this.outbox = coalescing<LimitsRequest>((calls) => channel.send(calls.length === 1 ? (calls[0] as LimitsRequest) : { ps: "limits-batch", messages: calls }));
+    channel.onMessage((message) => {
+      if (message.ps === "limits-result") this.settle(message);
+      else if (message.ps === "limits-batch") for (const result of message.messages) this.settle(result);
+    });
+    const insurance = options.insurance ?? createMemoryRegistrationLimiter();
+    this.registrations = {
+      consume: (key) =>
+        this.call({ ps: "limits-register", key }, options.callTimeoutMs).then(
+          (allowed) => allowed === true,
+          () => insurance.consume(key),
+        ),
+    };
+    this.budgets = {
+      save: async (fingerprint, connectionId, tokens, ttlMs) => {
+        await this.call({ ps: "limits-save", fingerprint, connectionId, tokens, ttlMs }, options.callTimeoutMs);
+      },
+      take: async (fingerprint, handOver?: HandOver) => {
+        const waitMs = handOver?.waitMs ?? 0;
+        const value = await this.call({ ps: "limits-take", fingerprint, from: handOver?.from ?? null, waitMs }, options.callTimeoutMs + waitMs);
+        return isSavedBudget(value) ? value : undefined;
+      },
+      close: () => this.close(),
+    };
+  }
+
+  /** Fails every call still waiting for the primary. Safe to call twice. */
+  close(): Promise<void> {
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new Error("limits closed"));
+      this.pending.delete(id);
+    }
+    return Promise.resolve();
+  }
+
+  private call(call: Call, timeoutMs: number): Promise<Extract<LimitsResult, { ok: true }>["value"]> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`the cluster primary did not answer ${call.ps} in time`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.outbox({ ...call, id } as LimitsRequest);
+    });
+  }
+
+  private settle(message: LimitsResult): void {
+    const pending = this.pending.get(message.id);
+    if (pending === undefined) return; // timed out already
+    this.pending.delete(message.id);
+    clearTimeout(pending.timer);
+    if (message.ok) pending.resolve(message.value);
+    else pending.reject(new Error(message.message));
+  }
+}
+
+function isSavedBudget(value: boolean | SavedBudgetRecord | null): value is SavedBudget {
+  return typeof value === "object" && value !== null;
+}

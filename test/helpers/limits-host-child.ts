@@ -1,0 +1,27 @@
+import { LimitsHost, type LimitsLink } from "../../src/limits/limits-host.ts";
+import type { LimitsHostCommand, LimitsHostReply } from "./limits-host.ts";
+
+/**
+ * A LimitsHost in its own process, as the cluster primary keeps it, for tests of ClusterLimits:
+ * the parent plays any number of workers over this one IPC channel, each message tagged with its
+ * link id. Run with `fork(..., { execArgv: ["--import", "tsx"], serialization: "advanced" })`.
+ */
+const host = new LimitsHost();
+const links = new Map<string, LimitsLink>();
+
+function linkFor(id: string): LimitsLink {
+  let link = links.get(id);
+  if (link === undefined) {
+    link = { send: (message) => process.send?.({ link: id, message } satisfies LimitsHostReply) };
+    links.set(id, link);
+  }
+  return link;
+}
+
+process.on("message", (raw: unknown) => {
+  const { link, message } = raw as LimitsHostCommand;
+  host.receive(linkFor(link), message);
+});
+// Stay alive while the parent is connected; leave with it.
+process.on("disconnect", () => process.exit(0));
+process.send?.({ up: true });
