@@ -6,7 +6,6 @@ import { hostname } from "node:os";
 import { Server as SocketIoServer, type ServerOptions } from "socket.io";
 import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./delivery/direct-links.ts";
-import { peerRoom, type Delivery } from "./core/connection.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
@@ -19,15 +18,15 @@ import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { MemoryStore } from "./state/memory-store.ts";
 import type { Departure, StateStore } from "./state/store.ts";
 import { RawWebSocketTransport } from "./transport/raw-ws.ts";
-import { emitThroughAdapter, installRecipientFilter } from "./delivery/join-fence.ts";
+import { installRecipientFilter } from "./delivery/join-fence.ts";
+import { CLOSE_EVENT, createSocketDelivery } from "./delivery/socket-delivery.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
 import { socketIoParser } from "./transport/socketio-parser.ts";
 
 export const SOCKET_IO_PATH = "/socket.io/";
 export const RAW_WS_PATH = "/ws";
 
-/** Server-to-server events between processes of one deployment (carried by the adapter). */
-const CLOSE_EVENT = "peer-server:close";
+/** Server-to-server event between processes of one deployment (carried by the adapter). */
 const STATS_EVENT = "peer-server:stats";
 /** How often Node looks for requests past header_timeout / read_timeout: they are cut at most this late. */
 const DEADLINE_CHECK_MS = 250;
@@ -132,28 +131,14 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   const nsp = io.of("/");
 
   const links = deps.directLinks;
-  const broadcastFailed = (error: unknown): void => logger.error({ err: error }, "adapter broadcast failed");
-  const roomList = (rooms: string | readonly string[]): readonly string[] => (typeof rooms === "string" ? [rooms] : rooms);
-  const delivery: Delivery = {
-    toPeer(target, type, body, bodyJson) {
-      if (links !== undefined && target.nodeId !== nodeId && links.send(target.nodeId, target.fingerprint, type, bodyJson ?? JSON.stringify(body))) return;
-      emitThroughAdapter(nsp, [peerRoom(target.fingerprint)], [], type, body, {}, broadcastFailed);
-    },
-    emit(rooms, type, body, except, fence) {
-      if (typeof rooms !== "string" && rooms.length === 0) return; // an empty room list would mean "everyone"
-      emitThroughAdapter(nsp, roomList(rooms), except ?? [], type, body, { fence }, broadcastFailed);
-    },
-    emitLocal(room, type, body) {
-      emitThroughAdapter(nsp, [room], [], type, body, { local: true }, broadcastFailed);
-    },
-    leave(selector, room) {
-      const pending: unknown = nsp.adapter.delSockets({ rooms: new Set([selector]), except: new Set() }, [room]);
-      if (pending instanceof Promise) pending.catch(broadcastFailed);
-    },
-    closeElsewhere(connectionId, code, closeCode, message) {
-      if (clustered) io.serverSideEmit(CLOSE_EVENT, connectionId, code, closeCode, message);
-    },
-  };
+  const delivery = createSocketDelivery({
+    io,
+    logger,
+    clustered,
+    ...(links === undefined ? {} : { links }),
+    // Deliveries arrive only after start(), when `hub` exists.
+    deliverEncoded: (fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson),
+  });
 
   const hub = new Hub({
     config,
@@ -164,7 +149,6 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     logger,
     nodeId,
   });
-  links?.onDeliver((fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson));
   installRecipientFilter(nsp, hub.joinGate);
   const localConnections = (): number => raw.connectionCount + io.engine.clientsCount;
   const admission = new Admission(deps.overCapacity ?? (() => localConnections() >= config.maxPeers), () => hub.isAccepting);

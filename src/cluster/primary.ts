@@ -51,6 +51,13 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   // Advanced serialization keeps Buffers intact over IPC (the sticky hand-off sends the bytes read).
   cluster.setupPrimary({ serialization: "advanced" });
 
+  /** Tells every worker which workers are ready: their direct links fan room emits out to those. */
+  const announceWorkers = (): void => {
+    const nodeIds: string[] = [];
+    for (const slot of slots.values()) if (slot.ready && slot.nodeId !== undefined) nodeIds.push(slot.nodeId);
+    for (const slot of slots.values()) slot.link.send({ ps: "workers", nodeIds });
+  };
+
   const fork = (index: number): void => {
     lastStart.set(index, Date.now());
     const worker = cluster.fork(workerEnv(index));
@@ -73,6 +80,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         slot.nodeId = message.nodeId;
         slot.ready = true;
         logger.info({ worker: index, pid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
+        announceWorkers();
         return;
       }
       if (message.ps === "load") {
@@ -90,6 +98,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     worker.on("exit", (code, signal) => {
       host.detach(slot.link);
       if (slots.get(index) === slot) slots.delete(index);
+      announceWorkers();
       // A killed worker's adapter never says goodbye: the others would count it for their heartbeat
       // timeout (10 s) and every serverSideEmitWithAck (/stats, /health) would wait for it in vain.
       for (const [uid, nsp] of adapters) {

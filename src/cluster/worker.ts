@@ -23,17 +23,19 @@ const LOAD_REPORT_MS = 1_000;
 
 /**
  * A cluster worker: a full server that does not listen. The primary hands it connections
- * (HandOffReceiver replays the bytes the router read). With the local broker the
- * cluster adapter carries room emits between workers and the state lives in a replica of the
- * primary's store; with Redis, the worker is a node of its own (Redis store and adapter). Either
- * way, messages for one peer on another worker of this machine take a direct link.
+ * (HandOffReceiver replays the bytes the router read). With the local broker the state lives in a
+ * replica of the primary's store and every message for another worker of the machine takes a
+ * direct link (the cluster adapter carries only server-side events); with Redis, the worker is a
+ * node of its own (Redis store and adapter) and reaches the others through Redis, like any node.
  */
 export async function runWorker(config: Config, index: number, logger: Logger): Promise<void> {
   const machine = `${hostname()}-${process.ppid}`;
   const nodeId = `${machine}.w${index}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const channel = parentChannel<WorkerToPrimary, PrimaryToWorker>(isPrimaryToWorker);
+  let directLinks: DirectLinks | undefined;
   channel.onMessage((message) => {
     if (message.ps === "reap") void broker?.reapNode(message.nodeId);
+    else if (message.ps === "workers") directLinks?.setSiblings(message.nodeIds);
   });
   const handOffs = new HandOffReceiver();
 
@@ -58,8 +60,10 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       budgetStore: broker.budgetStore,
     };
   }
-  const directLinks = new DirectLinks(nodeId, machine, logger);
-  await directLinks.listen();
+  if (broker === undefined) {
+    directLinks = new DirectLinks(nodeId, machine, logger);
+    await directLinks.listen();
+  }
   const server: PeerServer = createServer(config, {
     logger,
     nodeId,
@@ -69,7 +73,7 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
     attach: (_io, httpServer) => handOffs.attach(httpServer),
     // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
     overCapacity: (request) => handOffs.isOverCapacity(request),
-    directLinks,
+    ...(directLinks === undefined ? {} : { directLinks }),
   });
   await server.start();
   await broker?.attach(server);

@@ -9,7 +9,8 @@ import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/err
 import * as requests from "../protocol/requests.ts";
 import type { Departure, JoinResult, MemberInfo, StateStore } from "../state/store.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
-import { SCOPE_PREFIX, peerRoom, scopeRoom, type Connection, type Delivery } from "./connection.ts";
+import { SCOPE_PREFIX, peerRoom, scopeRoom, type Delivery } from "../delivery/delivery.ts";
+import type { Connection } from "./connection.ts";
 import { JoinGate } from "./join-gate.ts";
 import { Session, type Ack, type Incoming, type Membership } from "./session.ts";
 
@@ -275,7 +276,7 @@ export class Hub {
     for (const departure of departures) {
       for (const name of departure.scopes) {
         const body = { from: departure.fingerprint, namespace: name };
-        if (everywhere) this.deps.delivery.emit(scopeRoom(name), "peer_left", body);
+        if (everywhere) void this.deps.delivery.emit(scopeRoom(name), "peer_left", body);
         else this.deps.delivery.emitLocal(scopeRoom(name), "peer_left", body);
       }
     }
@@ -417,7 +418,7 @@ export class Hub {
     return this.enterScope(session, roomId, result, { appType: undefined, roomSize: result.maxSize });
   }
 
-  private enterScope(session: Session, name: string, join: JoinResult, kind: Pick<Membership, "appType" | "roomSize">): Outgoing {
+  private async enterScope(session: Session, name: string, join: JoinResult, kind: Pick<Membership, "appType" | "roomSize">): Promise<Outgoing> {
     const room = scopeRoom(name);
     session.connection.join(room);
     const known = session.memberships.get(name);
@@ -426,7 +427,7 @@ export class Hub {
     else known.joinSeq = join.seq;
     if (join.added) {
       const member = join.member;
-      this.deps.delivery.emit(room, "peer_joined", { from: member.fingerprint, namespace: name, payload: member }, [session.connection.id], { scope: name, seq: join.seq });
+      await this.deps.delivery.emit(room, "peer_joined", { from: member.fingerprint, namespace: name, payload: member }, [session.connection.id], { scope: name, seq: join.seq });
     }
     return peerList(name, join);
   }
@@ -438,7 +439,7 @@ export class Hub {
     session.memberships.delete(name);
     const room = scopeRoom(name);
     session.connection.leave(room);
-    this.deps.delivery.emit(room, "peer_left", { from: fingerprint, namespace: name }, [session.connection.id]);
+    await this.deps.delivery.emit(room, "peer_left", { from: fingerprint, namespace: name }, [session.connection.id]);
     return undefined;
   }
 
@@ -478,7 +479,7 @@ export class Hub {
     }
     const except = [session.connection.id];
     for (const fingerprint of request.exclude) except.push(peerRoom(fingerprint));
-    this.deps.delivery.emit(
+    await this.deps.delivery.emit(
       room,
       "broadcast",
       { from: this.fingerprintOf(session), namespace: request.namespace, payload: { namespace: request.namespace, data: request.data }, ts: Date.now() },
@@ -504,7 +505,7 @@ export class Hub {
       ts: Date.now(),
     };
     const others = outcome.peers.filter((peer) => peer.fingerprint !== fingerprint).map((peer) => peerRoom(peer.fingerprint));
-    this.deps.delivery.emit(others, "matched", body);
+    await this.deps.delivery.emit(others, "matched", body);
     return { type: "matched", body };
   }
 
@@ -537,9 +538,9 @@ export class Hub {
     const target = peerRoom(request.fingerprint);
     const room = scopeRoom(request.roomId);
     const delivery = this.deps.delivery;
-    delivery.emit(target, "kick", { from: owner, payload: { room_id: request.roomId, fingerprint: request.fingerprint }, ts: Date.now() });
-    delivery.leave(target, room);
-    delivery.emit(room, "peer_left", { from: request.fingerprint, namespace: request.roomId }, [target]);
+    await delivery.emit(target, "kick", { from: owner, payload: { room_id: request.roomId, fingerprint: request.fingerprint }, ts: Date.now() });
+    await delivery.leave(target, room, owner);
+    await delivery.emit(room, "peer_left", { from: request.fingerprint, namespace: request.roomId }, [target]);
     return undefined;
   }
 
@@ -553,7 +554,7 @@ export class Hub {
   /** Tells the members of every scope a peer left that it is gone. */
   private announceDeparture(departure: Departure, connectionId: string): void {
     for (const name of departure.scopes) {
-      this.deps.delivery.emit(scopeRoom(name), "peer_left", { from: departure.fingerprint, namespace: name }, [connectionId]);
+      void this.deps.delivery.emit(scopeRoom(name), "peer_left", { from: departure.fingerprint, namespace: name }, [connectionId]);
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { JoinResult } from "../state/store.ts";
-import { scopeRoom, type JoinFence } from "./connection.ts";
-import type { HeldDelivery, Session } from "./session.ts";
+import { scopeRoom, type JoinFence } from "../delivery/delivery.ts";
+import type { HeldDelivery } from "../delivery/join-fence.ts";
+import type { Session } from "./session.ts";
 
 /**
  * Makes a join exact for the peer that joins: what reaches its connection through the namespace

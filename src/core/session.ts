@@ -1,6 +1,7 @@
 import type { Bucket } from "../limits/token-bucket.ts";
 import type { Meta } from "../protocol/requests.ts";
-import type { Connection, JoinFence } from "./connection.ts";
+import type { HeldDelivery } from "../delivery/join-fence.ts";
+import type { Connection } from "./connection.ts";
 
 /** What a client sent: the envelope's fields as received, before validation. */
 export interface Incoming {
@@ -20,11 +21,6 @@ export interface QueuedRequest {
   ack: Ack | undefined;
 }
 
-/** A message that reached a connection through a room it is still entering; see JoinGate.route. */
-export interface HeldDelivery {
-  fence: JoinFence | undefined;
-  deliver: () => void;
-}
 
 /** What a node keeps about one namespace or room its peer is in. */
 export interface Membership {

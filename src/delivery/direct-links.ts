@@ -3,32 +3,52 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../observability/logger.ts";
+import type { JoinFence } from "./delivery.ts";
 
-/** Receives a message for a connection of this process: target fingerprint, event type, serialized body. */
-export type DirectHandler = (fingerprint: string, type: string, bodyJson: string) => void;
+/** Where a room emit from another worker goes on this one. */
+export interface RoomRoute {
+  rooms: string[];
+  except: string[];
+  fence?: JoinFence;
+}
+
+/** What arrives over the links, handled by the delivery of the receiving worker. */
+export interface DirectHandlers {
+  /** A message for one connection of this process: target fingerprint, event type, serialized body. */
+  toPeer(fingerprint: string, type: string, bodyJson: string): void;
+  /** A room emit for this process's connections. */
+  toRooms(route: RoomRoute, type: string, bodyJson: string): void;
+  /** Connections of this process in room `selector` leave `room`. */
+  leave(selector: string, room: string): void;
+}
 
 const LINKS_PER_WORKER = 4;
+const PEER_FRAME = "P";
+const ROOMS_FRAME = "R";
+const LEAVE_FRAME = "L";
 
 /** Where the worker `nodeId` listens. */
 export const directLinkPath = (nodeId: string): string => join(tmpdir(), `peer-server-${nodeId}.sock`);
 
 /**
- * Worker-to-worker sockets for messages addressed to one peer (signal, relay).
+ * Worker-to-worker sockets: every message from one worker to another of the machine, targeted or
+ * for rooms, goes over them in one hop, without the primary.
  *
- * Why: through the cluster adapter every targeted emit goes worker -> primary -> every other
- * worker, so a cross-worker signal costs two IPC hops, work on the primary and work on workers
- * that do not hold the target; on this 2-core machine that made 2 workers 0.2-0.5x one worker.
- * The replicated store tells the sender which worker holds the target, so the message goes there
- * in one hop, already serialized, and the receiving worker writes it out without parsing it.
+ * Why: through the cluster adapter every emit goes worker -> primary -> every other worker: two IPC
+ * hops and work on the primary; for signals that made 2 workers 0.2-0.5x one worker. And one path
+ * for every kind of message keeps their order: all messages of one origin (the peer whose action
+ * they are) to one worker use the same link, so a relay sent after a broadcast arrives after it.
  *
- * Each worker listens on a Unix socket whose path is derived from the primary's pid and the node
- * id, so a sender needs no table to find it. Frames are lines: `fingerprint \t type \t body\n`
- * (serialized JSON never contains a raw newline or tab outside strings, where they are escaped).
+ * Each worker listens on a Unix socket whose path is derived from its node id, so a sender needs no
+ * table to find it; the siblings to fan room emits out to come from the primary. Frames are lines
+ * of tab-separated fields (serialized JSON never contains a raw newline or tab outside strings,
+ * where they are escaped): `P fingerprint type body`, `R route type body`, `L selector room`.
  */
 export class DirectLinks {
   private readonly server: Server;
   private readonly outgoing = new Map<string, Socket>();
   private readonly incoming = new Set<Socket>();
+  private siblings: readonly string[] = [];
   /** Frames waiting for the end of this turn of the event loop, per link: one write each. */
   private readonly batches = new Map<Socket, string[]>();
   private flushScheduled = false;
@@ -37,12 +57,12 @@ export class DirectLinks {
     for (const [socket, frames] of this.batches) socket.write(frames.length === 1 ? (frames[0] as string) : frames.join(""));
     this.batches.clear();
   };
-  private handler: DirectHandler = () => undefined;
+  private handlers: DirectHandlers | undefined;
 
   /**
    * @param nodeId this worker's node id
    * @param machine prefix shared by the node ids of this machine's workers (`<machine>.w<i>-...`):
-   *   only those can be reached directly; others (nodes elsewhere, through Redis) cannot.
+   *   only those can be reached directly.
    */
   constructor(
     private readonly nodeId: string,
@@ -54,7 +74,7 @@ export class DirectLinks {
 
   /** Starts listening for the other workers. */
   async listen(): Promise<void> {
-    const path = this.pathOf(this.nodeId);
+    const path = directLinkPath(this.nodeId);
     if (existsSync(path)) unlinkSync(path);
     await new Promise<void>((resolve, reject) => {
       this.server.once("error", reject);
@@ -62,42 +82,36 @@ export class DirectLinks {
     });
   }
 
-  onDeliver(handler: DirectHandler): void {
-    this.handler = handler;
+  /** Who handles what arrives; set once by the delivery. */
+  onReceive(handlers: DirectHandlers): void {
+    this.handlers = handlers;
   }
 
-  /**
-   * Sends one message to the worker `nodeId` if it is on this machine (false otherwise: use the
-   * adapter); dropped if that worker is gone (its peers are being removed).
-   */
-  send(nodeId: string, fingerprint: string, type: string, bodyJson: string): boolean {
-    if (!nodeId.startsWith(this.machine) || nodeId.charCodeAt(this.machine.length) !== 46 /* . */) return false;
-    // Several links per worker pair: the receiver reads at most 64 KB per link per turn of its
-    // event loop, so one link capped cross-worker traffic (pairs across workers starved in the
-    // cluster bench). A target always uses the same link, so its messages stay in order.
-    const key = `${nodeId}#${fingerprint.charCodeAt(0) % LINKS_PER_WORKER}`;
-    let socket = this.outgoing.get(key);
-    if (socket === undefined) {
-      socket = createConnection(this.pathOf(nodeId));
-      socket.setNoDelay(true);
-      const opened = socket;
-      opened.on("error", (error) => this.logger.debug({ err: error, nodeId }, "direct link failed"));
-      opened.on("close", () => {
-        if (this.outgoing.get(key) === opened) this.outgoing.delete(key);
-      });
-      this.outgoing.set(key, opened);
-    }
-    // Many signals are handled per turn of the event loop; one write per link per turn saves a
-    // system call per message on both ends.
-    const frame = `${fingerprint}\t${type}\t${bodyJson}\n`;
-    const batch = this.batches.get(socket);
-    if (batch === undefined) this.batches.set(socket, [frame]);
-    else batch.push(frame);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
-    return true;
+  /** The machine's other ready workers, as the primary announces them (this worker is left out). */
+  setSiblings(nodeIds: readonly string[]): void {
+    this.siblings = nodeIds.filter((nodeId) => nodeId !== this.nodeId && this.isSibling(nodeId));
+  }
+
+  /** True when `nodeId` is another worker of this machine, reachable here. */
+  isSibling(nodeId: string): boolean {
+    return nodeId !== this.nodeId && nodeId.startsWith(this.machine) && nodeId.charCodeAt(this.machine.length) === 46 /* . */;
+  }
+
+  /** Sends one message to the connection of `fingerprint` on the worker `nodeId`; dropped if that worker is gone. */
+  toPeer(nodeId: string, origin: string, fingerprint: string, type: string, bodyJson: string): void {
+    this.write(nodeId, origin, `${PEER_FRAME}\t${fingerprint}\t${type}\t${bodyJson}\n`);
+  }
+
+  /** Sends a room emit to every other worker of the machine. */
+  toRooms(origin: string, route: RoomRoute, type: string, bodyJson: string): void {
+    if (this.siblings.length === 0) return;
+    const frame = `${ROOMS_FRAME}\t${JSON.stringify(route)}\t${type}\t${bodyJson}\n`;
+    for (const nodeId of this.siblings) this.write(nodeId, origin, frame);
+  }
+
+  /** Makes the connections in room `selector` on every other worker leave `room`. */
+  leave(origin: string, selector: string, room: string): void {
+    for (const nodeId of this.siblings) this.write(nodeId, origin, `${LEAVE_FRAME}\t${selector}\t${room}\n`);
   }
 
   async close(): Promise<void> {
@@ -108,8 +122,33 @@ export class DirectLinks {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private pathOf(nodeId: string): string {
-    return directLinkPath(nodeId);
+  /**
+   * Several links per worker pair: the receiver reads at most 64 KB per link per turn of its event
+   * loop, so one link capped cross-worker traffic. An origin always uses the same link: its
+   * messages stay in order.
+   */
+  private write(nodeId: string, origin: string, frame: string): void {
+    const key = `${nodeId}#${origin.length === 0 ? 0 : origin.charCodeAt(0) % LINKS_PER_WORKER}`;
+    let socket = this.outgoing.get(key);
+    if (socket === undefined) {
+      socket = createConnection(directLinkPath(nodeId));
+      socket.setNoDelay(true);
+      const opened = socket;
+      opened.on("error", (error) => this.logger.debug({ err: error, nodeId }, "direct link failed"));
+      opened.on("close", () => {
+        if (this.outgoing.get(key) === opened) this.outgoing.delete(key);
+      });
+      this.outgoing.set(key, opened);
+    }
+    // Many messages are handled per turn of the event loop; one write per link per turn saves a
+    // system call per message on both ends.
+    const batch = this.batches.get(socket);
+    if (batch === undefined) this.batches.set(socket, [frame]);
+    else batch.push(frame);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
   }
 
   private accept(socket: Socket): void {
@@ -121,14 +160,41 @@ export class DirectLinks {
       let start = 0;
       let data = partial.length === 0 ? chunk : partial + chunk;
       for (let end = data.indexOf("\n"); end >= 0; end = data.indexOf("\n", start)) {
-        const firstTab = data.indexOf("\t", start);
-        const secondTab = data.indexOf("\t", firstTab + 1);
-        this.handler(data.slice(start, firstTab), data.slice(firstTab + 1, secondTab), data.slice(secondTab + 1, end));
+        this.dispatch(data, start, end);
         start = end + 1;
       }
       partial = start === data.length ? "" : data.slice(start);
       data = "";
     });
     socket.on("error", () => socket.destroy());
+  }
+
+  /** Handles the frame data[start, end). A frame that fails is logged and skipped: the link goes on. */
+  private dispatch(data: string, start: number, end: number): void {
+    const handlers = this.handlers;
+    if (handlers === undefined) return;
+    const first = data.indexOf("\t", start);
+    const second = data.indexOf("\t", first + 1);
+    try {
+      switch (data.slice(start, first)) {
+        case PEER_FRAME: {
+          const third = data.indexOf("\t", second + 1);
+          handlers.toPeer(data.slice(first + 1, second), data.slice(second + 1, third), data.slice(third + 1, end));
+          break;
+        }
+        case ROOMS_FRAME: {
+          const third = data.indexOf("\t", second + 1);
+          handlers.toRooms(JSON.parse(data.slice(first + 1, second)) as RoomRoute, data.slice(second + 1, third), data.slice(third + 1, end));
+          break;
+        }
+        case LEAVE_FRAME:
+          handlers.leave(data.slice(first + 1, second), data.slice(second + 1, end));
+          break;
+        default:
+          this.logger.warn({ frame: data.slice(start, Math.min(end, start + 80)) }, "unknown direct link frame");
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, "direct link frame failed");
+    }
   }
 }

@@ -1,7 +1,6 @@
 import type { Namespace } from "socket.io";
 import { PacketType } from "socket.io-parser";
-import type { JoinFence } from "../core/connection.ts";
-import type { HeldDelivery } from "../core/session.ts";
+import type { JoinFence } from "./delivery.ts";
 
 /**
  * Makes a joining peer's view of a namespace exact when other processes share it: it hears
@@ -16,7 +15,7 @@ import type { HeldDelivery } from "../core/session.ts";
  * channel yet): A is never told of B.
  *
  * So the hub puts a joining connection in the adapter room before asking the store, and holds
- * whatever reaches it through that room until its reply is sent (core/join-gate.ts). How long is bounded
+ * whatever reaches it through that room until its reply is sent (the RecipientFilter, core/join-gate.ts). How long is bounded
  * by the store's call timeout (1 s for Redis, 5 s over the cluster's IPC), and what is released
  * then meets the usual send-buffer (slow consumer) check like any other delivery. Every join has a seq
  * from the store (JoinResult.seq, increasing in join order); peer_joined carries its joiner's seq
@@ -31,6 +30,12 @@ import type { HeldDelivery } from "../core/session.ts";
  * internal to socket.io-adapter 2.5 (the same seam raw-ws.ts relies on; socket.io is pinned
  * exactly). When no join is in flight and the packet has no fence, `apply` runs untouched.
  */
+/** A message that reached a connection through a room it is still entering; see RecipientFilter.route. */
+export interface HeldDelivery {
+  fence: JoinFence | undefined;
+  deliver: () => void;
+}
+
 export interface RecipientFilter {
   /** True when no connection here is entering a room: only fenced packets need routing then. */
   idle(): boolean;
@@ -97,9 +102,9 @@ export function emitThroughAdapter(
   except: readonly string[],
   type: string,
   body: unknown,
-  options: { fence?: JoinFence; local?: boolean },
+  options: { fence?: JoinFence | undefined; local?: boolean },
   onFailure: BroadcastFailure,
-): void {
+): Promise<void> | undefined {
   // FLAG is not one of socket.io's own flags: the adapters copy `flags` whole, so it travels with the packet.
   const flags: Record<string, unknown> = {};
   if (options.fence !== undefined) flags[FLAG] = options.fence;
@@ -109,9 +114,12 @@ export function emitThroughAdapter(
       { type: PacketType.EVENT, data: [type, body], nsp: nsp.name },
       { rooms: new Set(rooms), except: new Set(except), flags: flags as Parameters<Namespace["adapter"]["broadcast"]>[1]["flags"] },
     );
-    if (pending instanceof Promise) pending.catch(onFailure);
+    // The cluster-based adapters (cluster, sharded Redis) deliver to this process's own sockets
+    // once their publish resolves: the promise says when that happened.
+    return pending instanceof Promise ? pending.catch(onFailure) : undefined;
   } catch (error) {
     onFailure(error);
+    return undefined;
   }
 }
 

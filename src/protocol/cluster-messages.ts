@@ -43,6 +43,8 @@ export type PrimaryToWorker =
   | { ps: "snapshot"; state: MemorySnapshot }
   /** With Redis: a sibling worker died; remove its peers now rather than when its heartbeat expires. */
   | { ps: "reap"; nodeId: string }
+  /** The node ids of the machine's ready workers, sent to every worker whenever they change (direct links fan out to them). */
+  | { ps: "workers"; nodeIds: string[] }
   /** A mutation that succeeded on the primary, to replay on the replica in this exact order. */
   | { ps: "apply"; method: Mutation; args: unknown[] }
   | { ps: "result"; id: number; ok: true; value: unknown }

@@ -160,6 +160,7 @@ export class ReplicatedStore implements StateStore {
         void this.applyLocally(message.method, message.args);
         break;
       case "reap":
+      case "workers":
         break;
       case "result": {
         const pending = this.pending.get(message.id);
