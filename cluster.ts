@@ -1,5 +1,6 @@
 import cluster from "node:cluster";
 import { processRole } from "./src/config/role.ts";
+import { inertOptions } from "./src/config/schema.ts";
 import { runPrimary } from "./src/cluster/primary.ts";
 import { runWorker } from "./src/cluster/worker.ts";
 import { loadConfigOrExit, runServer } from "./src/main.ts";
@@ -13,12 +14,13 @@ const config = loadConfigOrExit();
 const role = processRole(config, cluster.isWorker);
 // Every adapter, IPC and Redis call handles its own failure; one that slips through is a bug to
 // log, not a reason to drop every connection of this process.
-const guard = createLogger(config);
-process.on("unhandledRejection", (reason) => guard.error({ err: reason }, "unhandled promise rejection"));
+const logger = createLogger(config);
+process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+if (role.kind !== "worker") for (const note of inertOptions(config)) logger.warn(note);
 if (role.kind === "single") {
   await runServer(config);
 } else if (role.kind === "primary") {
-  await runPrimary(config, role.workers, createLogger(config).child({ role: "primary" }));
+  await runPrimary(config, role.workers, logger.child({ role: "primary" }));
 } else {
-  await runWorker(config, role.index, createLogger(config).child({ worker: role.index }));
+  await runWorker(config, role.index, logger.child({ worker: role.index }));
 }

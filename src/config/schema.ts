@@ -77,7 +77,7 @@ export const OPTIONS: readonly Option[] = [
   { file: "rate_limit_shards", field: "rateLimitShards", kind: { type: "int", min: 1, max: 65_536 }, default: 32 },
   { file: "tls_cert", field: "tlsCert", kind: { type: "string" }, default: "", env: "TLS_CERT" },
   { file: "tls_key", field: "tlsKey", kind: { type: "string" }, default: "", env: "TLS_KEY" },
-  { file: "metrics_enabled", field: "metricsEnabled", kind: { type: "bool" }, default: true },
+  { file: "metrics_enabled", field: "metricsEnabled", kind: { type: "bool" }, default: false },
   { file: "metrics_port", field: "metricsPort", kind: { type: "int", min: 0, max: 65_535 }, default: 9090 },
   { file: "compression_enabled", field: "compressionEnabled", kind: { type: "bool" }, default: false, env: "PEER_COMPRESSION" },
   { file: "send_buffer_size", field: "sendBufferSize", kind: { type: "int", min: 1, max: 1_000_000 }, default: 32, env: "PEER_SEND_BUFFER" },
@@ -126,4 +126,20 @@ export function coerceOption(option: Option, raw: unknown, fromEnv: boolean): { 
       return { value: ms };
     }
   }
+}
+
+/** Defaults of the options the original server's config files carry but this server has no use for. */
+const INERT_DEFAULTS = { shardCount: 64, rateLimitShards: 32 } as const;
+
+/**
+ * Options the configuration sets that have no effect here, each with why: they are accepted so that
+ * the original server's config files load unchanged, and named at start-up so that nobody relies on
+ * them silently.
+ */
+export function inertOptions(config: Pick<Config, "shardCount" | "rateLimitShards" | "metricsEnabled">): string[] {
+  const notes: string[] = [];
+  if (config.shardCount !== INERT_DEFAULTS.shardCount) notes.push("shard_count: this server keeps no sharded peer maps; the value is ignored");
+  if (config.rateLimitShards !== INERT_DEFAULTS.rateLimitShards) notes.push("rate_limit_shards: rate budgets are kept per connection, not in sharded maps; the value is ignored");
+  if (config.metricsEnabled) notes.push("metrics_enabled: this version serves no metrics endpoint; nothing listens on metrics_port");
+  return notes;
 }

@@ -27,8 +27,6 @@ export const CloseCode = {
   Replaced: 4001,
   /** The peer's outgoing queue passed `send_buffer_size`: it stopped reading. */
   SlowConsumer: 4002,
-  /** Keepalive failed: no pong within `pong_wait`. */
-  Timeout: 4003,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configFiles } from "../helpers/config-files.ts";
 import { ConfigError, configPathFromArgs, loadConfig, type Config } from "../../src/config/load.ts";
+import { inertOptions } from "../../src/config/schema.ts";
 
 const { dir, configFile } = configFiles("peer-config-unit-");
 
@@ -52,7 +53,7 @@ describe("defaults", () => {
       rateLimitShards: 32,
       tlsCert: "",
       tlsKey: "",
-      metricsEnabled: true,
+      metricsEnabled: false,
       metricsPort: 9090,
       compressionEnabled: false,
       sendBufferSize: 32,
@@ -350,5 +351,13 @@ describe("configPathFromArgs", () => {
 
   it.each([["-config"], ["--config"]])("%s without a path is a ConfigError", (flag) => {
     expect(() => configPathFromArgs([flag])).toThrow(ConfigError);
+  });
+});
+
+describe("options accepted for the original's config files but without effect", () => {
+  it("are named at start-up when set away from their defaults, each with why", () => {
+    expect(inertOptions(load())).toEqual([]);
+    const notes = inertOptions(load({ file: { shard_count: 128, rate_limit_shards: 8, metrics_enabled: true } }));
+    expect(notes.map((note) => note.split(":")[0])).toEqual(["shard_count", "rate_limit_shards", "metrics_enabled"]);
   });
 });
