@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { connectRedisBroker, type RedisBroker } from "./broker/redis-broker.ts";
 import { ConfigError, configPathFromArgs, loadConfig, type Config } from "./config/load.ts";
+import { LibraryInternalsError } from "./internals/library-internals.ts";
 import { createLogger, logListening, type Logger } from "./observability/logger.ts";
 import { createServer, type PeerServer } from "./server.ts";
 
@@ -13,6 +14,22 @@ export function loadConfigOrExit(): Config {
     if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(2);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs a start-up step, or exits with one clear message when the installed libraries are not the
+ * ones src/internals/library-internals.ts was verified against (createServer checks that first).
+ */
+export function orExitOnLibraryMismatch<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof LibraryInternalsError) {
+      console.error(error.message);
+      process.exit(1);
     }
     throw error;
   }
@@ -46,13 +63,15 @@ export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config);
   const nodeId = newNodeId();
   const broker = await connectBrokerOrExit(config, nodeId, instanceName(config, "single"), logger);
-  const server = createServer(config, {
-    logger,
-    nodeId,
-    ...(broker === undefined
-      ? {}
-      : { store: broker.store, adapter: broker.adapter, backends: broker.backends, registrationLimiter: broker.registrationLimiter, budgetStore: broker.budgetStore }),
-  });
+  const server = orExitOnLibraryMismatch(() =>
+    createServer(config, {
+      logger,
+      nodeId,
+      ...(broker === undefined
+        ? {}
+        : { store: broker.store, adapter: broker.adapter, backends: broker.backends, registrationLimiter: broker.registrationLimiter, budgetStore: broker.budgetStore }),
+    }),
+  );
   let address;
   try {
     address = await server.start();

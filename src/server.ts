@@ -8,6 +8,7 @@ import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./delivery/direct-links.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
+import { assertLibraryInternals } from "./internals/library-internals.ts";
 import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
 import type { BudgetStore } from "./limits/budget-store.ts";
@@ -76,8 +77,13 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
-/** Wires config, state, core and transports into one server. The only place that does. */
+/**
+ * Wires config, state, core and transports into one server. The only place that does. Throws a
+ * LibraryInternalsError, before wiring anything, when the installed socket.io libraries are not the
+ * ones src/internals/ was verified against.
+ */
 export function createServer(config: Config, deps: ServerDeps): PeerServer {
+  assertLibraryInternals();
   const { logger } = deps;
   const nodeId = deps.nodeId ?? `${hostname()}-${process.pid}`;
   const store = deps.store ?? new MemoryStore();

@@ -1,16 +1,18 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
-import { isHandOff } from "../protocol/cluster-messages.ts";
+import type { HandOff } from "../protocol/cluster-messages.ts";
 
 /**
  * The worker's end of the router's hand-off (see sticky-router.ts and primary.ts): takes each
- * connection the primary sends with its socket handle, replays the bytes the router read, and
+ * connection the primary sends with its socket handle (the `connection` message, which the
+ * worker's dispatcher passes to `receive`), replays the bytes the router read, and
  * remembers the primary's admission verdict for it. Both ends are ours: the verdict travels with
  * the connection, so `max_peers` holds for the whole machine without a round trip.
  */
 export class HandOffReceiver {
   /** Long-lived hand-offs received so far (reported to the primary with the load). */
   private longLivedReceived = 0;
+  private httpServer: HttpServer | undefined;
   /** Connections that arrived while the machine was full, by peer address (TLS wraps the socket, the address stays). */
   private readonly overCapacity = new Set<string>();
 
@@ -19,20 +21,27 @@ export class HandOffReceiver {
     // No keep-alive: a second request on a connection must not reach this worker for a session that
     // lives on another one.
     httpServer.prependListener("request", (_request, response) => response.setHeader("Connection", "close"));
-    process.on("message", (message: unknown, handle: unknown) => {
-      if (!isHandOff(message)) return;
-      if (message.longLived) this.longLivedReceived++;
-      // The socket may have closed during the transfer: then there is no handle.
-      if (handle === undefined || handle === null) return;
-      const socket = handle as Socket;
-      if (message.full) {
-        const key = addressKey(socket);
-        this.overCapacity.add(key);
-        socket.once("close", () => this.overCapacity.delete(key));
-      }
-      httpServer.emit("connection", socket);
-      if (message.data.byteLength > 0) socket.unshift(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength));
-    });
+    this.httpServer = httpServer;
+  }
+
+  /** Takes one hand-off and the socket handle that came with it. */
+  receive(message: HandOff, handle: unknown): void {
+    if (message.longLived) this.longLivedReceived++;
+    // The socket may have closed during the transfer: then there is no handle.
+    if (handle === undefined || handle === null) return;
+    const socket = handle as Socket;
+    // The router hands connections to ready workers only, which attached before they said so.
+    if (this.httpServer === undefined) {
+      socket.destroy();
+      return;
+    }
+    if (message.full) {
+      const key = addressKey(socket);
+      this.overCapacity.add(key);
+      socket.once("close", () => this.overCapacity.delete(key));
+    }
+    this.httpServer.emit("connection", socket);
+    if (message.data.byteLength > 0) socket.unshift(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength));
   }
 
   get handOffsReceived(): number {

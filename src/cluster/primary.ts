@@ -4,17 +4,20 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from "
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
+import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage } from "../internals/library-internals.ts";
 import { LimitsHost } from "../limits/limits-host.ts";
+import { orExitOnLibraryMismatch } from "../main.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
-import { isLimitsCall, isWorkerToPrimary, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
-import { StoreHost, type ReplicaLink } from "../state/store-host.ts";
+import { exhaustive, workerToPrimaryGuard, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import type { Sender } from "../state/channel.ts";
+import { StoreHost } from "../state/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
 
 interface WorkerSlot {
   index: number;
   worker: Worker;
-  link: ReplicaLink;
+  link: Sender<PrimaryToWorker>;
   nodeId: string | undefined;
   ready: boolean;
   /** Connections the worker reported, plus long-lived hand-offs it had not yet received then. */
@@ -26,13 +29,6 @@ interface WorkerSlot {
 /** Restarts of one slot closer together than this are delayed, so a crash loop cannot spin. */
 const RESTART_BACKOFF_MS = 1_000;
 
-/** The cluster adapter's IPC messages (@socket.io/cluster-adapter) and its ADAPTER_CLOSE type (socket.io-adapter's MessageType). */
-const ADAPTER_SOURCE = "_sio_adapter";
-const ADAPTER_CLOSE = 13;
-const isAdapterMessage = (message: unknown): message is { source: string; uid: string; nsp: string } =>
-  typeof message === "object" && message !== null && (message as { source?: unknown }).source === ADAPTER_SOURCE &&
-  typeof (message as { uid?: unknown }).uid === "string" && typeof (message as { nsp?: unknown }).nsp === "string";
-
 /**
  * The cluster primary: forks the workers, owns the listening socket and routes connections to
  * workers (StickyRouter), relays the cluster adapter's messages, keeps the authoritative state
@@ -40,6 +36,8 @@ const isAdapterMessage = (message: unknown): message is { source: string; uid: s
  * gracefully on SIGTERM.
  */
 export async function runPrimary(config: Config, workerCount: number, logger: Logger): Promise<void> {
+  // Before forking: every worker would fail the same check and be restarted forever.
+  orExitOnLibraryMismatch(() => assertLibraryInternals());
   const host = new StoreHost();
   /** Registrations per key and the message budgets of every worker's connections (see ClusterLimits). */
   const limits = new LimitsHost();
@@ -73,25 +71,34 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     slots.set(index, slot);
     /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
     const adapters = new Map<string, string>();
+    const fromWorker = workerToPrimaryGuard((ps, problem) => logger.warn({ worker: index, ps, problem }, "dropped a malformed message from a worker"));
     worker.on("message", (message: unknown) => {
-      if (isAdapterMessage(message)) adapters.set(message.uid, message.nsp);
-      if (!isWorkerToPrimary(message)) return;
-      if (message.ps === "ready") {
-        slot.nodeId = message.nodeId;
-        slot.ready = true;
-        logger.info({ worker: index, pid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
-        announceWorkers();
-        return;
+      if (isClusterAdapterMessage(message)) adapters.set(message.uid, message.nsp);
+      if (!fromWorker(message)) return;
+      switch (message.ps) {
+        case "hello":
+        case "call":
+        case "batch":
+          host.receive(slot.link, message);
+          break;
+        case "limits-register":
+        case "limits-save":
+        case "limits-take":
+        case "limits-batch":
+          limits.receive(slot.link, message);
+          break;
+        case "ready":
+          slot.nodeId = message.nodeId;
+          slot.ready = true;
+          logger.info({ worker: index, pid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
+          announceWorkers();
+          break;
+        case "load":
+          slot.load = message.connections + (slot.longLivedSent - message.handOffs);
+          break;
+        default:
+          exhaustive(message);
       }
-      if (message.ps === "load") {
-        slot.load = message.connections + (slot.longLivedSent - message.handOffs);
-        return;
-      }
-      if (isLimitsCall(message)) {
-        limits.receive(slot.link, message);
-        return;
-      }
-      host.receive(slot.link, message);
     });
     // An IPC write to a worker that is exiting fails with EPIPE; its exit is handled below.
     worker.on("error", (error) => logger.debug({ err: error, worker: index }, "worker channel error"));
@@ -102,9 +109,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       // A killed worker's adapter never says goodbye: the others would count it for their heartbeat
       // timeout (10 s) and every serverSideEmitWithAck (/stats, /health) would wait for it in vain.
       for (const [uid, nsp] of adapters) {
-        for (const other of slots.values()) {
-          sendQuietly(other.worker, { source: ADAPTER_SOURCE, type: ADAPTER_CLOSE, uid, nsp }, logger);
-        }
+        const close = clusterAdapterClose({ uid, nsp });
+        for (const other of slots.values()) sendQuietly(other.worker, close, logger);
       }
       if (slot.nodeId !== undefined) {
         rmSync(directLinkPath(slot.nodeId), { force: true }); // a killed worker leaves its socket file

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Socket } from "node:net";
 import { systemTimer, type SetTimer } from "../http/request-deadlines.ts";
+import { stopReadingAtHandle } from "../internals/library-internals.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export type { SetTimer } from "../http/request-deadlines.ts";
@@ -75,6 +76,8 @@ const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
  */
 export class StickyRouter {
   private readonly setTimer: SetTimer;
+  /** Whether the missing readStop() was reported: once is enough. */
+  private handleWarned = false;
 
   constructor(private readonly options: StickyRouterOptions) {
     this.setTimer = options.setTimer ?? systemTimer;
@@ -133,12 +136,29 @@ export class StickyRouter {
       const head = buffered.subarray(0, needed).toString("latin1");
       const session = this.bySession(head);
       const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
-      this.route(socket, stopReading(socket, buffered, chunks), session, longLived);
+      this.route(socket, this.stopReading(socket, buffered, chunks), session, longLived);
     };
     cancelHead = this.setTimer(() => refuse("408 Request Timeout"), this.options.headerTimeoutMs);
     cancelRequest = this.setTimer(() => refuse("408 Request Timeout"), this.options.readTimeoutMs);
     socket.on("data", onData);
     socket.once("close", settle);
+  }
+
+  /**
+   * Takes every byte Node has read so far and stops reading at the handle, in one tick, so that
+   * nothing read by this process is lost when the socket moves to a worker.
+   */
+  private stopReading(socket: Socket, buffered: Buffer, chunks: Buffer[]): Buffer {
+    socket.pause();
+    for (let extra = socket.read() as Buffer | null; extra !== null; extra = socket.read() as Buffer | null) chunks.push(extra);
+    if (!stopReadingAtHandle(socket) && !this.handleWarned) {
+      this.handleWarned = true;
+      this.options.logger.error(
+        { node: process.version },
+        "socket handles have no readStop(): bytes a client sends during its hand-off to a worker can be lost (see src/internals/library-internals.ts)",
+      );
+    }
+    return chunks.length === 1 ? buffered : Buffer.concat(chunks);
   }
 
   private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean): void {
@@ -190,15 +210,4 @@ function bodyLength(head: string): number | undefined {
   if (lower.includes("\r\ntransfer-encoding:")) return undefined;
   const match = /\r\ncontent-length:\s*(\d+)/.exec(lower);
   return match === null ? 0 : Number(match[1]);
-}
-
-/**
- * Takes every byte Node has read so far and stops reading at the handle, in one tick, so that
- * nothing read by this process is lost when the socket moves to a worker.
- */
-function stopReading(socket: Socket, buffered: Buffer, chunks: Buffer[]): Buffer {
-  socket.pause();
-  for (let extra = socket.read() as Buffer | null; extra !== null; extra = socket.read() as Buffer | null) chunks.push(extra);
-  (socket as unknown as { _handle?: { readStop?: () => void } })._handle?.readStop?.();
-  return chunks.length === 1 ? buffered : Buffer.concat(chunks);
 }

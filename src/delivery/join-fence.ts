@@ -1,5 +1,6 @@
 import type { Namespace } from "socket.io";
 import { PacketType } from "socket.io-parser";
+import { hookAdapterDeliveries, type DeliveryOptions } from "../internals/library-internals.ts";
 import type { JoinFence } from "./delivery.ts";
 
 /**
@@ -23,12 +24,12 @@ import type { JoinFence } from "./delivery.ts";
  * untouched, and the hub drops a notice whose joiner has a lower seq than the recipient's own
  * join: the recipient's list had it.
  *
- * The filter sits in the adapter's `apply()`, the one place where all adapters, for local emits and
- * for those arriving from other processes alike, pick the recipients on this process. `apply` also
- * serves fetchSockets and socketsLeave, which must see every socket at once, so only an `apply`
- * that `broadcast()` makes right after encoding the packet (`_encode`) is filtered. Both are
- * internal to socket.io-adapter 2.5 (the same seam raw-ws.ts relies on; socket.io is pinned
- * exactly). When no join is in flight and the packet has no fence, `apply` runs untouched.
+ * The filter sits where every adapter, for local emits and for those arriving from other processes
+ * alike, picks the recipients of a broadcast on this process (hookAdapterDeliveries, a private seam
+ * of socket.io-adapter kept with its reasons and start-up check in internals/library-internals.ts).
+ * The adapter's other selections (fetchSockets, socketsLeave) must see every socket at once and are
+ * never filtered. When no join is in flight and the packet has no fence, the adapter's own
+ * selection runs untouched.
  */
 /** A message that reached a connection through a room it is still entering; see RecipientFilter.route. */
 export interface HeldDelivery {
@@ -46,45 +47,22 @@ export interface RecipientFilter {
   route(connectionId: string, rooms: ReadonlySet<string>, fence: JoinFence | undefined): boolean | HeldDelivery[];
 }
 
-/** socket.io-adapter's BroadcastOptions, as far as this module reads them. */
-interface BroadcastOptions {
-  rooms: Set<string>;
-  except?: Set<string>;
-  flags?: Record<string, unknown>;
-}
-
-interface AdapterInternals {
-  apply(options: BroadcastOptions, callback: (socket: { id: string }) => void): void;
-  _encode(packet: unknown, packetOptions: unknown): unknown;
-}
-
 const FLAG = "peerServerJoinFence";
 
 /** Routes every local delivery of the namespace's adapter through `filter` when it matters. */
 export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter): void {
-  const adapter = nsp.adapter as unknown as AdapterInternals;
-  const apply = adapter.apply.bind(adapter);
-  const encode = adapter._encode.bind(adapter);
-  // broadcast() encodes, then applies, synchronously: a flag set by one is read by the other.
-  let delivering = false;
-  adapter._encode = (packet, packetOptions) => {
-    delivering = true;
-    return encode(packet, packetOptions);
-  };
-  adapter.apply = (options, callback) => {
-    const isDelivery = delivering;
-    delivering = false;
-    const fence = isDelivery ? fenceOf(options) : undefined;
-    if (!isDelivery || (fence === undefined && filter.idle())) {
-      apply(options, callback);
+  hookAdapterDeliveries(nsp.adapter, (options, deliver, select) => {
+    const fence = fenceOf(options);
+    if (fence === undefined && filter.idle()) {
+      select(options, deliver);
       return;
     }
-    apply(options, (socket) => {
+    select(options, (socket) => {
       const decision = filter.route(socket.id, options.rooms, fence);
-      if (decision === true) callback(socket);
-      else if (decision !== false) decision.push({ fence, deliver: () => callback(socket) });
+      if (decision === true) deliver(socket);
+      else if (decision !== false) decision.push({ fence, deliver: () => deliver(socket) });
     });
-  };
+  });
 }
 
 /** Where a failed adapter broadcast is reported (it never reaches the caller: the emit is fire and forget). */
@@ -123,7 +101,7 @@ export function emitThroughAdapter(
   }
 }
 
-function fenceOf(options: BroadcastOptions): JoinFence | undefined {
+function fenceOf(options: DeliveryOptions): JoinFence | undefined {
   const value = options.flags?.[FLAG];
   if (typeof value !== "object" || value === null) return undefined;
   const { scope, seq } = value as Partial<JoinFence>;

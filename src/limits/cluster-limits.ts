@@ -1,5 +1,5 @@
-import type { LimitsRequest, LimitsResult, PrimaryToWorker, SavedBudgetRecord, WorkerToPrimary } from "../protocol/cluster-messages.ts";
-import { coalescing, type Channel } from "../state/channel.ts";
+import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../protocol/cluster-messages.ts";
+import { coalescing, type Sender } from "../state/channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "./budget-store.ts";
 import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./rate-limiter.ts";
 
@@ -21,9 +21,12 @@ type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "
 /**
  * A worker's end of the limits the cluster primary keeps for the machine (LimitsHost): the
  * registration limit and the budget store of every worker, over the cluster IPC channel. Each call
- * has an id and a timeout. A registration the primary does not answer in time is decided by the
- * in-memory insurance limiter, as the Redis limiter does while Redis is down; a budget call that
- * times out rejects, and MessageBudgets gives the connection a fresh budget.
+ * has an id of this client, expects exactly one `limits-result` with it and gives up after
+ * `callTimeoutMs` (a hand-over take: plus its wait); a result that comes later is dropped. A
+ * registration the primary does not answer in time is decided by the in-memory insurance limiter,
+ * as the Redis limiter does while Redis is down; a budget call that times out rejects, and
+ * MessageBudgets gives the connection a fresh budget. The worker's dispatcher hands this client
+ * every LimitsResults (`receive`).
  */
 export class ClusterLimits {
   readonly budgets: BudgetStore;
@@ -33,12 +36,8 @@ export class ClusterLimits {
   /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
   private readonly outbox: (call: LimitsRequest) => void;
 
-  constructor(channel: Channel<WorkerToPrimary, PrimaryToWorker>, options: ClusterLimitsOptions) {
-    this.outbox = coalescing<LimitsRequest>((calls) => channel.send(calls.length === 1 ? (calls[0] as LimitsRequest) : { ps: "limits-batch", messages: calls }));
-    channel.onMessage((message) => {
-      if (message.ps === "limits-result") this.settle(message);
-      else if (message.ps === "limits-batch") for (const result of message.messages) this.settle(result);
-    });
+  constructor(link: Sender<LimitsCalls>, options: ClusterLimitsOptions) {
+    this.outbox = coalescing<LimitsRequest>((calls) => link.send(calls.length === 1 ? (calls[0] as LimitsRequest) : { ps: "limits-batch", messages: calls }));
     const insurance = options.insurance ?? createMemoryRegistrationLimiter();
     this.registrations = {
       consume: (key) =>
@@ -80,6 +79,20 @@ export class ClusterLimits {
       this.pending.set(id, { resolve, reject, timer });
       this.outbox({ ...call, id } as LimitsRequest);
     });
+  }
+
+  /** Handles the primary's answers (checked by the worker's guard). */
+  receive(message: LimitsResults): void {
+    switch (message.ps) {
+      case "limits-result":
+        this.settle(message);
+        break;
+      case "limits-batch":
+        for (const result of message.messages) this.settle(result);
+        break;
+      default:
+        exhaustive(message);
+    }
   }
 
   private settle(message: LimitsResult): void {

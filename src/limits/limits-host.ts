@@ -1,18 +1,19 @@
-import type { LimitsCalls, LimitsRequest, LimitsResult, LimitsResults } from "../protocol/cluster-messages.ts";
-import { coalescing } from "../state/channel.ts";
+import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults } from "../protocol/cluster-messages.ts";
+import { coalescing, type Sender } from "../state/channel.ts";
 import type { BudgetStore } from "./budget-store.ts";
 import { MemoryBudgetStore } from "./memory-budget-store.ts";
 import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./rate-limiter.ts";
 
 /** Anything the host can answer on: one worker's end of the IPC channel. */
-export interface LimitsLink {
-  send(message: LimitsResults): void;
-}
+export type LimitsLink = Sender<LimitsResults>;
 
 /**
  * The limits the cluster primary keeps for every worker of the machine (the workers' side is
  * ClusterLimits): registrations per public key, and the message budgets connections leave behind.
  * Both in this process's memory, exactly as a single-process server keeps them for itself.
+ *
+ * Calls: each call carries the worker's id and gets exactly one `limits-result` with it, a
+ * failure included; the worker gives up on it after its `callTimeoutMs` (see ClusterLimits).
  */
 export class LimitsHost {
   /** Each link's results of one turn, written as one IPC message at its end (see coalescing). */
@@ -23,12 +24,19 @@ export class LimitsHost {
     private readonly registrations: RegistrationLimiter = createMemoryRegistrationLimiter(),
   ) {}
 
-  /** Handles a worker's calls; each answer goes back on `link` with its call's id. */
+  /** Handles a worker's calls (checked by the primary's guard); each answer goes back on `link` with its call's id. */
   receive(link: LimitsLink, message: LimitsCalls): void {
-    if (message.ps === "limits-batch") {
-      for (const call of message.messages) this.answer(link, call);
-    } else {
-      this.answer(link, message);
+    switch (message.ps) {
+      case "limits-batch":
+        for (const call of message.messages) this.answer(link, call);
+        break;
+      case "limits-register":
+      case "limits-save":
+      case "limits-take":
+        this.answer(link, message);
+        break;
+      default:
+        exhaustive(message);
     }
   }
 

@@ -1,9 +1,18 @@
 import type { MemorySnapshot } from "../state/memory-store.ts";
+import type { StateStore } from "../state/store.ts";
 
 /**
- * Primary <-> worker messages of the replicated state store, over Node's cluster IPC. Every
- * message carries `ps` so it is told apart from Socket.IO's adapter and sticky messages on the
- * same channel.
+ * Primary <-> worker messages over Node's cluster IPC (advanced serialization), schema first: each
+ * direction is one union tagged on `ps`, which also tells them apart from the Socket.IO cluster
+ * adapter's messages on the same channel (those have no `ps`). The receiving process checks each
+ * message once, with the guard of its direction (workerToPrimaryGuard, primaryToWorkerGuard), and
+ * dispatches it with an exhaustive switch on `ps`.
+ *
+ * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-save`, `limits-take`)
+ * carries an id unique to its sender, is given up by the sender after a timeout
+ * (ReplicatedStore and ClusterLimits `callTimeoutMs`), and is answered by exactly one reply with
+ * the same id (`snapshot`, `result`, `limits-result`); a reply whose id is no longer waited for is
+ * dropped. Every other message is a notice: no id, no reply.
  */
 
 /** The StateStore methods that change state: they run on the primary, then on every replica. */
@@ -19,39 +28,50 @@ export const MUTATIONS = [
   "requestMatch",
   "cancelMatch",
   "removeNode",
-] as const;
+] as const satisfies readonly (keyof StateStore)[];
 export type Mutation = (typeof MUTATIONS)[number];
 
-export type WorkerToPrimary =
-  /** A replica asks for the current state; the answer is a snapshot, then every later apply. */
-  | { ps: "hello" }
-  /** Runs a mutation on the authoritative store; answered by `result` with the same id. */
-  | { ps: "call"; id: number; method: Mutation; args: unknown[] }
-  /** The worker is serving: the router may hand it connections. */
-  | { ps: "ready"; nodeId: string }
-  /**
-   * The worker's open connections (raw and Engine.IO, registered or not), reported every second,
-   * and how many long-lived hand-offs it has received so far: the primary adds those it sent since
-   * to know the machine's exact load.
-   */
-  | { ps: "load"; connections: number; handOffs: number }
-  /** Store messages sent in one turn of the event loop, in order (see state/channel.ts coalescing). */
-  | { ps: "batch"; messages: WorkerToPrimary[] }
-  | LimitsCalls;
+/** The arguments of each mutation, exactly as its StateStore method takes them. */
+export type MutationArgs = { [K in Mutation]: Parameters<StateStore[K]> };
+/** What each mutation resolves to. */
+export type MutationValue = { [K in Mutation]: Awaited<ReturnType<StateStore[K]>> };
 
-export type PrimaryToWorker =
-  | { ps: "snapshot"; state: MemorySnapshot }
-  /** With Redis: a sibling worker died; remove its peers now rather than when its heartbeat expires. */
-  | { ps: "reap"; nodeId: string }
-  /** The node ids of the machine's ready workers, sent to every worker whenever they change (direct links fan out to them). */
-  | { ps: "workers"; nodeIds: string[] }
-  /** A mutation that succeeded on the primary, to replay on the replica in this exact order. */
-  | { ps: "apply"; method: Mutation; args: unknown[] }
+/**
+ * One mutation with its arguments, typed by the StateStore signature of its method. Applied by
+ * state/mutation.ts's exhaustive switch, on the primary's store and on every replica alike.
+ */
+export type StoreCall<K extends Mutation = Mutation> = { [P in K]: { method: P; args: MutationArgs[P] } }[K];
+
+/** A replica's call of a mutation on the authoritative store; answered by one `result` with the same id. */
+export type CallMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "call"; id: number; method: P; args: MutationArgs[P] } }[K];
+/** A mutation that succeeded on the primary, to replay on a replica in this exact order (a notice). */
+export type ApplyMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "apply"; method: P; args: MutationArgs[P] } }[K];
+
+/** Builds a `call` whose arguments are those of its method. */
+export function callMessage<K extends Mutation>(id: number, method: K, args: MutationArgs[K]): CallMessage<K> {
+  return { ps: "call", id, method, args };
+}
+
+/** Builds an `apply` whose arguments are those of its method. */
+export function applyMessage<K extends Mutation>(method: K, args: MutationArgs[K]): ApplyMessage<K> {
+  return { ps: "apply", method, args };
+}
+
+/** A replica's messages to the primary's StoreHost. */
+export type StoreRequest =
+  /** Asks for the current state: answered by one `snapshot` with the same id, then every later apply. */
+  | { ps: "hello"; id: number }
+  | CallMessage
+  /** Calls made in one turn of the event loop, in order (see state/channel.ts coalescing). */
+  | { ps: "batch"; messages: CallMessage[] };
+
+export type StoreResult =
   | { ps: "result"; id: number; ok: true; value: unknown }
-  | { ps: "result"; id: number; ok: false; code: number; message: string }
-  /** Messages sent to this replica in one turn of the event loop, in order. */
-  | { ps: "batch"; messages: PrimaryToWorker[] }
-  | LimitsResults;
+  | { ps: "result"; id: number; ok: false; code: number; message: string };
+
+export type StoreReplyItem = { ps: "snapshot"; id: number; state: MemorySnapshot } | ApplyMessage | StoreResult;
+/** The StoreHost's messages to a replica: one message, or those of one turn of the event loop in order. */
+export type StoreReply = StoreReplyItem | { ps: "batch"; messages: StoreReplyItem[] };
 
 /**
  * Calls to the limits the primary keeps for the whole machine (src/limits/limits-host.ts), each
@@ -80,23 +100,11 @@ export type LimitsResult =
 export type LimitsCalls = LimitsRequest | { ps: "limits-batch"; messages: LimitsRequest[] };
 export type LimitsResults = LimitsResult | { ps: "limits-batch"; messages: LimitsResult[] };
 
-export function isLimitsCall(message: WorkerToPrimary): message is LimitsCalls {
-  return message.ps === "limits-register" || message.ps === "limits-save" || message.ps === "limits-take" || message.ps === "limits-batch";
-}
-
-export function isWorkerToPrimary(message: unknown): message is WorkerToPrimary {
-  return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";
-}
-
-export function isPrimaryToWorker(message: unknown): message is PrimaryToWorker {
-  return typeof message === "object" && message !== null && typeof (message as { ps?: unknown }).ps === "string";
-}
-
 /**
  * A connection the primary's router hands to a worker, sent with the socket handle: the bytes the
  * router read from it, whether it will stay (an upgrade or a new Engine.IO session, counted as a
  * connection), and whether the machine already held `max_peers` connections when it arrived (the
- * worker then refuses it the way the protocol says).
+ * worker then refuses it the way the protocol says). A notice: the worker counts it in `load`.
  */
 export interface HandOff {
   ps: "connection";
@@ -105,6 +113,195 @@ export interface HandOff {
   full: boolean;
 }
 
-export function isHandOff(message: unknown): message is HandOff {
-  return typeof message === "object" && message !== null && (message as { ps?: unknown }).ps === "connection";
+export type WorkerToPrimary =
+  | StoreRequest
+  | LimitsCalls
+  /** The worker is serving: the router may hand it connections. */
+  | { ps: "ready"; nodeId: string }
+  /**
+   * The worker's open connections (raw and Engine.IO, registered or not), reported every second,
+   * and how many long-lived hand-offs it has received so far: the primary adds those it sent since
+   * to know the machine's exact load.
+   */
+  | { ps: "load"; connections: number; handOffs: number };
+
+export type PrimaryToWorker =
+  | StoreReply
+  | LimitsResults
+  /** With Redis: a sibling worker died; remove its peers now rather than when its heartbeat expires. */
+  | { ps: "reap"; nodeId: string }
+  /** The node ids of the machine's ready workers, sent to every worker whenever they change (direct links fan out to them). */
+  | { ps: "workers"; nodeIds: string[] }
+  | HandOff;
+
+/** Told of each message a guard drops: its `ps` and what is wrong with it. */
+export type Dropped = (ps: unknown, problem: string) => void;
+
+/**
+ * The check of messages from workers, for the primary's edge. True for a well-formed
+ * WorkerToPrimary: `ps` is one of its kinds and each field has its primitive type (a store call's
+ * arguments too, by the StateStore signature; batches item by item; nested values such as a
+ * peer's meta are the sender's). False, silently, for a message without `ps` (the cluster
+ * adapter's). False for any other message, reported once to `dropped`. Never throws.
+ */
+export function workerToPrimaryGuard(dropped: Dropped): (message: unknown) => message is WorkerToPrimary {
+  return guard<WorkerToPrimary>(WORKER_TO_PRIMARY, dropped);
 }
+
+/** The check of messages from the primary, for a worker's edge: as workerToPrimaryGuard, for PrimaryToWorker. */
+export function primaryToWorkerGuard(dropped: Dropped): (message: unknown) => message is PrimaryToWorker {
+  return guard<PrimaryToWorker>(PRIMARY_TO_WORKER, dropped);
+}
+
+/** Marks a switch on `ps` exhaustive: it does not compile while a kind has no case. Does nothing. */
+export function exhaustive(_message: never): void {}
+
+// The validators: one check per kind, built once; each answers what is wrong, or undefined.
+// Problems are constant strings, so a well-formed message costs a few typeof and no allocation.
+
+type Fields = Record<string, unknown>;
+type Check = (message: Fields) => string | undefined;
+
+const isObject = (value: unknown): value is Fields => typeof value === "object" && value !== null;
+
+function guard<T>(kinds: ReadonlyMap<string, Check>, dropped: Dropped): (message: unknown) => message is T {
+  return (message: unknown): message is T => {
+    if (!isObject(message) || !("ps" in message)) return false;
+    const check = typeof message.ps === "string" ? kinds.get(message.ps) : undefined;
+    const problem = check === undefined ? "unknown kind" : check(message);
+    if (problem === undefined) return true;
+    dropped(message.ps, problem);
+    return false;
+  };
+}
+
+/** The kinds of one union, each with its check: the mapped type makes a new kind fail to compile without one. */
+const table = <T extends { ps: string }>(checks: { [K in T["ps"]]: Check }): ReadonlyMap<string, Check> =>
+  new Map<string, Check>(Object.entries(checks));
+
+/** Checks an array whose items are all of `kinds`. */
+function items(value: unknown, kinds: ReadonlyMap<string, Check>): string | undefined {
+  if (!Array.isArray(value)) return "messages is not an array";
+  for (const item of value as unknown[]) {
+    if (!isObject(item) || typeof item.ps !== "string") return "an item has no kind";
+    const check = kinds.get(item.ps);
+    if (check === undefined) return "an item's kind does not belong in this batch";
+    const problem = check(item);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+type TypeName<T> = T extends string ? "string" : T extends number ? "number" : T extends boolean ? "boolean" : "object";
+type ArgTypes<T> = { readonly [I in keyof T]: TypeName<T[I]> };
+
+/**
+ * The `typeof` of each argument of each mutation. Typed from the StateStore signatures, so a new
+ * mutation, or a changed parameter, does not compile until this table agrees.
+ */
+const MUTATION_ARGS: { readonly [K in Mutation]: ArgTypes<MutationArgs[K]> } = {
+  registerPeer: ["object"],
+  unregisterPeer: ["string", "string"],
+  updateMeta: ["string", "object"],
+  joinNamespace: ["string", "string", "object"],
+  leaveScope: ["string", "string"],
+  createRoom: ["string", "string", "number"],
+  joinRoom: ["string", "string", "number"],
+  kick: ["string", "string", "string"],
+  requestMatch: ["object"],
+  cancelMatch: ["string", "string"],
+  removeNode: ["string"],
+};
+const ARG_TYPES = new Map<string, readonly string[]>(Object.entries(MUTATION_ARGS));
+
+/** The method and arguments of a call or an apply. */
+function checkMutation(message: Fields): string | undefined {
+  const types = typeof message.method === "string" ? ARG_TYPES.get(message.method) : undefined;
+  if (types === undefined) return "method is not a mutation";
+  const args = message.args;
+  if (!Array.isArray(args) || args.length !== types.length) return "args do not match the method";
+  for (let i = 0; i < types.length; i++) {
+    const arg: unknown = args[i];
+    if (types[i] === "object" ? !isObject(arg) : typeof arg !== types[i]) return "args do not match the method";
+  }
+  return undefined;
+}
+
+const hasId = (message: Fields): string | undefined => (typeof message.id === "number" ? undefined : "id is not a number");
+
+const checkCall: Check = (message) => hasId(message) ?? checkMutation(message);
+
+const checkStoreResult: Check = (message) => {
+  if (typeof message.id !== "number") return "id is not a number";
+  if (message.ok === true) return undefined;
+  if (message.ok !== false) return "ok is not a boolean";
+  return typeof message.code === "number" && typeof message.message === "string" ? undefined : "a failure needs a code and a message";
+};
+
+const checkSnapshot: Check = (message) => {
+  if (typeof message.id !== "number") return "id is not a number";
+  const state = message.state;
+  return isObject(state) && Array.isArray(state.peers) && Array.isArray(state.scopes) && Array.isArray(state.queues) && typeof state.joinSeq === "number"
+    ? undefined
+    : "state is not a snapshot";
+};
+
+const limitsRequestChecks: { [K in LimitsRequest["ps"]]: Check } = {
+  "limits-register": (message) => hasId(message) ?? (typeof message.key === "string" ? undefined : "key is not a string"),
+  "limits-save": (message) =>
+    hasId(message) ??
+    (typeof message.fingerprint === "string" &&
+    typeof message.connectionId === "string" &&
+    typeof message.tokens === "number" &&
+    typeof message.ttlMs === "number"
+      ? undefined
+      : "a save needs fingerprint, connectionId, tokens and ttlMs"),
+  "limits-take": (message) =>
+    hasId(message) ??
+    (typeof message.fingerprint === "string" && (message.from === null || typeof message.from === "string") && typeof message.waitMs === "number"
+      ? undefined
+      : "a take needs fingerprint, from and waitMs"),
+};
+const LIMITS_REQUESTS = table<LimitsRequest>(limitsRequestChecks);
+
+const checkLimitsResult: Check = (message) => {
+  if (typeof message.id !== "number") return "id is not a number";
+  if (message.ok === false) return typeof message.message === "string" ? undefined : "a failure needs a message";
+  if (message.ok !== true) return "ok is not a boolean";
+  const value = message.value;
+  if (value === null || typeof value === "boolean") return undefined;
+  return isObject(value) && typeof value.tokens === "number" && typeof value.ageMs === "number" && typeof value.connectionId === "string"
+    ? undefined
+    : "value is not a verdict, a saved budget or null";
+};
+const LIMITS_RESULTS = table<LimitsResult>({ "limits-result": checkLimitsResult });
+
+const CALLS = table<CallMessage>({ call: checkCall });
+const STORE_REPLY_ITEMS = table<StoreReplyItem>({ snapshot: checkSnapshot, apply: checkMutation, result: checkStoreResult });
+
+const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
+  hello: hasId,
+  call: checkCall,
+  batch: (message) => items(message.messages, CALLS),
+  ...limitsRequestChecks,
+  "limits-batch": (message) => items(message.messages, LIMITS_REQUESTS),
+  ready: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
+  load: (message) =>
+    typeof message.connections === "number" && typeof message.handOffs === "number" ? undefined : "connections and handOffs are not numbers",
+});
+
+const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
+  snapshot: checkSnapshot,
+  apply: checkMutation,
+  result: checkStoreResult,
+  batch: (message) => items(message.messages, STORE_REPLY_ITEMS),
+  "limits-result": checkLimitsResult,
+  "limits-batch": (message) => items(message.messages, LIMITS_RESULTS),
+  reap: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
+  workers: (message) =>
+    Array.isArray(message.nodeIds) && (message.nodeIds as unknown[]).every((nodeId) => typeof nodeId === "string") ? undefined : "nodeIds are not strings",
+  connection: (message) =>
+    message.data instanceof Uint8Array && typeof message.longLived === "boolean" && typeof message.full === "boolean"
+      ? undefined
+      : "a hand-off needs data, longLived and full",
+});

@@ -1,8 +1,18 @@
-import { type Mutation, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import {
+  callMessage,
+  exhaustive,
+  type CallMessage,
+  type Mutation,
+  type MutationArgs,
+  type MutationValue,
+  type StoreReply,
+  type StoreRequest,
+} from "../protocol/cluster-messages.ts";
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import type { Meta } from "../protocol/requests.ts";
-import { coalescing, type Channel } from "./channel.ts";
+import { coalescing, type Sender } from "./channel.ts";
 import { MemoryStore } from "./memory-store.ts";
+import { applyMutation } from "./mutation.ts";
 import type {
   Departure,
   JoinOptions,
@@ -27,6 +37,7 @@ export interface ReplicatedStoreOptions {
 }
 
 interface Pending {
+  /** Takes what the host's store returned for this call (the hello's: nothing). */
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
@@ -36,68 +47,72 @@ interface Pending {
  * A worker's view of the machine-wide state: a MemoryStore replica fed by the primary's StoreHost.
  * Reads are local and synchronous underneath; mutations are calls to the primary, answered once
  * this replica has applied them.
+ *
+ * Calls: `start()`'s hello and each mutation carry an id of this replica, expect exactly one
+ * answer with it (a snapshot, a result) and give up after `callTimeoutMs` (503 for a mutation);
+ * an answer that comes later is dropped. The worker's dispatcher hands this store every StoreReply
+ * (`receive`).
  */
 export class ReplicatedStore implements StateStore {
   private readonly replica = new MemoryStore();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private ready: Promise<void> | undefined;
-  private markReady: (() => void) | undefined;
   /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
-  private readonly outbox: (message: WorkerToPrimary) => void;
+  private readonly outbox: (message: CallMessage) => void;
+  private readonly reportDepartures = (departures: Departure[]): void => {
+    if (departures.length > 0) this.options.onDepartures?.(departures);
+  };
 
   constructor(
-    private readonly channel: Channel<WorkerToPrimary, PrimaryToWorker>,
+    private readonly link: Sender<StoreRequest>,
     private readonly options: ReplicatedStoreOptions,
   ) {
-    this.outbox = coalescing<WorkerToPrimary>((messages) => channel.send(messages.length === 1 ? (messages[0] as WorkerToPrimary) : { ps: "batch", messages }));
-    channel.onMessage((message) => this.receive(message));
+    this.outbox = coalescing<CallMessage>((messages) => link.send(messages.length === 1 ? (messages[0] as CallMessage) : { ps: "batch", messages }));
   }
-
 
   /** Asks the primary for a snapshot; resolves once the replica holds it. */
   start(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
-      this.markReady = resolve;
-      const timer = setTimeout(() => reject(new Error("no state snapshot from the primary")), this.options.callTimeoutMs);
-      timer.unref();
-      this.channel.send({ ps: "hello" });
+      const id = this.nextId++;
+      this.wait(id, undefined, () => resolve(), reject);
+      this.link.send({ ps: "hello", id });
     });
     return this.ready;
   }
 
   registerPeer(request: RegisterPeer): Promise<Registration> {
-    return this.call("registerPeer", [request]) as Promise<Registration>;
+    return this.call("registerPeer", [request]);
   }
   unregisterPeer(fingerprint: string, connectionId: string): Promise<Departure | undefined> {
-    return this.call("unregisterPeer", [fingerprint, connectionId]) as Promise<Departure | undefined>;
+    return this.call("unregisterPeer", [fingerprint, connectionId]);
   }
   updateMeta(fingerprint: string, patch: Meta): Promise<void> {
-    return this.call("updateMeta", [fingerprint, patch]) as Promise<void>;
+    return this.call("updateMeta", [fingerprint, patch]);
   }
   joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult> {
-    return this.call("joinNamespace", [name, fingerprint, options]) as Promise<JoinResult>;
+    return this.call("joinNamespace", [name, fingerprint, options]);
   }
   leaveScope(name: string, fingerprint: string): Promise<void> {
-    return this.call("leaveScope", [name, fingerprint]) as Promise<void>;
+    return this.call("leaveScope", [name, fingerprint]);
   }
   createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
-    return this.call("createRoom", [roomId, owner, maxSize]) as Promise<RoomInfo>;
+    return this.call("createRoom", [roomId, owner, maxSize]);
   }
   joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
-    return this.call("joinRoom", [roomId, fingerprint, listLimit]) as Promise<RoomJoinResult>;
+    return this.call("joinRoom", [roomId, fingerprint, listLimit]);
   }
   kick(roomId: string, owner: string, target: string): Promise<void> {
-    return this.call("kick", [roomId, owner, target]) as Promise<void>;
+    return this.call("kick", [roomId, owner, target]);
   }
   requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
-    return this.call("requestMatch", [ticket]) as Promise<MatchOutcome>;
+    return this.call("requestMatch", [ticket]);
   }
   cancelMatch(namespace: string, fingerprint: string): Promise<boolean> {
-    return this.call("cancelMatch", [namespace, fingerprint]) as Promise<boolean>;
+    return this.call("cancelMatch", [namespace, fingerprint]);
   }
   removeNode(nodeId: string): Promise<Departure[]> {
-    return this.call("removeNode", [nodeId]) as Promise<Departure[]>;
+    return this.call("removeNode", [nodeId]);
   }
 
   resolvePeer(to: string): Promise<PeerRecord | undefined> {
@@ -125,8 +140,6 @@ export class ReplicatedStore implements StateStore {
     return this.replica.stats();
   }
 
-  /** Registered peers held by other workers (from the replica), counted against max_peers. */
-
   async close(): Promise<void> {
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
@@ -135,50 +148,64 @@ export class ReplicatedStore implements StateStore {
     }
   }
 
-  private call(method: Mutation, args: unknown[]): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ProtocolError(ErrorCode.Unavailable, `state store did not answer ${method} in time`));
-      }, this.options.callTimeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.outbox({ ps: "call", id, method, args });
-    });
-  }
-
-  private receive(message: PrimaryToWorker): void {
+  /** Handles one message from the primary's StoreHost (checked by the worker's guard), in channel order. */
+  receive(message: StoreReply): void {
     switch (message.ps) {
       case "batch":
         for (const inner of message.messages) this.receive(inner);
         break;
-      case "snapshot":
+      case "snapshot": {
+        const pending = this.settle(message.id);
+        if (pending === undefined) return;
         this.replica.importSnapshot(message.state);
-        this.markReady?.();
+        pending.resolve(undefined);
         break;
+      }
       case "apply":
-        void this.applyLocally(message.method, message.args);
-        break;
-      case "reap":
-      case "workers":
+        // The replica's state changes synchronously inside the call, in channel order.
+        if (message.method === "removeNode") void applyMutation(this.replica, message).then(this.reportDepartures);
+        else void applyMutation(this.replica, message);
         break;
       case "result": {
-        const pending = this.pending.get(message.id);
+        const pending = this.settle(message.id);
         if (pending === undefined) return;
-        this.pending.delete(message.id);
-        clearTimeout(pending.timer);
         if (message.ok) pending.resolve(message.value);
         else pending.reject(new ProtocolError(message.code as ErrorCode, message.message));
         break;
       }
+      default:
+        exhaustive(message);
     }
   }
 
-  private async applyLocally(method: Mutation, args: unknown[]): Promise<void> {
-    const fn = this.replica[method] as (...params: unknown[]) => Promise<unknown>;
-    // The replica's state changes synchronously inside the call, in channel order.
-    const value = await fn.apply(this.replica, args);
-    if (method === "removeNode" && (value as Departure[]).length > 0) this.options.onDepartures?.(value as Departure[]);
+  private call<K extends Mutation>(method: K, args: MutationArgs[K]): Promise<MutationValue[K]> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      // The host answers with what the same method of its store returned.
+      this.wait(id, method, resolve as (value: unknown) => void, reject);
+      this.outbox(callMessage<Mutation>(id, method, args));
+    });
+  }
+
+  /** Waits for the one answer to call `id` (a mutation, or the hello when `method` is undefined), for callTimeoutMs at most. */
+  private wait(id: number, method: Mutation | undefined, resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+    const timer = setTimeout(() => {
+      this.pending.delete(id);
+      reject(
+        method === undefined
+          ? new Error("no state snapshot from the primary")
+          : new ProtocolError(ErrorCode.Unavailable, `state store did not answer ${method} in time`),
+      );
+    }, this.options.callTimeoutMs);
+    this.pending.set(id, { resolve, reject, timer });
+  }
+
+  /** Takes the call an answer is for; undefined when it is no longer waited for (timed out, closed). */
+  private settle(id: number): Pending | undefined {
+    const pending = this.pending.get(id);
+    if (pending === undefined) return undefined;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    return pending;
   }
 }
-

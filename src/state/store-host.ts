@@ -1,12 +1,25 @@
-import type { Mutation, PrimaryToWorker, WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import {
+  applyMessage,
+  exhaustive,
+  type CallMessage,
+  type MutationValue,
+  type StoreCall,
+  type StoreReply,
+  type StoreReplyItem,
+  type StoreRequest,
+} from "../protocol/cluster-messages.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { coalescing } from "./channel.ts";
+import { coalescing, type Schedule, type Sender } from "./channel.ts";
 import { MemoryStore } from "./memory-store.ts";
+import { applyMutation } from "./mutation.ts";
 import type { Departure } from "./store.ts";
 
 /** Anything the host can send to: one replica's end of the IPC channel. */
-export interface ReplicaLink {
-  send(message: PrimaryToWorker): void;
+export type ReplicaLink = Sender<StoreReply>;
+
+export interface StoreHostOptions {
+  /** Runs the write of one turn's messages; default setImmediate, the end of the turn. Tests pass a fake clock's. */
+  schedule?: Schedule;
 }
 
 /**
@@ -18,33 +31,41 @@ export interface ReplicaLink {
  * methods validate before they mutate and take every random choice from their arguments, so the
  * same sequence of calls leaves every copy identical. The caller gets its result after its own
  * replica has applied the change (one FIFO channel carries both).
+ *
+ * Calls: each `hello` and each `call` carries the replica's id and gets exactly one answer with
+ * it (a `snapshot`, a `result`, failures included), which the replica waits for up to its
+ * `callTimeoutMs`. Applies are notices, never answered.
  */
 export class StoreHost {
   private readonly store = new MemoryStore();
   private readonly replicas = new Set<ReplicaLink>();
   /** What is sent to the replicas in one turn, written at its end: one IPC message per link. */
-  private readonly outbox = coalescing<[ReplicaLink, PrimaryToWorker]>((entries) => this.flush(entries));
+  private readonly outbox: (entry: [ReplicaLink, StoreReplyItem]) => void;
+  private readonly schedule: Schedule;
   private queue: Promise<void> = Promise.resolve();
 
-  /** Handles one message from a replica. */
-  receive(link: ReplicaLink, message: WorkerToPrimary): void {
-    if (message.ps === "batch") {
-      for (const inner of message.messages) this.receive(link, inner);
-    } else if (message.ps === "hello") {
-      this.enqueue(async () => {
-        this.send(link, { ps: "snapshot", state: this.store.exportSnapshot() });
-        this.replicas.add(link);
-      });
-    } else if (message.ps === "call") {
-      this.enqueue(async () => {
-        try {
-          const value = await this.apply(message.method, message.args);
-          this.send(link, { ps: "result", id: message.id, ok: true, value });
-        } catch (error) {
-          const code = error instanceof ProtocolError ? error.code : 500;
-          this.send(link, { ps: "result", id: message.id, ok: false, code, message: (error as Error).message });
-        }
-      });
+  constructor(options: StoreHostOptions = {}) {
+    this.schedule = options.schedule ?? setImmediate;
+    this.outbox = coalescing<[ReplicaLink, StoreReplyItem]>((entries) => this.flush(entries), this.schedule);
+  }
+
+  /** Handles one message from a replica (checked by the primary's guard). */
+  receive(link: ReplicaLink, message: StoreRequest): void {
+    switch (message.ps) {
+      case "batch":
+        for (const call of message.messages) this.call(link, call);
+        break;
+      case "hello":
+        this.enqueue(async () => {
+          this.send(link, { ps: "snapshot", id: message.id, state: this.store.exportSnapshot() });
+          this.replicas.add(link);
+        });
+        break;
+      case "call":
+        this.call(link, message);
+        break;
+      default:
+        exhaustive(message);
     }
   }
 
@@ -61,8 +82,8 @@ export class StoreHost {
     return new Promise((resolve, reject) => {
       this.enqueue(async () => {
         try {
-          const departures = (await this.apply("removeNode", [nodeId])) as Departure[];
-          await new Promise((flushed) => setImmediate(flushed));
+          const departures = await this.apply({ method: "removeNode", args: [nodeId] });
+          await new Promise<void>((flushed) => this.schedule(flushed));
           resolve(departures);
         } catch (error) {
           reject(error as Error);
@@ -71,19 +92,34 @@ export class StoreHost {
     });
   }
 
+  private call(link: ReplicaLink, message: CallMessage): void {
+    this.enqueue(async () => {
+      try {
+        const value = await this.apply(message);
+        this.send(link, { ps: "result", id: message.id, ok: true, value });
+      } catch (error) {
+        const code = error instanceof ProtocolError ? error.code : 500;
+        this.send(link, { ps: "result", id: message.id, ok: false, code, message: (error as Error).message });
+      }
+    });
+  }
+
   private enqueue(task: () => Promise<void>): void {
     this.queue = this.queue.then(task);
   }
 
-  private async apply(method: Mutation, args: unknown[]): Promise<unknown> {
-    const fn = this.store[method] as (...params: unknown[]) => Promise<unknown>;
-    const value = await fn.apply(this.store, args);
-    for (const replica of this.replicas) this.send(replica, { ps: "apply", method, args });
+  /** Runs a mutation here, then queues its replay to every replica (one message, shared by all links). */
+  private async apply<C extends StoreCall>(call: C): Promise<MutationValue[C["method"]]> {
+    const value = await applyMutation(this.store, call);
+    if (this.replicas.size > 0) {
+      const replay = applyMessage(call.method, call.args);
+      for (const replica of this.replicas) this.send(replica, replay);
+    }
     return value;
   }
 
   /** Every message to a replica goes through the outbox (see flush). */
-  private send(link: ReplicaLink, message: PrimaryToWorker): void {
+  private send(link: ReplicaLink, message: StoreReplyItem): void {
     this.outbox([link, message]);
   }
 
@@ -95,8 +131,8 @@ export class StoreHost {
    * once. (When two callers' mutations share a turn, one of them still gets its result a few
    * microseconds, in this same loop, before the other's pipe has its apply.)
    */
-  private flush(entries: [ReplicaLink, PrimaryToWorker][]): void {
-    const batches = new Map<ReplicaLink, { applies: PrimaryToWorker[]; results: PrimaryToWorker[] }>();
+  private flush(entries: [ReplicaLink, StoreReplyItem][]): void {
+    const batches = new Map<ReplicaLink, { applies: StoreReplyItem[]; results: StoreReplyItem[] }>();
     for (const [link, message] of entries) {
       if (!this.replicas.has(link) && message.ps !== "snapshot" && message.ps !== "result") continue; // detached meanwhile
       let batch = batches.get(link);
@@ -106,7 +142,7 @@ export class StoreHost {
     const ordered = [...batches].sort(([, a], [, b]) => Number(a.results.length > 0) - Number(b.results.length > 0));
     for (const [link, { applies, results }] of ordered) {
       const messages = results.length === 0 ? applies : [...applies, ...results];
-      link.send(messages.length === 1 ? (messages[0] as PrimaryToWorker) : { ps: "batch", messages });
+      link.send(messages.length === 1 ? (messages[0] as StoreReplyItem) : { ps: "batch", messages });
     }
   }
 }

@@ -8,8 +8,10 @@ import type { Config } from "../config/load.ts";
 import type { Connection } from "../core/connection.ts";
 import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Session } from "../core/session.ts";
+import { registerAdapterPeer, unregisterAdapterPeer, type AdapterPeer } from "../internals/library-internals.ts";
 import type { Admission } from "../limits/admission.ts";
 import type { Logger } from "../observability/logger.ts";
+import { decodeRequest } from "../protocol/decoder.ts";
 import { encodeRaw, socketIoPacketToRaw, spliceType, type Body } from "../protocol/envelope.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { nestsDeeperThan } from "../protocol/json-depth.ts";
@@ -19,61 +21,9 @@ const NO_ROOMS: ReadonlySet<string> = new Set();
 const SEND_TEXT = { binary: false } as const;
 
 /**
- * The adapter-facing face of a raw WebSocket peer.
- *
- * Why this exists: every Socket.IO adapter (in-memory, cluster, Redis) delivers a broadcast
- * locally through `adapter.apply()`, which looks sockets up in `nsp.sockets` and calls
- * `socket.client.writeToEngine(encodedPackets)`; remote room operations call `join`/`leave`/
- * `disconnect` on the same objects. Registering raw peers there makes every emit the core sends
- * to a room (namespace, private room, fingerprint) reach them through the same path as Socket.IO
- * sockets, on this process or, through the adapter, from any other. This relies on
- * socket.io-adapter 2.5 internals, so socket.io is pinned to an exact version in package.json.
- */
-class AdapterShim {
-  readonly data: Record<string, unknown> = {};
-  private readonly issued = Date.now();
-  readonly client: { writeToEngine: (packets: unknown[]) => void };
-
-  constructor(
-    readonly id: string,
-    private readonly nsp: Namespace,
-    private readonly connection: RawConnection,
-    private readonly tcp: Socket,
-  ) {
-    this.client = { writeToEngine: (packets) => connection.deliverEncoded(packets) };
-  }
-
-  get rooms(): Set<string> {
-    return this.nsp.adapter.sids.get(this.id) ?? new Set();
-  }
-
-  /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
-  get handshake(): Record<string, unknown> {
-    return { address: this.tcp.remoteAddress ?? "", transport: "ws", issued: this.issued };
-  }
-
-  join(rooms: string | string[]): void {
-    void this.nsp.adapter.addAll(this.id, new Set(typeof rooms === "string" ? [rooms] : rooms));
-  }
-
-  leave(room: string): void {
-    void this.nsp.adapter.del(this.id, room);
-  }
-
-  disconnect(): this {
-    this.connection.close(CloseCode.GoingAway, "disconnected by server");
-    return this;
-  }
-
-  /** Called by Socket.IO's `io.close()`. */
-  _onclose(): void {
-    this.connection.close(CloseCode.GoingAway, "server shutting down");
-  }
-}
-
-/**
- * Encodes an adapter broadcast for raw peers once: `apply()` hands every recipient the same
- * `encodedPackets` array, so a one-entry cache keyed on its identity converts each broadcast once.
+ * Encodes an adapter broadcast for raw peers once: the adapter hands every recipient of a broadcast
+ * the same `encodedPackets` array, so a one-entry cache keyed on its identity converts each
+ * broadcast once.
  */
 class BroadcastCache {
   private packets: unknown[] | undefined;
@@ -104,9 +54,15 @@ class ConnectionIds {
   }
 }
 
-class RawConnection implements Connection {
+/**
+ * A raw WebSocket peer. It is registered in the adapter like a Socket.IO socket
+ * (registerAdapterPeer), so every emit the core sends to a room (namespace, private room,
+ * fingerprint) reaches it through the same path as Socket.IO sockets, on this process or, through
+ * the adapter, from any other.
+ */
+class RawConnection implements Connection, AdapterPeer {
   readonly transport = "ws";
-  readonly shim: AdapterShim;
+  private readonly issued = Date.now();
   /** Messages sent since the socket last had nothing queued in this process (see write). */
   private queued = 0;
   private closed = false;
@@ -121,15 +77,23 @@ class RawConnection implements Connection {
     private readonly nsp: Namespace,
     private readonly cache: BroadcastCache,
     private readonly config: Config,
-    tcp: Socket,
+    private readonly tcp: Socket,
   ) {
-    this.shim = new AdapterShim(id, nsp, this, tcp);
-    (nsp.sockets as Map<string, unknown>).set(id, this.shim);
+    registerAdapterPeer(nsp, id, this);
     void nsp.adapter.addAll(id, new Set([id]));
   }
 
   get rooms(): ReadonlySet<string> {
-    return this.nsp.adapter.sids.get(this.id) ?? NO_ROOMS;
+    return this.nsp.adapter.socketRooms(this.id) ?? NO_ROOMS;
+  }
+
+  /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
+  handshake(): Record<string, unknown> {
+    return { address: this.tcp.remoteAddress ?? "", transport: "ws", issued: this.issued };
+  }
+
+  closeBySocketIo(shutdown: boolean): void {
+    this.close(CloseCode.GoingAway, shutdown ? "server shutting down" : "disconnected by server");
   }
 
   send(type: string, body: Body): void {
@@ -185,7 +149,7 @@ class RawConnection implements Connection {
     if (this.closed) return;
     this.closed = true;
     void this.nsp.adapter.delAll(this.id);
-    this.nsp.sockets.delete(this.id);
+    unregisterAdapterPeer(this.nsp, this.id);
   }
 
   ping(): void {
@@ -301,14 +265,9 @@ export class RawWebSocketTransport {
       this.hub.reject(session, ErrorCode.BadRequest, "type is required");
       return;
     }
+    // Signal and relay payloads are forwarded as the text they arrived as: never serialized again.
     const forwarded = type === "signal" || type === "relay";
-    this.hub.receive(session, {
-      type,
-      to: fields["to"],
-      namespace: fields["namespace"],
-      payload: fields["payload"],
-      payloadJson: forwarded ? memberText(text, "payload") : undefined,
-    });
+    this.hub.receive(session, decodeRequest(type, fields, forwarded ? memberText(text, "payload") : undefined));
   }
 
   /**

@@ -4,29 +4,18 @@ import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Ack, Session } from "../core/session.ts";
 import type { Body } from "../protocol/envelope.ts";
 import type { Config } from "../config/load.ts";
+import { engineWebSocketBacklog } from "../internals/library-internals.ts";
 import type { Admission } from "../limits/admission.ts";
+import { decodeRequest } from "../protocol/decoder.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { nestsDeeperThan } from "../protocol/json-depth.ts";
 import { BAD_PACKET_EVENT } from "./socketio-parser.ts";
-
-/** Engine.IO keeps its outgoing queue private; we read its length to bound it. */
-interface EngineWithBuffer {
-  writeBuffer: readonly unknown[];
-  transport: { name: string; socket?: { bufferedAmount?: number } };
-  close(discard?: boolean): void;
-  on(event: "packetCreate", listener: () => void): void;
-}
 
 /**
  * Over long-polling, packets wait in the engine until the client's next poll even when it reads
  * promptly, so the bound is this many times looser there.
  */
 const POLLING_SLACK = 8;
-
-/** socket.io's Client.writeToEngine (internal; socket.io is pinned to an exact version). */
-interface PreEncodedWriter {
-  writeToEngine(packets: string[], options: { preEncoded: boolean }): void;
-}
 
 /**
  * A Socket.IO socket as a core Connection. Each protocol message type is an event whose single
@@ -35,24 +24,31 @@ interface PreEncodedWriter {
 class SocketIoConnection implements Connection {
   readonly transport = "socket.io";
   private closed = false;
+  /**
+   * Packets in the engine's write buffer (exact from its first flush on): every packet is announced
+   * (`packetCreate`) as it enters the buffer, which empties only when flushed (`flush`), both public
+   * engine.io events.
+   */
+  private queued = 0;
 
   constructor(
     private readonly socket: Socket,
     sendBufferSize: number,
   ) {
-    const engine = socket.conn as unknown as EngineWithBuffer;
+    const engine = socket.conn;
+    engine.on("flush", () => {
+      this.queued = 0;
+    });
     // Every packet for this client, from a direct emit or from an adapter broadcast, passes here
     // before it is queued: one place to enforce send_buffer_size for all delivery paths.
     // Over WebSocket the engine holds packets while a send is in flight (until the next tick) even
     // for a client that reads promptly; they count only while the socket below is backed up too,
     // i.e. the kernel stopped taking data because the client stopped reading.
     engine.on("packetCreate", () => {
-      if (this.closed || engine.writeBuffer.length < sendBufferSize) return;
+      const queued = this.queued++;
+      if (this.closed || queued < sendBufferSize) return;
       const transport = engine.transport;
-      const stalled =
-        transport.name === "polling"
-          ? engine.writeBuffer.length >= sendBufferSize * POLLING_SLACK
-          : (transport.socket?.bufferedAmount ?? 0) > 0;
+      const stalled = transport.name === "polling" ? queued >= sendBufferSize * POLLING_SLACK : engineWebSocketBacklog(transport) > 0;
       if (stalled) queueMicrotask(() => this.close(CloseCode.SlowConsumer, "slow consumer"));
     });
   }
@@ -70,9 +66,9 @@ class SocketIoConnection implements Connection {
   }
 
   sendEncoded(type: string, bodyJson: string): void {
-    // The same pre-encoded write the adapter uses for broadcasts: an EVENT packet of the default
-    // namespace, so the body is not parsed and serialized again.
-    if (!this.closed) (this.socket.client as unknown as PreEncodedWriter).writeToEngine([`2["${type}",${bodyJson}]`], { preEncoded: true });
+    // An EVENT packet of the default namespace in Socket.IO's wire format, written to the engine as
+    // the adapter writes a broadcast, so the body is not parsed and serialized again.
+    if (!this.closed) this.socket.conn.write(`2["${type}",${bodyJson}]`);
   }
 
   join(room: string): void {
@@ -88,7 +84,7 @@ class SocketIoConnection implements Connection {
     this.closed = true;
     // disconnect() leaves every room synchronously; a slow consumer's queue is discarded, not drained.
     this.socket.disconnect(true);
-    if (code === CloseCode.SlowConsumer) (this.socket.conn as unknown as EngineWithBuffer).close(true);
+    if (code === CloseCode.SlowConsumer) this.socket.conn.close(true);
   }
 }
 
@@ -135,8 +131,7 @@ function onEvent(hub: Hub, session: Session, event: string, args: unknown[], max
     hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${maxJsonDepth} levels (max_json_depth)`, ack);
     return;
   }
-  const fields = envelope as Record<string, unknown>;
-  hub.receive(session, { type: event, to: fields["to"], namespace: fields["namespace"], payload: fields["payload"] }, ack);
+  hub.receive(session, decodeRequest(event, envelope), ack);
 }
 
 /** Whether an Engine.IO message is over `limit` bytes (UTF-8 for text); UTF-8 is counted only when the length leaves it open. */

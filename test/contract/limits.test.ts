@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterLimits } from "../../src/limits/cluster-limits.ts";
-import type { WorkerToPrimary } from "../../src/protocol/cluster-messages.ts";
+import type { LimitsCalls } from "../../src/protocol/cluster-messages.ts";
 import { MemoryBudgetStore } from "../../src/limits/memory-budget-store.ts";
 import { createMemoryRegistrationLimiter, createRedisRegistrationLimiter } from "../../src/limits/rate-limiter.ts";
 import { RedisBudgetStore } from "../../src/limits/redis-budget-store.ts";
@@ -26,6 +26,14 @@ afterAll(async () => {
   await Promise.all([host?.kill(), redis?.stop()]);
 });
 
+/** A ClusterLimits on a new link to `on`, fed the host's answers as the worker's dispatcher feeds it. */
+function connect(on: LimitsHostProcess, callTimeoutMs: number): ClusterLimits {
+  const link = on.link();
+  const client = new ClusterLimits(link, { callTimeoutMs });
+  link.onMessage((message) => client.receive(message));
+  return client;
+}
+
 limitsContract("in memory", async () => {
   const handle: LimitsHandle = { budgets: new MemoryBudgetStore(), registrations: createMemoryRegistrationLimiter() };
   return { open: async () => handle, close: () => handle.budgets.close() };
@@ -36,7 +44,7 @@ limitsContract("the cluster primary's, over IPC", async () => {
   const clients: ClusterLimits[] = [];
   return {
     async open() {
-      const client = new ClusterLimits(host.link(), { callTimeoutMs: 2_000 });
+      const client = connect(host, 2_000);
       clients.push(client);
       return { budgets: client.budgets, registrations: client.registrations };
     },
@@ -66,7 +74,7 @@ limitsContract("Redis", async () => {
 describe("ClusterLimits when the primary does not answer", () => {
   it("decides registrations with its insurance limiter and fails budget calls, each within its timeout", async () => {
     const doomed = await forkLimitsHost();
-    const client = new ClusterLimits(doomed.link(), { callTimeoutMs: 200 });
+    const client = connect(doomed, 200);
     try {
       const key = randomBytes(32).toString("hex");
       expect(await client.registrations.consume(key)).toBe(true);
@@ -89,7 +97,7 @@ describe("ClusterLimits when the primary does not answer", () => {
 // The shared host answers calls of several workers at once, each on its own link.
 describe("LimitsHost with several workers", () => {
   it("answers each worker's calls on its own link", async () => {
-    const [a, b] = [new ClusterLimits(host.link(), { callTimeoutMs: 2_000 }), new ClusterLimits(host.link(), { callTimeoutMs: 2_000 })];
+    const [a, b] = [connect(host, 2_000), connect(host, 2_000)];
     const keys = Array.from({ length: 20 }, () => randomBytes(32).toString("hex"));
     await Promise.all(keys.map((key, i) => (i % 2 === 0 ? a : b).budgets.save(key, `conn-${i}`, i, 5_000)));
     const taken = await Promise.all(keys.map((key, i) => (i % 2 === 0 ? b : a).budgets.take(key)));
@@ -100,12 +108,12 @@ describe("LimitsHost with several workers", () => {
 
 describe("ClusterLimits batching", () => {
   it("sends the calls of one turn to the primary as one IPC message", async () => {
-    const sent: WorkerToPrimary[] = [];
-    const client = new ClusterLimits({ send: (message) => sent.push(message), onMessage: () => undefined }, { callTimeoutMs: 100 });
+    const sent: LimitsCalls[] = [];
+    const client = new ClusterLimits({ send: (message) => sent.push(message) }, { callTimeoutMs: 100 });
     const calls = [client.budgets.save("a", "conn-a", 1, 1_000), client.budgets.take("b"), client.registrations.consume("c")];
     await new Promise((resolve) => setImmediate(resolve));
     expect(sent.map((message) => message.ps)).toEqual(["limits-batch"]);
-    expect((sent[0] as Extract<WorkerToPrimary, { ps: "limits-batch" }>).messages.map((call) => call.ps)).toEqual(["limits-save", "limits-take", "limits-register"]);
+    expect((sent[0] as Extract<LimitsCalls, { ps: "limits-batch" }>).messages.map((call) => call.ps)).toEqual(["limits-save", "limits-take", "limits-register"]);
     await Promise.allSettled(calls);
     await client.close();
   });

@@ -31,6 +31,8 @@ async function openReplica(on: StoreHostProcess, callTimeoutMs = CALL_TIMEOUT_MS
   const channel = on.link();
   const departures: Departure[][] = [];
   const store = new ReplicatedStore(channel, { callTimeoutMs, onDepartures: (batch) => departures.push(batch) });
+  // As the worker's dispatcher does with the primary's store messages.
+  channel.onMessage((message) => store.receive(message));
   await store.start();
   return { store, channel, departures };
 }

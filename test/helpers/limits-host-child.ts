@@ -1,4 +1,5 @@
 import { LimitsHost, type LimitsLink } from "../../src/limits/limits-host.ts";
+import { workerToPrimaryGuard } from "../../src/protocol/cluster-messages.ts";
 import type { LimitsHostCommand, LimitsHostReply } from "./limits-host.ts";
 
 /**
@@ -8,6 +9,8 @@ import type { LimitsHostCommand, LimitsHostReply } from "./limits-host.ts";
  */
 const host = new LimitsHost();
 const links = new Map<string, LimitsLink>();
+// Checked as the primary checks what a worker sends: the contract suite runs the guard on real traffic.
+const fromWorker = workerToPrimaryGuard((ps, problem) => console.error(`a worker sent a malformed ${String(ps)}: ${problem}`));
 
 function linkFor(id: string): LimitsLink {
   let link = links.get(id);
@@ -20,7 +23,18 @@ function linkFor(id: string): LimitsLink {
 
 process.on("message", (raw: unknown) => {
   const { link, message } = raw as LimitsHostCommand;
-  host.receive(linkFor(link), message);
+  const checked: unknown = message;
+  if (!fromWorker(checked)) return;
+  switch (checked.ps) {
+    case "limits-register":
+    case "limits-save":
+    case "limits-take":
+    case "limits-batch":
+      host.receive(linkFor(link), checked);
+      break;
+    default:
+      console.error(`a worker sent ${checked.ps}, which is not for the limits`);
+  }
 });
 // Stay alive while the parent is connected; leave with it.
 process.on("disconnect", () => process.exit(0));

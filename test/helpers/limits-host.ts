@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { LimitsCalls, LimitsResults, PrimaryToWorker, WorkerToPrimary } from "../../src/protocol/cluster-messages.ts";
+import { primaryToWorkerGuard, type LimitsCalls, type LimitsResults } from "../../src/protocol/cluster-messages.ts";
 import type { Channel } from "../../src/state/channel.ts";
 import { ROOT } from "./server-process.ts";
 
@@ -20,7 +20,7 @@ export interface LimitsHostReply {
 export interface LimitsHostProcess {
   readonly child: ChildProcess;
   /** A new logical link to the host: what one worker's IPC channel is to the primary. */
-  link(): Channel<WorkerToPrimary, PrimaryToWorker>;
+  link(): Channel<LimitsCalls, LimitsResults>;
   /** Kills the host process and resolves once it has exited. */
   kill(): Promise<void>;
 }
@@ -35,7 +35,9 @@ export async function forkLimitsHost(): Promise<LimitsHostProcess> {
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   child.on("error", () => undefined); // a send racing the child's death
-  const handlers = new Map<string, (message: PrimaryToWorker) => void>();
+  const handlers = new Map<string, (message: LimitsResults) => void>();
+  // Checked as a worker checks what the primary sends: the contract suite runs the guard on real traffic.
+  const fromHost = primaryToWorkerGuard((ps, problem) => console.error(`the limits host sent a malformed ${String(ps)}: ${problem}`));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the limits host process did not start")), 15_000);
     child.on("message", (raw: unknown) => {
@@ -45,7 +47,7 @@ export async function forkLimitsHost(): Promise<LimitsHostProcess> {
         return;
       }
       const reply = raw as LimitsHostReply;
-      handlers.get(reply.link)?.(reply.message);
+      if (fromHost(reply.message)) handlers.get(reply.link)?.(reply.message as LimitsResults);
     });
     void exited.then(() => reject(new Error("the limits host process exited during start-up")));
   });

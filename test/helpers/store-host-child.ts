@@ -1,4 +1,4 @@
-import type { WorkerToPrimary } from "../../src/protocol/cluster-messages.ts";
+import { workerToPrimaryGuard } from "../../src/protocol/cluster-messages.ts";
 import { StoreHost, type ReplicaLink } from "../../src/state/store-host.ts";
 import type { HostCommand, HostReply } from "./store-host.ts";
 
@@ -9,6 +9,8 @@ import type { HostCommand, HostReply } from "./store-host.ts";
  */
 const host = new StoreHost();
 const links = new Map<string, ReplicaLink>();
+// Checked as the primary checks what a worker sends: the contract suite runs the guard on real traffic.
+const fromReplica = workerToPrimaryGuard((ps, problem) => console.error(`a replica sent a malformed ${String(ps)}: ${problem}`));
 
 const reply = (message: HostReply): void => {
   process.send?.(message);
@@ -26,9 +28,13 @@ function linkFor(id: string): ReplicaLink {
 process.on("message", (raw: unknown) => {
   const command = raw as HostCommand;
   switch (command.kind) {
-    case "message":
-      host.receive(linkFor(command.link), command.message as WorkerToPrimary);
+    case "message": {
+      const message: unknown = command.message;
+      if (!fromReplica(message)) break;
+      if (message.ps === "hello" || message.ps === "call" || message.ps === "batch") host.receive(linkFor(command.link), message);
+      else console.error(`a replica sent ${message.ps}, which is not for the store`);
       break;
+    }
     case "detach": {
       const link = links.get(command.link);
       if (link !== undefined) host.detach(link);

@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
-import type { PrimaryToWorker, WorkerToPrimary } from "../../src/protocol/cluster-messages.ts";
+import { primaryToWorkerGuard, type StoreReply, type StoreRequest } from "../../src/protocol/cluster-messages.ts";
 import type { Channel } from "../../src/state/channel.ts";
 import type { Departure } from "../../src/state/store.ts";
 import { ROOT } from "./server-process.ts";
@@ -9,7 +9,7 @@ import { ROOT } from "./server-process.ts";
 /** Parent -> host child (test/helpers/store-host-child.ts). */
 export type HostCommand =
   /** A replica's message to the host, on logical link `link`. */
-  | { kind: "message"; link: string; message: WorkerToPrimary }
+  | { kind: "message"; link: string; message: StoreRequest }
   /** Stop replicating to a link (as the primary does when a worker exits). */
   | { kind: "detach"; link: string }
   /** StoreHost.removeNode, as the primary calls it for a dead worker. */
@@ -17,12 +17,12 @@ export type HostCommand =
 
 /** Host child -> parent. */
 export type HostReply =
-  | { kind?: undefined; link: string; message: PrimaryToWorker }
+  | { kind?: undefined; link: string; message: StoreReply }
   | { kind: "removed"; id: number; departures?: Departure[]; error?: string }
   /** The host listens: sent once, after start-up. */
   | { kind: "up" };
 
-export interface ReplicaChannel extends Channel<WorkerToPrimary, PrimaryToWorker> {
+export interface ReplicaChannel extends Channel<StoreRequest, StoreReply> {
   readonly id: string;
   /** Tells the host to stop replicating to this link, and drops whatever still arrives for it. */
   detach(): void;
@@ -59,7 +59,7 @@ export async function forkStoreHost(): Promise<StoreHostProcess> {
     void exited.then(() => reject(new Error("the store host process exited during start-up")));
   });
 
-  const handlers = new Map<string, (message: PrimaryToWorker) => void>();
+  const handlers = new Map<string, (message: StoreReply) => void>();
   const removals = new Map<number, { resolve: (departures: Departure[]) => void; reject: (error: Error) => void }>();
   let nextRemoval = 1;
   // Each reply is handled in a turn of its own, in order: a real worker reads its own pipe, so a
@@ -77,6 +77,7 @@ export async function forkStoreHost(): Promise<StoreHostProcess> {
     replies.push(raw as HostReply);
     if (replies.length === 1) setImmediate(handleNext);
   });
+  const fromHost = primaryToWorkerGuard((ps, problem) => console.error(`the store host sent a malformed ${String(ps)}: ${problem}`));
   const handle = (reply: HostReply): void => {
     if (reply.kind === "up") return;
     if (reply.kind === "removed") {
@@ -86,7 +87,8 @@ export async function forkStoreHost(): Promise<StoreHostProcess> {
       else pending?.resolve(reply.departures ?? []);
       return;
     }
-    handlers.get(reply.link)?.(reply.message);
+    // Checked as a worker checks what the primary sends: the contract suite runs the guard on real traffic.
+    if (fromHost(reply.message)) handlers.get(reply.link)?.(reply.message as StoreReply);
   };
   const command = (message: HostCommand): void => {
     if (child.connected) child.send(message);

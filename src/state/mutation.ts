@@ -1,0 +1,35 @@
+import type { MutationValue, StoreCall } from "../protocol/cluster-messages.ts";
+import type { StateStore } from "./store.ts";
+
+/**
+ * Runs one mutation on a store: the primary's StoreHost applies each call this way, and every
+ * replica replays each apply the same way, so all copies see the same method calls. The switch
+ * is exhaustive: a mutation added to MUTATIONS does not compile until it has its case.
+ */
+export function applyMutation<C extends StoreCall>(store: StateStore, call: C): Promise<MutationValue[C["method"]]>;
+export function applyMutation(store: StateStore, call: StoreCall): Promise<unknown> {
+  switch (call.method) {
+    case "registerPeer":
+      return store.registerPeer(...call.args);
+    case "unregisterPeer":
+      return store.unregisterPeer(...call.args);
+    case "updateMeta":
+      return store.updateMeta(...call.args);
+    case "joinNamespace":
+      return store.joinNamespace(...call.args);
+    case "leaveScope":
+      return store.leaveScope(...call.args);
+    case "createRoom":
+      return store.createRoom(...call.args);
+    case "joinRoom":
+      return store.joinRoom(...call.args);
+    case "kick":
+      return store.kick(...call.args);
+    case "requestMatch":
+      return store.requestMatch(...call.args);
+    case "cancelMatch":
+      return store.cancelMatch(...call.args);
+    case "removeNode":
+      return store.removeNode(...call.args);
+  }
+}

@@ -1,0 +1,202 @@
+import { deserialize, serialize } from "node:v8";
+import { describe, expect, it } from "vitest";
+import {
+  MUTATIONS,
+  primaryToWorkerGuard,
+  workerToPrimaryGuard,
+  type Mutation,
+  type MutationArgs,
+  type PrimaryToWorker,
+  type WorkerToPrimary,
+} from "../../src/protocol/cluster-messages.ts";
+import { MemoryStore } from "../../src/state/memory-store.ts";
+import type { RegisterPeer } from "../../src/state/store.ts";
+
+/** A guard and what it reported, one entry per dropped message. */
+function guarded<T>(make: (dropped: (ps: unknown, problem: string) => void) => (message: unknown) => message is T) {
+  const drops: [unknown, string][] = [];
+  const guard = make((ps, problem) => drops.push([ps, problem]));
+  return { guard, drops };
+}
+
+const request: RegisterPeer = { fingerprint: "f", connectionId: "c", nodeId: "n", alias: undefined, aliasCandidates: ["a"], meta: {} };
+const ticket = { namespace: "ns", fingerprint: "f", groupSize: 2, criteria: {}, sessionId: "s" };
+
+/** Well-formed arguments of every mutation: a new mutation does not compile without its entry. */
+const ARGS: { [K in Mutation]: MutationArgs[K] } = {
+  registerPeer: [request],
+  unregisterPeer: ["f", "c"],
+  updateMeta: ["f", { level: 1 }],
+  joinNamespace: ["ns", "f", { appType: "app", meta: undefined, listLimit: 50 }],
+  leaveScope: ["ns", "f"],
+  createRoom: ["room", "f", 4],
+  joinRoom: ["room", "f", 50],
+  kick: ["room", "f", "g"],
+  requestMatch: [ticket],
+  cancelMatch: ["ns", "f"],
+  removeNode: ["n"],
+};
+const calls = MUTATIONS.map((method, id) => ({ ps: "call", id, method, args: ARGS[method] }) as WorkerToPrimary);
+const applies = MUTATIONS.map((method) => ({ ps: "apply", method, args: ARGS[method] }) as PrimaryToWorker);
+
+/** One well-formed message of every kind: a new kind does not compile without its sample. */
+const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps: K }> } = {
+  hello: { ps: "hello", id: 1 },
+  call: { ps: "call", id: 2, method: "joinRoom", args: ["room", "f", 50] },
+  batch: { ps: "batch", messages: [{ ps: "call", id: 3, method: "removeNode", args: ["n"] }, { ps: "call", id: 4, method: "registerPeer", args: [request] }] },
+  ready: { ps: "ready", nodeId: "n" },
+  load: { ps: "load", connections: 3, handOffs: 2 },
+  "limits-register": { ps: "limits-register", id: 5, key: "k" },
+  "limits-save": { ps: "limits-save", id: 6, fingerprint: "f", connectionId: "c", tokens: 1.5, ttlMs: 1_000 },
+  "limits-take": { ps: "limits-take", id: 7, fingerprint: "f", from: null, waitMs: 0 },
+  "limits-batch": {
+    ps: "limits-batch",
+    messages: [
+      { ps: "limits-take", id: 8, fingerprint: "f", from: "c", waitMs: 100 },
+      { ps: "limits-register", id: 9, key: "k" },
+    ],
+  },
+};
+
+const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { ps: K }> } = {
+  snapshot: { ps: "snapshot", id: 1, state: new MemoryStore().exportSnapshot() },
+  apply: { ps: "apply", method: "kick", args: ["room", "f", "g"] },
+  result: { ps: "result", id: 2, ok: false, code: 409, message: "alias is taken" },
+  batch: {
+    ps: "batch",
+    messages: [
+      { ps: "apply", method: "cancelMatch", args: ["ns", "f"] },
+      { ps: "result", id: 3, ok: true, value: true },
+      { ps: "result", id: 4, ok: true, value: undefined },
+    ],
+  },
+  "limits-result": { ps: "limits-result", id: 5, ok: true, value: { tokens: 2, ageMs: 10, connectionId: "c" } },
+  "limits-batch": {
+    ps: "limits-batch",
+    messages: [
+      { ps: "limits-result", id: 6, ok: true, value: false },
+      { ps: "limits-result", id: 7, ok: true, value: null },
+      { ps: "limits-result", id: 8, ok: false, message: "down" },
+    ],
+  },
+  reap: { ps: "reap", nodeId: "n" },
+  workers: { ps: "workers", nodeIds: ["a", "b"] },
+  connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false },
+};
+
+/** Messages of others on the same IPC channel, and values that are no message at all: ignored, never reported. */
+const FOREIGN: unknown[] = [
+  { source: "_sio_adapter", type: 13, uid: "u", nsp: "/" },
+  { cmd: "NODE_CLUSTER" },
+  {},
+  [],
+  null,
+  undefined,
+  42,
+  "hello",
+];
+
+describe("cluster message guards", () => {
+  it("accept one message of every kind, also after a V8 serialization round trip as IPC makes", () => {
+    const worker = guarded(workerToPrimaryGuard);
+    const primary = guarded(primaryToWorkerGuard);
+    for (const message of Object.values(FROM_WORKER)) {
+      expect(worker.guard(message), message.ps).toBe(true);
+      expect(worker.guard(deserialize(serialize(message))), message.ps).toBe(true);
+      expect(primary.guard(message), `${message.ps} is not for a worker`).toBe(false);
+    }
+    for (const message of Object.values(FROM_PRIMARY)) {
+      expect(primary.guard(message), message.ps).toBe(true);
+      expect(primary.guard(deserialize(serialize(message))), message.ps).toBe(true);
+    }
+    expect(worker.drops).toEqual([]);
+    // Every kind of the other direction is dropped, a batch of calls included.
+    expect(primary.drops.map(([ps]) => ps)).toEqual(Object.keys(FROM_WORKER));
+  });
+
+  it("accept a call and an apply of every mutation", () => {
+    const worker = guarded(workerToPrimaryGuard);
+    const primary = guarded(primaryToWorkerGuard);
+    for (const call of calls) expect(worker.guard(call)).toBe(true);
+    for (const apply of applies) expect(primary.guard(apply)).toBe(true);
+    expect(worker.guard({ ps: "batch", messages: calls })).toBe(true);
+    expect(primary.guard({ ps: "batch", messages: applies })).toBe(true);
+    expect([...worker.drops, ...primary.drops]).toEqual([]);
+  });
+
+  it("ignore other messages on the channel without reporting them", () => {
+    const worker = guarded(workerToPrimaryGuard);
+    const primary = guarded(primaryToWorkerGuard);
+    for (const message of FOREIGN) {
+      expect(worker.guard(message)).toBe(false);
+      expect(primary.guard(message)).toBe(false);
+    }
+    expect([...worker.drops, ...primary.drops]).toEqual([]);
+  });
+
+  const badFromWorker: [string, unknown][] = [
+    ["an unknown kind", { ps: "goodbye" }],
+    ["a kind that is not a string", { ps: 3 }],
+    ["a kind named after an Object.prototype member", { ps: "constructor" }],
+    ["a kind named __proto__", JSON.parse('{"ps":"__proto__"}')],
+    ["a null-prototype object of an unknown kind", Object.assign(Object.create(null) as object, { ps: "toString" })],
+    ["a hello without id", { ps: "hello" }],
+    ["a call with a string id", { ps: "call", id: "1", method: "removeNode", args: ["n"] }],
+    ["a call of a read", { ps: "call", id: 1, method: "resolvePeer", args: ["f"] }],
+    ["a call of an Object.prototype member", { ps: "call", id: 1, method: "hasOwnProperty", args: ["f"] }],
+    ["a call without args", { ps: "call", id: 1, method: "removeNode" }],
+    ["a call with args not an array", { ps: "call", id: 1, method: "removeNode", args: "n" }],
+    ["a call with too few args", { ps: "call", id: 1, method: "joinNamespace", args: ["ns", "f"] }],
+    ["a call with too many args", { ps: "call", id: 1, method: "removeNode", args: ["n", "m"] }],
+    ["a call with an arg of the wrong type", { ps: "call", id: 1, method: "createRoom", args: ["room", "f", "4"] }],
+    ["a call with a null object arg", { ps: "call", id: 1, method: "registerPeer", args: [null] }],
+    ["a batch that is not an array", { ps: "batch", messages: null }],
+    ["a batch with a malformed call", { ps: "batch", messages: [FROM_WORKER.call, { ps: "call", id: 2, method: "kick", args: [] }] }],
+    ["a batch with a non-object item", { ps: "batch", messages: [FROM_WORKER.call, 7] }],
+    ["a store batch with a limits call", { ps: "batch", messages: [FROM_WORKER["limits-register"]] }],
+    ["a store batch with a nested batch", { ps: "batch", messages: [FROM_WORKER.batch] }],
+    ["ready without nodeId", { ps: "ready" }],
+    ["load with a string count", { ps: "load", connections: "3", handOffs: 0 }],
+    ["a registration without key", { ps: "limits-register", id: 1 }],
+    ["a save without ttl", { ps: "limits-save", id: 1, fingerprint: "f", connectionId: "c", tokens: 1 }],
+    ["a take with an undefined from", { ps: "limits-take", id: 1, fingerprint: "f", waitMs: 0 }],
+    ["a limits batch with a store call", { ps: "limits-batch", messages: [FROM_WORKER.call] }],
+  ];
+
+  const badFromPrimary: [string, unknown][] = [
+    ["a kind of the other direction", { ps: "hello", id: 1 }],
+    ["a snapshot without state", { ps: "snapshot", id: 1 }],
+    ["a snapshot whose state is not one", { ps: "snapshot", id: 1, state: { peers: {} } }],
+    ["an apply of an unknown method", { ps: "apply", method: "dropEverything", args: [] }],
+    ["an apply with wrong args", { ps: "apply", method: "updateMeta", args: ["f", "meta"] }],
+    ["a result without ok", { ps: "result", id: 1, value: 1 }],
+    ["a failed result without code", { ps: "result", id: 1, ok: false, message: "x" }],
+    ["a batch with a limits result", { ps: "batch", messages: [FROM_PRIMARY["limits-result"]] }],
+    ["a batch with a notice", { ps: "batch", messages: [FROM_PRIMARY.reap] }],
+    ["a limits result with a string value", { ps: "limits-result", id: 1, ok: true, value: "yes" }],
+    ["a limits result with a partial budget", { ps: "limits-result", id: 1, ok: true, value: { tokens: 1 } }],
+    ["a failed limits result without message", { ps: "limits-result", id: 1, ok: false }],
+    ["a limits batch with a store result", { ps: "limits-batch", messages: [FROM_PRIMARY.result] }],
+    ["reap without nodeId", { ps: "reap", nodeId: 1 }],
+    ["workers with a non-string id", { ps: "workers", nodeIds: ["a", 2] }],
+    ["workers without a list", { ps: "workers", nodeIds: "a" }],
+    ["a hand-off with string data", { ps: "connection", data: "GET /", longLived: true, full: false }],
+    ["a hand-off without full", { ps: "connection", data: new Uint8Array(0), longLived: false }],
+  ];
+
+  const dropsOnce = (make: typeof workerToPrimaryGuard | typeof primaryToWorkerGuard, message: unknown): void => {
+    const { guard, drops } = guarded<unknown>(make);
+    let accepted: boolean | undefined;
+    expect(() => (accepted = guard(message))).not.toThrow();
+    expect(accepted).toBe(false);
+    expect(drops).toEqual([[(message as { ps: unknown }).ps, expect.any(String)]]);
+  };
+
+  it.each(badFromWorker)("drop and report once, without throwing, from a worker: %s", (_name, message) => {
+    dropsOnce(workerToPrimaryGuard, message);
+  });
+
+  it.each(badFromPrimary)("drop and report once, without throwing, from the primary: %s", (_name, message) => {
+    dropsOnce(primaryToWorkerGuard, message);
+  });
+});
