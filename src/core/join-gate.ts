@@ -1,19 +1,26 @@
 import type { JoinResult } from "../state/store.ts";
-import { scopeRoom, type JoinFence } from "../delivery/delivery.ts";
+import { scopeRoom, type Delivery, type JoinFence } from "../delivery/delivery.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
-import type { Session } from "./session.ts";
+import type { ServerBody } from "../protocol/server-messages.ts";
+import type { Membership, Session } from "./session.ts";
 
 /**
- * Makes a join exact for the peer that joins: what reaches its connection through the namespace
- * or room before its peer_list is out waits until after it, and peer_joined notices its list
- * covered are dropped. Why the connection must enter the adapter room before the store is asked,
- * and where the adapter asks `route`, is in delivery/join-fence.ts.
+ * Makes joins exact: a peer learns of every other member of a namespace or room once, from its own
+ * peer_list if the other joined first, otherwise from one peer_joined, which always arrives after
+ * that list. Everything that decides it is here: the joiner enters the adapter room before the
+ * store is asked, what reaches it through that room meanwhile is held until its reply is out, each
+ * peer_joined carries its joiner's seq, and a notice its recipient's list covered is dropped.
+ * Why the connection must enter the room first, and where the adapter asks `route`, is in
+ * delivery/join-fence.ts. The sessions' Membership.joinSeq is written here only.
  */
 export class JoinGate {
   /** Rooms being entered by connections of this process, all sessions together. */
   private enteringCount = 0;
 
-  constructor(private readonly sessionOf: (connectionId: string) => Session | undefined) {}
+  constructor(
+    private readonly sessionOf: (connectionId: string) => Session | undefined,
+    private readonly delivery: Pick<Delivery, "emit">,
+  ) {}
 
   /** True when no connection here is entering a room: only fenced notices need routing then. */
   idle(): boolean {
@@ -50,6 +57,46 @@ export class JoinGate {
       }
     };
     return result;
+  }
+
+  /**
+   * Records a join the store accepted (after enterWhile) and tells the other members: one
+   * peer_joined, fenced with the joiner's seq. A repeated join keeps what the first one recorded
+   * (the store kept its app_type too), takes the new seq and tells no one.
+   */
+  async joined(session: Session, name: string, join: JoinResult, kind: Pick<Membership, "appType" | "roomSize">): Promise<void> {
+    const room = scopeRoom(name);
+    session.connection.join(room);
+    const known = session.memberships.get(name);
+    if (known === undefined || join.added) session.memberships.set(name, { ...kind, joinSeq: join.seq });
+    else known.joinSeq = join.seq;
+    if (!join.added) return;
+    const member = join.member;
+    const body = { from: member.fingerprint, namespace: name, payload: member } satisfies ServerBody<"peer_joined">;
+    await this.delivery.emit(room, "peer_joined", body, [session.connection.id], { scope: name, seq: join.seq });
+  }
+
+  /** A room the session just created: its only member, so no notice, and every later one is new to it. */
+  created(session: Session, roomId: string, maxSize: number): void {
+    session.memberships.set(roomId, { appType: undefined, roomSize: maxSize, joinSeq: undefined });
+    session.connection.join(scopeRoom(roomId));
+  }
+
+  /** The session left the scope: it hears nothing more through it. */
+  left(session: Session, name: string): void {
+    session.memberships.delete(name);
+    session.connection.leave(scopeRoom(name));
+  }
+
+  /**
+   * The shared state was lost and the session joined `name` again: its peer_list predates the loss,
+   * so whoever joins from now on must reach it, whatever their new seq. Returns what the session
+   * knew of its membership there.
+   */
+  rejoined(session: Session, name: string): Membership | undefined {
+    const membership = session.memberships.get(name);
+    if (membership !== undefined) membership.joinSeq = undefined;
+    return membership;
   }
 
   /** A closed session's joins in flight: nothing it held will be delivered. */

@@ -1,26 +1,17 @@
 import type { Bucket } from "../limits/token-bucket.ts";
+import type { DecodedRequest } from "../protocol/decoder.ts";
 import type { Meta } from "../protocol/requests.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
 import type { Connection } from "./connection.ts";
 
-/** What a client sent: the envelope's fields as received, before validation. */
-export interface Incoming {
-  type: string;
-  to?: unknown;
-  namespace?: unknown;
-  payload?: unknown;
-  /** The payload's JSON text exactly as received (raw /ws signal and relay), to forward without serializing again. */
-  payloadJson?: string;
-}
-
 /** Where a direct reply goes: a Socket.IO acknowledgement callback, or the connection itself. */
 export type Ack = (envelope: Record<string, unknown>) => void;
 
+/** A request waiting for its turn, with where its reply goes. */
 export interface QueuedRequest {
-  message: Incoming;
+  request: DecodedRequest;
   ack: Ack | undefined;
 }
-
 
 /** What a node keeps about one namespace or room its peer is in. */
 export interface Membership {
@@ -31,7 +22,7 @@ export interface Membership {
   /**
    * The seq of this peer's own join there (JoinResult.seq): peer_joined notices about earlier
    * joiners are skipped, its peer_list had them. Undefined (a room it created, or state restored
-   * after a loss): every notice is delivered.
+   * after a loss): every notice is delivered. Written by JoinGate only.
    */
   joinSeq: number | undefined;
 }
@@ -46,7 +37,8 @@ export class Session {
   /** Requests are handled one at a time, in arrival order, even when a handler awaits the store. */
   readonly queue: QueuedRequest[] = [];
   draining = false;
-  registerTimer: NodeJS.Timeout | undefined;
+  /** Cancels the close for not registering within pong_wait; undefined once registered or closed. */
+  cancelRegisterTimeout: (() => void) | undefined;
   /**
    * What this node knows of its own peer, enough to register it again if the shared state is
    * lost (Redis restarted empty): its meta, and each namespace and room it is in (the keys are
@@ -72,3 +64,6 @@ export class Session {
 
   constructor(readonly connection: Connection) {}
 }
+
+/** The fingerprint of a registered session: every handler but register's runs only once the hub checked it. */
+export const peerOf = (session: Session): string => session.fingerprint as string;

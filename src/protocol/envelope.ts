@@ -10,10 +10,16 @@ export interface Body {
   ts?: number;
 }
 
-/** A message bound for one peer, in transport-neutral form. */
-export interface Outgoing {
-  readonly type: string;
-  readonly body: Body;
+/**
+ * A received envelope's fields, as a transport hands them to the decoder (protocol/decoder.ts):
+ * the parsed `/ws` frame, the Socket.IO event's argument, or what a dialect builds. Any object
+ * with these fields will do; others (`from`, `ts`, unknown ones) are never read, so a client
+ * cannot set them. `namespace` is accepted and unused: requests name their scope in `payload`.
+ */
+export interface ReceivedEnvelope {
+  readonly to?: unknown;
+  readonly namespace?: unknown;
+  readonly payload?: unknown;
 }
 
 const EMPTY_OBJECT = "{}";

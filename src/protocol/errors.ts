@@ -30,13 +30,23 @@ export const CloseCode = {
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
-/** A protocol error raised inside a handler; the transport turns it into an `error` envelope. */
+/**
+ * A protocol error: a request refused by the decoder (protocol/decoder.ts) or by a handler. The hub
+ * answers it with an `error` envelope in request order; the connection stays.
+ */
 export class ProtocolError extends Error {
+  /**
+   * @param ref the type of the request it answers, when it is known where the error is made (the
+   * decoder sets it; a handler's errors get theirs from the request the hub dispatched).
+   * @param options `cause`: the unexpected failure behind a 500, which the hub logs.
+   */
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly ref?: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "ProtocolError";
   }
 }

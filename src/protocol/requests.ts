@@ -1,20 +1,27 @@
+import type { ReceivedEnvelope } from "./envelope.ts";
 import { badRequest } from "./errors.ts";
 
 /**
- * Client→server requests, validated at the edge. Each parser takes the raw envelope fields
- * and returns a typed request or throws a 400 ProtocolError naming the bad field.
+ * Every client→server request, schema first: each request's type, with the validator that
+ * produces it written next to it, then ClientRequest (their union, tagged on `type`) and
+ * REQUEST_VALIDATORS, the one table from a wire type to its validator, which
+ * protocol/decoder.ts uses for every transport. A validator reads an envelope's fields and
+ * returns the typed request, or throws a 400 ProtocolError whose message names the bad field.
  */
 
+/** A peer's free-form description, shown in member lists: at most 4 KB as JSON. */
 export type Meta = Record<string, unknown>;
+/** Match criteria: a flat object of scalars, compared as JSON values. */
 export type Criteria = Record<string, string | number | boolean>;
 
-/** Limits the protocol notes set. */
+/** Bounds the protocol sets on input (docs/protocol.md, "Bounded input"). */
 export const LIMITS = {
   maxAliasLength: 32,
   maxNameLength: 64,
   maxPublicKeyLength: 16_384,
   maxMetaBytes: 4_096,
   maxAppTypeLength: 64,
+  maxToLength: 128,
   joinListLimit: 50,
   discoverDefaultLimit: 50,
   discoverMaxLimit: 1_000,
@@ -26,11 +33,13 @@ export const LIMITS = {
   maxCriteriaKeys: 32,
 } as const;
 
+// Field rules: each reads one field of a payload, returns it typed, or throws a 400 naming it.
+
 const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const ALIAS = /^[A-Za-z0-9_-]{1,32}$/;
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 
-export const isFingerprintLike = (value: string): boolean => FINGERPRINT.test(value);
+const isFingerprintLike = (value: string): boolean => FINGERPRINT.test(value);
 
 type Fields = Record<string, unknown>;
 
@@ -38,6 +47,9 @@ function asObject(value: unknown, what: string): Fields {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw badRequest(`${what} must be an object`);
   return value as Fields;
 }
+
+/** An absent payload is an empty one: `{"type":"ping"}` and `emit("discover")` need none. */
+const payloadOf = (payload: unknown): Fields => asObject(payload ?? {}, "payload");
 
 function optionalString(fields: Fields, key: string, maxLength: number): string | undefined {
   const value = fields[key];
@@ -62,7 +74,7 @@ function optionalInt(fields: Fields, key: string): number | undefined {
 }
 
 /** Serialized size of a meta object; used for the 4 KB cap. */
-export const metaBytes = (meta: Meta): number => Buffer.byteLength(JSON.stringify(meta));
+const metaBytes = (meta: Meta): number => Buffer.byteLength(JSON.stringify(meta));
 
 function optionalMeta(fields: Fields, key: string): Meta | undefined {
   const value = fields[key];
@@ -72,14 +84,15 @@ function optionalMeta(fields: Fields, key: string): Meta | undefined {
   return meta;
 }
 
-export const payloadOf = (payload: unknown): Fields => asObject(payload ?? {}, "payload");
+// The requests.
 
+/** `register {public_key, alias?, meta?}`. `alias` absent or null: one is generated. */
 export interface RegisterRequest {
   publicKey: string;
   alias: string | undefined;
   meta: Meta | undefined;
 }
-export function parseRegister(payload: unknown): RegisterRequest {
+function parseRegister(payload: unknown): RegisterRequest {
   const fields = payloadOf(payload);
   const publicKey = fields["public_key"];
   if (typeof publicKey !== "string" || publicKey.length === 0) throw badRequest("public_key is required");
@@ -92,12 +105,14 @@ export function parseRegister(payload: unknown): RegisterRequest {
   return { publicKey, alias, meta: optionalMeta(fields, "meta") };
 }
 
+/** `join {namespace, app_type?, meta?, version?}`; `version` is checked, then ignored. */
 export interface JoinRequest {
   namespace: string;
+  /** "" when absent. */
   appType: string;
   meta: Meta | undefined;
 }
-export function parseJoin(payload: unknown): JoinRequest {
+function parseJoin(payload: unknown): JoinRequest {
   const fields = payloadOf(payload);
   optionalString(fields, "version", LIMITS.maxAppTypeLength);
   return {
@@ -107,27 +122,47 @@ export function parseJoin(payload: unknown): JoinRequest {
   };
 }
 
-export const parseNamespace = (payload: unknown): string => name(payloadOf(payload), "namespace");
-export const parseRoomId = (payload: unknown): string => name(payloadOf(payload), "room_id");
-
-export interface TargetedRequest {
-  to: string;
-  payload: unknown;
+/** `leave {namespace}` and `match_cancel {namespace}`. */
+export interface NamespaceRequest {
+  namespace: string;
 }
-export function parseTargeted(to: unknown, payload: unknown): TargetedRequest {
+const parseNamespace = (payload: unknown): NamespaceRequest => ({ namespace: name(payloadOf(payload), "namespace") });
+
+/** `join_room {room_id}` and `room_info {room_id}`. */
+export interface RoomRequest {
+  roomId: string;
+}
+const parseRoom = (payload: unknown): RoomRequest => ({ roomId: name(payloadOf(payload), "room_id") });
+
+/**
+ * `signal` / `relay` with `to`: a payload for one peer, forwarded untouched. Unlike the other
+ * requests it keeps the envelope's own shape, `to` beside `payload`: this is the hot path, and one
+ * object per message is all it costs.
+ */
+export interface TargetedRequest<T extends "signal" | "relay" = "signal" | "relay"> {
+  readonly type: T;
+  /** A fingerprint (lowercased) or an alias; the hub resolves it as a fingerprint first. */
+  readonly to: string;
+  readonly payload: Fields;
+  /** The payload's text exactly as received, when the transport kept it (raw /ws): forwarded without serializing again. */
+  readonly payloadJson: string | undefined;
+}
+function parseTargeted<T extends "signal" | "relay">(type: T, to: unknown, payload: unknown, payloadJson: string | undefined): TargetedRequest<T> {
   if (typeof to !== "string" || to.length === 0) throw badRequest("to is required");
-  if (to.length > 128) throw badRequest("to is too long");
+  if (to.length > LIMITS.maxToLength) throw badRequest("to is too long");
   if (typeof payload !== "object" || payload === null || Array.isArray(payload)) throw badRequest("payload must be an object");
   // Only a 64-character `to` can be a fingerprint: skip the pattern test for aliases.
-  return { to: to.length === 64 && isFingerprintLike(to) ? to.toLowerCase() : to, payload };
+  return { type, to: to.length === 64 && isFingerprintLike(to) ? to.toLowerCase() : to, payload: payload as Fields, payloadJson };
 }
 
+/** `broadcast {namespace, data, exclude?}`; `exclude` holds fingerprints (lowercased). */
 export interface BroadcastRequest {
   namespace: string;
+  /** null when absent. */
   data: unknown;
   exclude: string[];
 }
-export function parseBroadcast(payload: unknown): BroadcastRequest {
+function parseBroadcast(payload: unknown): BroadcastRequest {
   const fields = payloadOf(payload);
   const namespace = name(fields, "namespace");
   const exclude = fields["exclude"];
@@ -141,23 +176,25 @@ export function parseBroadcast(payload: unknown): BroadcastRequest {
   return { namespace, data: fields["data"] ?? null, exclude: excluded };
 }
 
+/** `discover {namespace, limit?}`; `limit` defaults to 50 and is lowered to 1,000. */
 export interface DiscoverRequest {
   namespace: string;
   limit: number;
 }
-export function parseDiscover(payload: unknown): DiscoverRequest {
+function parseDiscover(payload: unknown): DiscoverRequest {
   const fields = payloadOf(payload);
   const limit = optionalInt(fields, "limit") ?? LIMITS.discoverDefaultLimit;
   if (limit < 1) throw badRequest("limit must be at least 1");
   return { namespace: name(fields, "namespace"), limit: Math.min(limit, LIMITS.discoverMaxLimit) };
 }
 
+/** `match {namespace, group_size, criteria?}`: criteria are a flat object of scalars. */
 export interface MatchRequest {
   namespace: string;
   groupSize: number;
   criteria: Criteria;
 }
-export function parseMatch(payload: unknown): MatchRequest {
+function parseMatch(payload: unknown): MatchRequest {
   const fields = payloadOf(payload);
   const namespace = name(fields, "namespace");
   const groupSize = optionalInt(fields, "group_size");
@@ -177,11 +214,13 @@ export function parseMatch(payload: unknown): MatchRequest {
   return { namespace, groupSize, criteria: raw as Criteria };
 }
 
+/** `create_room {room_id?, max_size?}`; `max_size` defaults to 20 and is lowered to 30. */
 export interface CreateRoomRequest {
+  /** undefined: the hub generates one. */
   roomId: string | undefined;
   maxSize: number;
 }
-export function parseCreateRoom(payload: unknown): CreateRoomRequest {
+function parseCreateRoom(payload: unknown): CreateRoomRequest {
   const fields = payloadOf(payload);
   const roomId = fields["room_id"] === undefined || fields["room_id"] === null ? undefined : name(fields, "room_id");
   const requested = optionalInt(fields, "max_size") ?? LIMITS.roomDefaultSize;
@@ -189,23 +228,90 @@ export function parseCreateRoom(payload: unknown): CreateRoomRequest {
   return { roomId, maxSize: Math.min(requested, LIMITS.roomMaxSize) };
 }
 
+/** `kick {room_id, fingerprint}`: the target is named by fingerprint only (lowercased). */
 export interface KickRequest {
   roomId: string;
   fingerprint: string;
 }
-export function parseKick(payload: unknown): KickRequest {
+function parseKick(payload: unknown): KickRequest {
   const fields = payloadOf(payload);
   const fingerprint = fields["fingerprint"];
   if (typeof fingerprint !== "string" || !isFingerprintLike(fingerprint)) throw badRequest("fingerprint must be a 64-character hex fingerprint");
   return { roomId: name(fields, "room_id"), fingerprint: fingerprint.toLowerCase() };
 }
 
-export function parseMetadata(payload: unknown): Meta {
-  const fields = payloadOf(payload);
-  const meta = optionalMeta(fields, "meta");
-  if (meta === undefined) throw badRequest("meta is required");
-  return meta;
+/** `metadata {meta}`: a shallow patch of the peer's meta, where null removes a key. */
+export interface MetadataRequest {
+  meta: Meta;
 }
+function parseMetadata(payload: unknown): MetadataRequest {
+  const meta = optionalMeta(payloadOf(payload), "meta");
+  if (meta === undefined) throw badRequest("meta is required");
+  return { meta };
+}
+
+/** A request whose fields are all in its payload. */
+interface PayloadRequest<T extends string, P> {
+  readonly type: T;
+  readonly payload: P;
+}
+
+/** `ping`: any payload is ignored. One shared object: it carries nothing. */
+export interface PingRequest {
+  readonly type: "ping";
+}
+const PING: PingRequest = Object.freeze({ type: "ping" });
+
+/** Every valid client→server request, tagged on its wire `type`. */
+export type ClientRequest =
+  | PayloadRequest<"register", RegisterRequest>
+  | PayloadRequest<"join", JoinRequest>
+  | PayloadRequest<"leave", NamespaceRequest>
+  | TargetedRequest<"signal">
+  | TargetedRequest<"relay">
+  | PayloadRequest<"broadcast", BroadcastRequest>
+  | PayloadRequest<"discover", DiscoverRequest>
+  | PayloadRequest<"match", MatchRequest>
+  | PayloadRequest<"match_cancel", NamespaceRequest>
+  | PayloadRequest<"create_room", CreateRoomRequest>
+  | PayloadRequest<"join_room", RoomRequest>
+  | PayloadRequest<"room_info", RoomRequest>
+  | PayloadRequest<"kick", KickRequest>
+  | PayloadRequest<"metadata", MetadataRequest>
+  | PingRequest;
+
+/** The wire `type` of every client→server request. */
+export type RequestType = ClientRequest["type"];
+/** The validated request of one type. */
+export type RequestOf<T extends RequestType> = Extract<ClientRequest, { type: T }>;
+
+/** Builds one request type from an envelope's fields; throws a 400 ProtocolError naming the bad field. */
+export type RequestValidator<R extends ClientRequest = ClientRequest> = (envelope: ReceivedEnvelope, payloadJson: string | undefined) => R;
+
+/** The mapped type makes a request type without a validator, or one producing another type, fail to compile. */
+const VALIDATORS: { readonly [T in RequestType]: RequestValidator<RequestOf<T>> } = {
+  register: (envelope) => ({ type: "register", payload: parseRegister(envelope.payload) }),
+  join: (envelope) => ({ type: "join", payload: parseJoin(envelope.payload) }),
+  leave: (envelope) => ({ type: "leave", payload: parseNamespace(envelope.payload) }),
+  signal: (envelope, payloadJson) => parseTargeted("signal", envelope.to, envelope.payload, payloadJson),
+  relay: (envelope, payloadJson) => parseTargeted("relay", envelope.to, envelope.payload, payloadJson),
+  broadcast: (envelope) => ({ type: "broadcast", payload: parseBroadcast(envelope.payload) }),
+  discover: (envelope) => ({ type: "discover", payload: parseDiscover(envelope.payload) }),
+  match: (envelope) => ({ type: "match", payload: parseMatch(envelope.payload) }),
+  match_cancel: (envelope) => ({ type: "match_cancel", payload: parseNamespace(envelope.payload) }),
+  create_room: (envelope) => ({ type: "create_room", payload: parseCreateRoom(envelope.payload) }),
+  join_room: (envelope) => ({ type: "join_room", payload: parseRoom(envelope.payload) }),
+  room_info: (envelope) => ({ type: "room_info", payload: parseRoom(envelope.payload) }),
+  kick: (envelope) => ({ type: "kick", payload: parseKick(envelope.payload) }),
+  metadata: (envelope) => ({ type: "metadata", payload: parseMetadata(envelope.payload) }),
+  ping: () => PING,
+};
+
+/**
+ * Wire type -> validator, built once. A Map, not the object: a type such as `__proto__` or
+ * `constructor` must be unknown, not found on Object.prototype.
+ */
+export const REQUEST_VALIDATORS: ReadonlyMap<string, RequestValidator> = new Map<string, RequestValidator>(Object.entries(VALIDATORS));
 
 /** Canonical text of match criteria: equal criteria give equal text whatever their key order. */
 export function canonicalCriteria(criteria: Criteria): string {

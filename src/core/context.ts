@@ -1,0 +1,59 @@
+import type { Delivery } from "../delivery/delivery.ts";
+import type { MessageBudgets } from "../limits/message-budgets.ts";
+import type { RegistrationLimiter } from "../limits/rate-limiter.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { ServerMessage } from "../protocol/server-messages.ts";
+import type { StateStore } from "../state/store.ts";
+import type { JoinGate } from "./join-gate.ts";
+import type { Session } from "./session.ts";
+import type { Sessions } from "./sessions.ts";
+
+/** Time as the core reads it; unit tests inject a fake one (test/helpers/fake-clock.ts). */
+export interface Clock {
+  /** Wall-clock milliseconds since the epoch: the `ts` that clients read. */
+  now(): number;
+  /** Runs `callback` once, `ms` from now; the result cancels it. Never keeps the process alive by itself. */
+  setTimer(callback: () => void, ms: number): () => void;
+}
+
+/** The process's own clock; its timers are unref'd. */
+export const systemClock: Clock = {
+  now: Date.now,
+  setTimer(callback, ms) {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
+/**
+ * What the handler modules work with. The hub builds it once; each module declares the part it
+ * needs (a Pick of this) and never sees the hub.
+ */
+export interface CoreContext {
+  /** The state shared by the whole deployment (peers, memberships, rooms, match queues). */
+  readonly store: StateStore;
+  /** Gets messages to peers wherever they are connected. */
+  readonly delivery: Delivery;
+  /** This process's sessions by connection id, fingerprint and alias. */
+  readonly sessions: Sessions;
+  /** Makes joins exact for the joiner and its peers (see JoinGate). */
+  readonly joins: JoinGate;
+  /** Every connection's message budget and how it outlives the connection. */
+  readonly budgets: MessageBudgets;
+  /** Registrations per public key, counted for the whole deployment. */
+  readonly registrationLimiter: RegistrationLimiter;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** This process's id in the deployment; recorded with each peer it registers. */
+  readonly nodeId: string;
+}
+
+/** A handler's direct reply; undefined when the request has none (a Socket.IO acknowledgement then gets `ok`). */
+export type Reply = ServerMessage | undefined;
+
+/**
+ * Handles one validated request. Only `register` runs for an unregistered session, and only for
+ * one. A handler that needs no I/O returns synchronously: no promise on the hot path.
+ */
+export type Handler<R> = (session: Session, request: R) => Reply | Promise<Reply>;

@@ -1,0 +1,46 @@
+import { randomUUID } from "node:crypto";
+import { peerRoom } from "../delivery/delivery.ts";
+import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import type { MatchRequest, NamespaceRequest } from "../protocol/requests.ts";
+import type { ServerBody, ServerMessage } from "../protocol/server-messages.ts";
+import type { CoreContext } from "./context.ts";
+import { peerOf, type Session } from "./session.ts";
+
+/** What the matchmaking handlers use. */
+export type MatchmakingContext = Pick<CoreContext, "store" | "delivery" | "clock">;
+
+/**
+ * Criteria matchmaking inside a namespace: tickets queue by namespace, group size and criteria
+ * (in the store, so groups form across processes), first come, first matched.
+ */
+export class Matchmaking {
+  constructor(private readonly ctx: MatchmakingContext) {}
+
+  /**
+   * `match`: queues the peer's ticket (replacing its earlier one in that namespace). Replies
+   * `match` waiting, or, when this ticket completes a group, `matched`, which every other member
+   * of the group gets too.
+   */
+  async match(session: Session, request: MatchRequest): Promise<ServerMessage<"match" | "matched">> {
+    const fingerprint = peerOf(session);
+    // The session id is chosen here so that every replica of the store agrees on it.
+    const outcome = await this.ctx.store.requestMatch({ ...request, fingerprint, sessionId: randomUUID().replaceAll("-", "") });
+    if (outcome.status === "waiting") return { type: "match", body: { payload: { status: "waiting", namespace: request.namespace } } };
+    const body: ServerBody<"matched"> = {
+      namespace: request.namespace,
+      payload: { namespace: request.namespace, session_id: outcome.sessionId, peers: outcome.peers },
+      ts: this.ctx.clock.now(),
+    };
+    const others = outcome.peers.filter((peer) => peer.fingerprint !== fingerprint).map((peer) => peerRoom(peer.fingerprint));
+    await this.ctx.delivery.emit(others, "matched", body);
+    return { type: "matched", body };
+  }
+
+  /** `match_cancel`: drops the peer's ticket in the namespace (404 without one); replies `match` cancelled. */
+  async cancel(session: Session, request: NamespaceRequest): Promise<ServerMessage<"match">> {
+    if (!(await this.ctx.store.cancelMatch(request.namespace, peerOf(session)))) {
+      throw new ProtocolError(ErrorCode.NotFound, "no match request to cancel");
+    }
+    return { type: "match", body: { payload: { status: "cancelled", namespace: request.namespace } } };
+  }
+}

@@ -1,0 +1,109 @@
+import { peerRoom } from "../delivery/delivery.ts";
+import { CloseCode, ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import { mergeMeta, type MetadataRequest, type RegisterRequest } from "../protocol/requests.ts";
+import type { ServerMessage } from "../protocol/server-messages.ts";
+import { aliasCandidates, fingerprintOf } from "./alias.ts";
+import type { CoreContext } from "./context.ts";
+import { announceDeparture } from "./departures.ts";
+import type { Recovery } from "./recovery.ts";
+import { peerOf, type Session } from "./session.ts";
+
+/** What registration uses, with two hooks of the hub. */
+export interface RegistrationContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "nodeId"> {
+  /** Where a disconnected peer leaves the store, or waits for it to be back. */
+  readonly recovery: Pick<Recovery, "unregister">;
+  /** Closes a connection of this process with a notice (Hub.closeLocal); false if it is not here. */
+  readonly closeLocal: (connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) => boolean;
+}
+
+const REPLACED_NOTICE = "replaced by a newer connection with the same key";
+
+/**
+ * A peer's identity for the life of its connection: `register` (the fingerprint, a unique alias,
+ * replacing an older connection with the same key), `metadata`, and leaving the registry when the
+ * connection closes. The key's message budget follows it across connections (see MessageBudgets).
+ */
+export class Registration {
+  constructor(private readonly ctx: RegistrationContext) {}
+
+  /**
+   * Registers the session's key. A requested alias must be free (409); without one, the first free
+   * generated alias is taken. If the key is connected already, that connection is replaced: it gets
+   * error 409 with close_code 4001 and is closed, its namespaces get one peer_left, and its budget
+   * passes to this one.
+   */
+  async register(session: Session, request: RegisterRequest): Promise<ServerMessage<"registered">> {
+    const { store, delivery, sessions, budgets } = this.ctx;
+    const fingerprint = fingerprintOf(request.publicKey);
+    const connection = session.connection;
+    if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
+      throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
+    }
+    const registration = await store.registerPeer({
+      fingerprint,
+      connectionId: connection.id,
+      nodeId: this.ctx.nodeId,
+      alias: request.alias,
+      // Only used when no alias is asked for: a taken alias is refused (409), never replaced.
+      aliasCandidates: request.alias === undefined ? aliasCandidates(fingerprint) : [],
+      meta: request.meta ?? {},
+    });
+    if (session.closed) {
+      await store.unregisterPeer(fingerprint, connection.id);
+      throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
+    }
+    const replaced = registration.replaced;
+    // The key's message budget goes on: a registered connection of this process hands its own over
+    // before it is closed; otherwise the connection before saved it, or saves it once told to close here.
+    const here = replaced === undefined ? undefined : sessions.withConnectionId(replaced.connectionId);
+    const predecessor = here?.fingerprint === undefined ? undefined : here;
+    if (predecessor !== undefined) session.budget = budgets.handOver(predecessor);
+    if (replaced !== undefined) {
+      if (!this.ctx.closeLocal(replaced.connectionId, ErrorCode.Conflict, CloseCode.Replaced, REPLACED_NOTICE)) {
+        delivery.closeElsewhere(replaced.connectionId, ErrorCode.Conflict, CloseCode.Replaced, REPLACED_NOTICE);
+      }
+      announceDeparture(delivery, replaced, replaced.connectionId);
+    }
+    if (predecessor === undefined) {
+      const restored = await budgets.restore(fingerprint, replaced?.connectionId);
+      if (session.closed) {
+        // Kept for the key's next connection, which may be waiting for exactly this one.
+        await budgets.release(fingerprint, connection.id, restored);
+        await store.unregisterPeer(fingerprint, connection.id);
+        throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
+      }
+      session.budget = restored;
+    }
+    session.cancelRegisterTimeout?.();
+    session.cancelRegisterTimeout = undefined;
+    session.fingerprint = fingerprint;
+    session.alias = registration.alias;
+    session.meta = request.meta ?? {};
+    sessions.identify(session);
+    connection.join(peerRoom(fingerprint));
+    return { type: "registered", body: { from: fingerprint, payload: { fingerprint, alias: registration.alias } } };
+  }
+
+  /** `metadata`: merges the patch into the peer's meta, in the store and in what this node keeps. No reply. */
+  async updateMeta(session: Session, request: MetadataRequest): Promise<undefined> {
+    await this.ctx.store.updateMeta(peerOf(session), request.meta);
+    session.meta = mergeMeta(session.meta, request.meta);
+    return undefined;
+  }
+
+  /**
+   * The registered part of a closed session's cleanup (the hub has unindexed it): the key's budget
+   * is saved first, so a registration that no longer finds the peer finds its budget; then the
+   * peer leaves the store and its namespaces and rooms are told. Never rejects.
+   */
+  async release(session: Session): Promise<void> {
+    const fingerprint = session.fingerprint;
+    if (fingerprint === undefined) return;
+    const connectionId = session.connection.id;
+    const scopes = [...session.memberships.keys()];
+    const budget = session.budget;
+    session.budget = undefined;
+    if (budget !== undefined) await this.ctx.budgets.release(fingerprint, connectionId, budget);
+    await this.ctx.recovery.unregister(fingerprint, connectionId, scopes);
+  }
+}
