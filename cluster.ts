@@ -3,7 +3,8 @@ import { processRole } from "./src/config/role.ts";
 import { inertOptions } from "./src/config/schema.ts";
 import { runPrimary } from "./src/cluster/primary.ts";
 import { runWorker } from "./src/cluster/worker.ts";
-import { loadConfigOrExit, runServer } from "./src/main.ts";
+import { runSingle } from "./src/process/single.ts";
+import { loadConfigOrExit } from "./src/process/start-up.ts";
 import { createLogger } from "./src/observability/logger.ts";
 
 /**
@@ -18,7 +19,7 @@ const logger = createLogger(config);
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 if (role.kind !== "worker") for (const note of inertOptions(config)) logger.warn(note);
 if (role.kind === "single") {
-  await runServer(config);
+  await runSingle(config, logger);
 } else if (role.kind === "primary") {
   await runPrimary(config, role.workers, logger.child({ role: "primary" }));
 } else {

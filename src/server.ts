@@ -3,7 +3,9 @@ import { createServer as createHttpServer, type IncomingMessage, type RequestLis
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import { Server as SocketIoServer, type ServerOptions } from "socket.io";
+import { Server as SocketIoServer } from "socket.io";
+import type { Backends } from "./backends/backends.ts";
+import { memoryBackends } from "./backends/memory/memory-backends.ts";
 import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./delivery/direct-links.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
@@ -11,13 +13,8 @@ import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { assertLibraryInternals } from "./internals/library-internals.ts";
 import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
-import type { BudgetStore } from "./limits/budget-store.ts";
-import { MemoryBudgetStore } from "./limits/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./limits/rate-limiter.ts";
 import type { Logger } from "./observability/logger.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
-import { MemoryStore } from "./state/memory-store.ts";
-import type { Departure, StateStore } from "./state/store.ts";
 import { RawWebSocketTransport } from "./transport/raw-ws.ts";
 import { installRecipientFilter } from "./delivery/join-fence.ts";
 import { CLOSE_EVENT, createSocketDelivery } from "./delivery/socket-delivery.ts";
@@ -36,60 +33,116 @@ export interface ServerDeps {
   logger: Logger;
   /** This process's id in the deployment. */
   nodeId?: string;
-  /** Defaults to a MemoryStore: the embedded, single-process default. */
-  store?: StateStore;
   /**
-   * Where a key's message budget waits between its connections, for the whole deployment: the
-   * cluster primary's (workers) or Redis (nodes). Defaults to one in this process's memory.
+   * Connects what this process shares its world through; start() calls it first, close() closes
+   * what it returned last. Default: the embedded memory backends (one process alone).
    */
-  budgetStore?: BudgetStore;
-  /** Registrations per public key for the whole deployment, as budgetStore. Defaults to one in memory. */
-  registrationLimiter?: RegistrationLimiter;
-  /** Socket.IO adapter (cluster or Redis) when other processes share the world. */
-  adapter?: ServerOptions["adapter"];
+  connectBackends?: () => Promise<Backends>;
   /** Engine.IO session id generator, so a front router can tell which process owns a session. */
   generateSessionId?: () => string;
   /** When false, the server does not listen: a cluster primary hands it connections. */
   listen?: boolean;
   /** Called with the Socket.IO and HTTP servers before they accept anything (cluster worker hooks). */
   attach?: (io: SocketIoServer, httpServer: HttpServer) => void;
-  /** One-hop delivery to the worker holding a peer (cluster workers). */
+  /** One-hop delivery to the other workers of the machine (cluster workers without Redis). */
   directLinks?: DirectLinks;
   /**
    * Whether the machine already held max_peers connections when this request's connection
    * arrived; decided by the cluster primary for its workers. Default: this process's own count.
    */
   overCapacity?: (request: IncomingMessage) => boolean;
-  /** Backends this server depends on and whether each is up, for /health and /readyz. */
-  backends?: () => Record<string, "up" | "down">;
+}
+
+/** Which step of start() failed: reaching the backends, or listening. */
+export class StartError extends Error {
+  constructor(
+    readonly step: "backends" | "listen",
+    cause: unknown,
+  ) {
+    super((cause as Error).message, { cause });
+    this.name = "StartError";
+  }
 }
 
 export interface PeerServer {
   readonly nodeId: string;
-  /** Listens (unless deps.listen is false) and resolves with the bound address. */
+  /**
+   * Connects the backends, wires the server, listens (unless deps.listen is false) and attaches
+   * the backends to it; resolves with the bound address. Rejects with a StartError. Safe to call twice.
+   */
   start(): Promise<AddressInfo | undefined>;
   /** Connections open on this process, raw and Engine.IO, registered or not: what max_peers counts. */
   connectionCount(): number;
-  /** Tells members about peers removed for a dead process; see Hub.announceRemoved. */
-  announceDepartures(departures: readonly Departure[], everywhere: boolean): void;
-  /** The state backend is back after an outage; see Hub.storeRecovered. */
-  storeRecovered(stateLost: boolean, settleMs?: number): Promise<void>;
+  /**
+   * Stops accepting, tells every peer (close 1001) and unregisters it, closes the transports (at
+   * most write_timeout for slow peers), then the backends. Safe to call twice.
+   */
   close(): Promise<void>;
 }
 
+/** What createServer builds once the backends are connected. */
+interface Running {
+  hub: Hub;
+  listen(): Promise<AddressInfo | undefined>;
+  connectionCount(): number;
+  /** Everything but the backends, in shutdown order. */
+  drain(): Promise<void>;
+}
+
 /**
- * Wires config, state, core and transports into one server. The only place that does. Throws a
- * LibraryInternalsError, before wiring anything, when the installed socket.io libraries are not the
- * ones src/internals/ was verified against.
+ * The one place that wires config, backends, core, delivery and transports into a server, and owns
+ * its lifecycle: connect backends -> wire -> listen -> attach backends; close: stop accepting ->
+ * drain -> close transports -> close backends. Throws a LibraryInternalsError, before anything,
+ * when the installed socket.io libraries are not the ones src/internals/ was verified against.
  */
 export function createServer(config: Config, deps: ServerDeps): PeerServer {
   assertLibraryInternals();
-  const { logger } = deps;
   const nodeId = deps.nodeId ?? `${hostname()}-${process.pid}`;
-  const store = deps.store ?? new MemoryStore();
-  const budgetStore = deps.budgetStore ?? new MemoryBudgetStore();
-  const registrationLimiter = deps.registrationLimiter ?? createMemoryRegistrationLimiter();
-  const clustered = deps.adapter !== undefined;
+  let backends: Backends | undefined;
+  let running: Running | undefined;
+  let started: Promise<AddressInfo | undefined> | undefined;
+  let closed: Promise<void> | undefined;
+  return {
+    nodeId,
+    start() {
+      started ??= (async () => {
+        try {
+          backends = await (deps.connectBackends ?? (async () => memoryBackends()))();
+        } catch (error) {
+          throw new StartError("backends", error);
+        }
+        const wired = (running = wire(config, deps, nodeId, backends));
+        let address: AddressInfo | undefined;
+        try {
+          address = await wired.listen();
+        } catch (error) {
+          throw new StartError("listen", error);
+        }
+        await backends.attach({
+          announceDepartures: (departures, everywhere) => wired.hub.announceRemoved(departures, everywhere),
+          storeRecovered: (stateLost, settleMs) => wired.hub.storeRecovered(stateLost, settleMs),
+        });
+        return address;
+      })();
+      return started;
+    },
+    connectionCount: () => running?.connectionCount() ?? 0,
+    close() {
+      closed ??= (async () => {
+        await started?.catch(() => undefined);
+        await running?.drain();
+        await backends?.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** Builds the server on connected backends. */
+function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backends): Running {
+  const { logger } = deps;
+  const { store } = backends;
+  const clustered = backends.adapter !== undefined;
   const startedAt = Date.now();
 
   // The HTTP handler must be registered before Socket.IO attaches: Engine.IO takes over the
@@ -126,7 +179,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     destroyUpgrade: false,
     // Runs for every new Engine.IO session (polling or WebSocket) before it exists: see admission.
     allowRequest: (request, callback) => admission.admitSession(request, callback),
-    ...(deps.adapter === undefined ? {} : { adapter: deps.adapter }),
+    ...(backends.adapter === undefined ? {} : { adapter: backends.adapter }),
   });
   // After Engine.IO attached: it takes over the 'request' listeners present when it does.
   if (deps.listen === false) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
@@ -150,8 +203,8 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     config,
     store,
     delivery,
-    budgetStore,
-    registrationLimiter,
+    budgetStore: backends.budgetStore,
+    registrationLimiter: backends.registrationLimiter,
     logger,
     nodeId,
   });
@@ -202,7 +255,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   handleHttp = createHttpHandler(
       {
         accepting: () => hub.isAccepting,
-        backends: deps.backends ?? (() => ({})),
+        backends: () => backends.health(),
         maxPeers: config.maxPeers,
         snapshot: async (detail) => {
           const [stats, workers] = await Promise.all([store.stats(), allStats(detail)]);
@@ -213,12 +266,10 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
   );
   deps.attach?.(io, httpServer);
 
-  let started: Promise<AddressInfo | undefined> | undefined;
-  let closed: Promise<void> | undefined;
   return {
-    nodeId,
-    start() {
-      started ??= new Promise<AddressInfo | undefined>((resolve, reject) => {
+    hub,
+    listen: () =>
+      new Promise<AddressInfo | undefined>((resolve, reject) => {
         raw.start();
         if (deps.listen === false) {
           resolve(undefined);
@@ -229,36 +280,24 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
           httpServer.off("error", reject);
           resolve(httpServer.address() as AddressInfo);
         });
-      });
-      return started;
-    },
+      }),
     connectionCount: localConnections,
-    announceDepartures(departures, everywhere) {
-      hub.announceRemoved(departures, everywhere);
-    },
-    storeRecovered: (stateLost, settleMs) => hub.storeRecovered(stateLost, settleMs),
-    close() {
-      closed ??= (async () => {
-        hub.stopAccepting();
-        const sessions = [...hub.sessions()];
-        for (const session of sessions) {
-          closeWithNotice(session.connection, ErrorCode.Unavailable, CloseCode.GoingAway, "server shutting down");
-        }
-        // Every peer is unregistered (and its namespaces told) before the backends close.
-        await Promise.all(sessions.map((session) => hub.close(session)));
-        raw.close(CloseCode.GoingAway, "server shutting down");
-        // A client that stopped reading never finishes its close handshake: wait at most
-        // write_timeout for the rest, then cut what is left.
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([io.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, config.writeTimeoutMs)))]);
-        clearTimeout(timer);
-        httpServer.closeAllConnections();
-        await links?.close();
-        // An injected store belongs to whoever made it (it may still need it, e.g. to leave Redis cleanly).
-        if (deps.store === undefined) await store.close();
-        if (deps.budgetStore === undefined) await budgetStore.close();
-      })();
-      return closed;
+    async drain() {
+      hub.stopAccepting();
+      const sessions = [...hub.sessions()];
+      for (const session of sessions) {
+        closeWithNotice(session.connection, ErrorCode.Unavailable, CloseCode.GoingAway, "server shutting down");
+      }
+      // Every peer is unregistered (and its namespaces told) before the backends close.
+      await Promise.all(sessions.map((session) => hub.close(session)));
+      raw.close(CloseCode.GoingAway, "server shutting down");
+      // A client that stopped reading never finishes its close handshake: wait at most
+      // write_timeout for the rest, then cut what is left.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([io.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, config.writeTimeoutMs)))]);
+      clearTimeout(timer);
+      httpServer.closeAllConnections();
+      await links?.close();
     },
   };
 }

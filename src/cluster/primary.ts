@@ -5,12 +5,12 @@ import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-a
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage } from "../internals/library-internals.ts";
-import { LimitsHost } from "../limits/limits-host.ts";
-import { orExitOnLibraryMismatch } from "../main.ts";
+import { LimitsHost } from "../backends/cluster/limits-host.ts";
+import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
 import { exhaustive, workerToPrimaryGuard, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
-import type { Sender } from "../state/channel.ts";
-import { StoreHost } from "../state/store-host.ts";
+import type { Sender } from "../backends/cluster/channel.ts";
+import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
 

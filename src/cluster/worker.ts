@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { createAdapter } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
-import { ClusterLimits } from "../limits/cluster-limits.ts";
-import { connectBrokerOrExit, instanceName, orExitOnLibraryMismatch, shutDown } from "../main.ts";
+import { connectClusterBackends, type ClusterBackends } from "../backends/cluster/cluster-backends.ts";
+import { connectRedisBackends, type RedisBackends } from "../backends/redis/redis-backends.ts";
+import { stopOnSignals } from "../process/shutdown.ts";
+import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/start-up.ts";
 import type { Logger } from "../observability/logger.ts";
 import { exhaustive, primaryToWorkerGuard, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
-import { createServer, type PeerServer, type ServerDeps } from "../server.ts";
-import { parentChannel } from "../state/channel.ts";
-import { ReplicatedStore } from "../state/replicated-store.ts";
+import { createServer, type PeerServer } from "../server.ts";
+import { parentChannel } from "../backends/cluster/channel.ts";
 import { DirectLinks } from "../delivery/direct-links.ts";
 import { HandOffReceiver } from "./hand-off.ts";
 
@@ -33,10 +33,13 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   const nodeId = `${machine}.w${index}-${process.pid}-${randomBytes(3).toString("hex")}`;
   const fromPrimary = primaryToWorkerGuard((ps, problem) => logger.warn({ ps, problem }, "dropped a malformed message from the primary"));
   const channel = parentChannel<WorkerToPrimary, PrimaryToWorker>(fromPrimary);
-  let directLinks: DirectLinks | undefined;
-  /** With the local broker: the replica of the primary's store and the client of its limits. */
-  let replica: ReplicatedStore | undefined;
-  let limits: ClusterLimits | undefined;
+  const redis = config.brokerType === "redis";
+  // Without Redis every message for another worker of the machine takes a direct link; with Redis
+  // the worker is a node like any other and reaches the others through Redis.
+  const directLinks = redis ? undefined : new DirectLinks(nodeId, machine, logger);
+  /** Set once start() has connected them (the primary's answers before that are for the cluster backends' start). */
+  let cluster: ClusterBackends | undefined;
+  let node: RedisBackends | undefined;
   const handOffs = new HandOffReceiver();
   // The worker's one dispatcher of the primary's messages, each checked once by `fromPrimary`.
   channel.onMessage((message, handle) => {
@@ -45,14 +48,12 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       case "apply":
       case "result":
       case "batch":
-        replica?.receive(message);
-        break;
       case "limits-result":
       case "limits-batch":
-        limits?.receive(message);
+        cluster?.receive(message);
         break;
       case "reap":
-        void broker?.reapNode(message.nodeId);
+        void node?.reapNode(message.nodeId);
         break;
       case "workers":
         directLinks?.setSiblings(message.nodeIds);
@@ -65,36 +66,20 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
     }
   });
 
-  const broker = await connectBrokerOrExit(config, nodeId, instanceName(config, `w${index}`), logger);
-  let backend: Pick<ServerDeps, "store" | "adapter" | "backends" | "registrationLimiter" | "budgetStore">;
-  if (broker === undefined) {
-    const store = (replica = new ReplicatedStore(channel, {
-      callTimeoutMs: STORE_CALL_TIMEOUT_MS,
-      // Departures arrive only after start(), when `server` exists.
-      onDepartures: (departures) => server.announceDepartures(departures, false),
-    }));
-    await store.start();
-    // Registrations and message budgets are the machine's: the primary keeps them for every worker.
-    limits = new ClusterLimits(channel, { callTimeoutMs: LIMITS_CALL_TIMEOUT_MS });
-    backend = { store, adapter: createAdapter(), registrationLimiter: limits.registrations, budgetStore: limits.budgets };
-  } else {
-    backend = {
-      store: broker.store,
-      adapter: broker.adapter,
-      backends: broker.backends,
-      registrationLimiter: broker.registrationLimiter,
-      budgetStore: broker.budgetStore,
-    };
-  }
-  if (broker === undefined) {
-    directLinks = new DirectLinks(nodeId, machine, logger);
-    await directLinks.listen();
-  }
+  await directLinks?.listen();
   const server: PeerServer = orExitOnLibraryMismatch(() =>
     createServer(config, {
       logger,
       nodeId,
-      ...backend,
+      connectBackends: redis
+        ? async () => (node = await connectRedisBackends(config, nodeId, instanceName(config, `w${index}`), logger))
+        : () =>
+            connectClusterBackends(channel, {
+              storeCallTimeoutMs: STORE_CALL_TIMEOUT_MS,
+              limitsCallTimeoutMs: LIMITS_CALL_TIMEOUT_MS,
+              // The primary's snapshot comes through the dispatcher above: it must reach them before they resolve.
+              onCreated: (backends) => (cluster = backends),
+            }),
       generateSessionId: () => `w${index}-${randomBytes(15).toString("base64url")}`,
       listen: false,
       attach: (_io, httpServer) => handOffs.attach(httpServer),
@@ -103,11 +88,10 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       ...(directLinks === undefined ? {} : { directLinks }),
     }),
   );
-  await server.start();
-  await broker?.attach(server);
+  await startOrExit(server, config, logger);
   channel.send({ ps: "ready", nodeId });
   setInterval(() => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }), LOAD_REPORT_MS).unref();
 
-  process.on("SIGTERM", () => shutDown(server, broker, config, logger));
+  stopOnSignals(server, config, logger, ["SIGTERM"]);
   process.on("SIGINT", () => undefined); // the primary decides; Ctrl-C reaches it too
 }

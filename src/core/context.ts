@@ -1,9 +1,9 @@
 import type { Delivery } from "../delivery/delivery.ts";
 import type { MessageBudgets } from "../limits/message-budgets.ts";
-import type { RegistrationLimiter } from "../limits/rate-limiter.ts";
+import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ServerMessage } from "../protocol/server-messages.ts";
-import type { StateStore } from "../state/store.ts";
+import type { StateStore } from "../backends/state-store.ts";
 import type { JoinGate } from "./join-gate.ts";
 import type { Session } from "./session.ts";
 import type { Sessions } from "./sessions.ts";

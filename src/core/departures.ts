@@ -1,6 +1,6 @@
 import { scopeRoom, type Delivery } from "../delivery/delivery.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
-import type { Departure } from "../state/store.ts";
+import type { Departure } from "../backends/state-store.ts";
 
 /**
  * Tells the members of every namespace and room a peer left that it is gone (one peer_left each),

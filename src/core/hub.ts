@@ -1,14 +1,14 @@
 import type { Config } from "../config/load.ts";
 import type { Delivery } from "../delivery/delivery.ts";
-import type { BudgetStore } from "../limits/budget-store.ts";
+import type { BudgetStore } from "../backends/budget-store.ts";
 import { MessageBudgets } from "../limits/message-budgets.ts";
-import type { RegistrationLimiter } from "../limits/rate-limiter.ts";
+import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
 import type { Logger } from "../observability/logger.ts";
 import { isRequestType, type DecodedRequest } from "../protocol/decoder.ts";
 import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import type { ClientRequest, RequestOf, RequestType } from "../protocol/requests.ts";
 import { errorBody, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
-import type { Departure, StateStore } from "../state/store.ts";
+import type { Departure, StateStore } from "../backends/state-store.ts";
 import type { Connection } from "./connection.ts";
 import { systemClock, type Clock, type CoreContext, type Handler, type Reply } from "./context.ts";
 import { announceRemoved } from "./departures.ts";

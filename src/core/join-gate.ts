@@ -1,4 +1,4 @@
-import type { JoinResult } from "../state/store.ts";
+import type { JoinResult } from "../backends/state-store.ts";
 import { scopeRoom, type Delivery, type JoinFence } from "../delivery/delivery.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";

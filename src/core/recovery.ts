@@ -2,7 +2,7 @@ import { SCOPE_PREFIX } from "../delivery/delivery.ts";
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/requests.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
-import type { Departure } from "../state/store.ts";
+import type { Departure } from "../backends/state-store.ts";
 import { aliasCandidates } from "./alias.ts";
 import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.ts";
-import type { BudgetStore } from "./budget-store.ts";
+import type { BudgetStore } from "../backends/budget-store.ts";
 import { TokenBucketPolicy, type Bucket } from "./token-bucket.ts";
 
 /**

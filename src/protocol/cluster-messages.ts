@@ -1,5 +1,5 @@
-import type { MemorySnapshot } from "../state/memory-store.ts";
-import type { StateStore } from "../state/store.ts";
+import type { MemorySnapshot } from "../backends/memory/memory-store.ts";
+import type { StateStore } from "../backends/state-store.ts";
 
 /**
  * Primary <-> worker messages over Node's cluster IPC (advanced serialization), schema first: each
@@ -38,7 +38,7 @@ export type MutationValue = { [K in Mutation]: Awaited<ReturnType<StateStore[K]>
 
 /**
  * One mutation with its arguments, typed by the StateStore signature of its method. Applied by
- * state/mutation.ts's exhaustive switch, on the primary's store and on every replica alike.
+ * backends/cluster/mutation.ts's exhaustive switch, on the primary's store and on every replica alike.
  */
 export type StoreCall<K extends Mutation = Mutation> = { [P in K]: { method: P; args: MutationArgs[P] } }[K];
 
@@ -62,7 +62,7 @@ export type StoreRequest =
   /** Asks for the current state: answered by one `snapshot` with the same id, then every later apply. */
   | { ps: "hello"; id: number }
   | CallMessage
-  /** Calls made in one turn of the event loop, in order (see state/channel.ts coalescing). */
+  /** Calls made in one turn of the event loop, in order (see backends/cluster/channel.ts coalescing). */
   | { ps: "batch"; messages: CallMessage[] };
 
 export type StoreResult =
@@ -74,7 +74,7 @@ export type StoreReplyItem = { ps: "snapshot"; id: number; state: MemorySnapshot
 export type StoreReply = StoreReplyItem | { ps: "batch"; messages: StoreReplyItem[] };
 
 /**
- * Calls to the limits the primary keeps for the whole machine (src/limits/limits-host.ts), each
+ * Calls to the limits the primary keeps for the whole machine (src/backends/cluster/limits-host.ts), each
  * answered by one `limits-result` with the same id. The calls (and the results) of one turn of the
  * event loop travel as one `limits-batch`, apart from the store's batches.
  */
@@ -86,7 +86,7 @@ export type LimitsRequest =
   /** BudgetStore.take; `from` is null when any kept budget will do; the value is a saved budget or null. */
   | { ps: "limits-take"; id: number; fingerprint: string; from: string | null; waitMs: number };
 
-/** A saved message budget as it crosses the channel (src/limits/budget-store.ts SavedBudget). */
+/** A saved message budget as it crosses the channel (src/backends/budget-store.ts SavedBudget). */
 export interface SavedBudgetRecord {
   tokens: number;
   ageMs: number;

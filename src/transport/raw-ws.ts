@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import type { Duplex } from "node:stream";
 import type { Namespace } from "socket.io";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -16,6 +17,7 @@ import { encodeRaw, socketIoPacketToRaw, spliceType, type Body } from "../protoc
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { nestsDeeperThan } from "../protocol/json-depth.ts";
 import { memberText } from "../protocol/json-span.ts";
+import { Keepalive, type KeepalivePeer } from "./keepalive.ts";
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
 const SEND_TEXT = { binary: false } as const;
@@ -60,14 +62,13 @@ class ConnectionIds {
  * fingerprint) reaches it through the same path as Socket.IO sockets, on this process or, through
  * the adapter, from any other.
  */
-class RawConnection implements Connection, AdapterPeer {
+class RawConnection implements Connection, AdapterPeer, KeepalivePeer {
   readonly transport = "ws";
   private readonly issued = Date.now();
   /** Messages sent since the socket last had nothing queued in this process (see write). */
   private queued = 0;
   private closed = false;
-  alive = true;
-  lastSeen = Date.now();
+  lastSeenMs = 0;
   /** Set once the hub admitted the connection: ends its session. */
   onServerClose: (() => void) | undefined;
 
@@ -168,7 +169,7 @@ export class RawWebSocketTransport {
   private readonly connections = new Set<RawConnection>();
   private readonly cache = new BroadcastCache();
   private readonly ids = new ConnectionIds();
-  private keepalive: NodeJS.Timeout | undefined;
+  private readonly keepalive: Keepalive<RawConnection>;
 
   constructor(
     private readonly config: Config,
@@ -186,12 +187,19 @@ export class RawWebSocketTransport {
       perMessageDeflate: config.compressionEnabled,
       clientTracking: false,
     });
+    // A connection that shows no sign of life (message or pong) for pong_wait is terminated, and its
+    // peers are told through the normal disconnect path (the socket's close event).
+    this.keepalive = new Keepalive({
+      pingIntervalMs: config.pingIntervalMs,
+      pongWaitMs: config.pongWaitMs,
+      now: () => performance.now(),
+      setTimer: unrefTimer,
+    });
   }
 
+  /** Starts the keepalive. Safe to call twice. */
   start(): void {
-    if (this.keepalive !== undefined) return;
-    this.keepalive = setInterval(() => this.sweep(), this.config.pingIntervalMs);
-    this.keepalive.unref();
+    this.keepalive.start();
   }
 
   /** Raw connections open, registered or not. */
@@ -207,8 +215,7 @@ export class RawWebSocketTransport {
 
   /** Closes every raw connection with `code`; stops the keepalive. Safe to call twice. */
   close(code: CloseCode, reason: string): void {
-    clearInterval(this.keepalive);
-    this.keepalive = undefined;
+    this.keepalive.stop();
     for (const connection of this.connections) connection.close(code, reason);
   }
 
@@ -216,20 +223,20 @@ export class RawWebSocketTransport {
     const id = this.ids.next();
     const connection = new RawConnection(id, ws, this.nsp, this.cache, this.config, request.socket);
     this.connections.add(connection);
+    this.keepalive.watch(connection);
     ws.on("close", () => {
       this.connections.delete(connection);
+      this.keepalive.unwatch(connection);
       connection.detach();
       if (session !== undefined) void this.hub.close(session);
     });
     ws.on("error", (error) => this.logger.debug({ err: error, id }, "raw websocket error"));
-    ws.on("pong", () => {
-      connection.alive = true;
-    });
+    ws.on("pong", () => this.keepalive.seen(connection));
     const session = this.hub.open(connection, refused);
     if (session === undefined) return;
     connection.onServerClose = () => void this.hub.close(session);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
-      connection.alive = true;
+      this.keepalive.seen(connection);
       this.onMessage(session, data, isBinary);
     });
   }
@@ -255,12 +262,13 @@ export class RawWebSocketTransport {
       this.hub.reject(session, ErrorCode.BadRequest, "a message must be a JSON object");
       return;
     }
-    if (nestsDeeperThan(message, this.config.maxJsonDepth)) {
-      this.hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${this.config.maxJsonDepth} levels (max_json_depth)`);
-      return;
-    }
     const fields = message as Record<string, unknown>;
     const type = fields["type"];
+    if (nestsDeeperThan(message, this.config.maxJsonDepth)) {
+      const ref = typeof type === "string" ? type : undefined;
+      this.hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${this.config.maxJsonDepth} levels (max_json_depth)`, undefined, ref);
+      return;
+    }
     if (typeof type !== "string") {
       this.hub.reject(session, ErrorCode.BadRequest, "type is required");
       return;
@@ -269,24 +277,13 @@ export class RawWebSocketTransport {
     const forwarded = type === "signal" || type === "relay";
     this.hub.receive(session, decodeRequest(type, fields, forwarded ? memberText(text, "payload") : undefined));
   }
+}
 
-  /**
-   * Keepalive: a connection that has shown no sign of life (message or pong) for longer than
-   * pong_wait is dropped, and its peers are told through the normal disconnect path.
-   */
-  private sweep(): void {
-    const now = Date.now();
-    for (const connection of this.connections) {
-      if (connection.alive) {
-        connection.alive = false;
-        connection.lastSeen = now;
-      } else if (now - connection.lastSeen > this.config.pongWaitMs) {
-        connection.terminate();
-        continue;
-      }
-      connection.ping();
-    }
-  }
+/** The keepalive's timers: they never hold the process open. */
+function unrefTimer(callback: () => void, ms: number): () => void {
+  const timer = setTimeout(callback, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 /** Largest frame read at all: up to here an oversize frame gets its notice before the close (1009). */

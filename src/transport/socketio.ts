@@ -118,17 +118,17 @@ function onEvent(hub: Hub, session: Session, event: string, args: unknown[], max
     return;
   }
   if (args.length > 1) {
-    hub.reject(session, ErrorCode.BadRequest, "send one envelope object as the only argument", ack);
+    hub.reject(session, ErrorCode.BadRequest, "send one envelope object as the only argument", ack, event);
     return;
   }
   // No argument at all is an empty envelope (`emit("ping")`); an explicit null is refused like on /ws.
   const envelope = args.length === 0 ? {} : args[0];
   if (typeof envelope !== "object" || envelope === null || Array.isArray(envelope) || Buffer.isBuffer(envelope)) {
-    hub.reject(session, ErrorCode.BadRequest, "the argument must be an envelope object", ack);
+    hub.reject(session, ErrorCode.BadRequest, "the argument must be an envelope object", ack, event);
     return;
   }
   if (nestsDeeperThan(envelope, maxJsonDepth)) {
-    hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${maxJsonDepth} levels (max_json_depth)`, ack);
+    hub.reject(session, ErrorCode.BadRequest, `a message may nest at most ${maxJsonDepth} levels (max_json_depth)`, ack, event);
     return;
   }
   hub.receive(session, decodeRequest(event, envelope), ack);

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
-import type { BudgetStore } from "../../src/limits/budget-store.ts";
-import { REGISTRATION_BURST, type RegistrationLimiter } from "../../src/limits/rate-limiter.ts";
+import type { BudgetStore } from "../../src/backends/budget-store.ts";
+import { REGISTRATION_BURST, type RegistrationLimiter } from "../../src/backends/registration-limiter.ts";
 
 /** One process's handle on a deployment's limits. */
 export interface LimitsHandle {

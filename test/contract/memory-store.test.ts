@@ -1,4 +1,4 @@
-import { MemoryStore } from "../../src/state/memory-store.ts";
+import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
 import { storeContract } from "./store.contract.ts";
 
 storeContract("MemoryStore", () => new MemoryStore());

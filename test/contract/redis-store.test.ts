@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProtocolError } from "../../src/protocol/errors.ts";
-import { RedisStore, type RedisStatus, type RedisStoreOptions } from "../../src/state/redis-store.ts";
-import type { MatchOutcome } from "../../src/state/store.ts";
+import { RedisStore, type RedisStatus, type RedisStoreOptions } from "../../src/backends/redis/redis-store.ts";
+import type { MatchOutcome } from "../../src/backends/state-store.ts";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.ts";
 import { storeContract } from "./store.contract.ts";
 

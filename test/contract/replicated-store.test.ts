@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProtocolError } from "../../src/protocol/errors.ts";
-import { ReplicatedStore } from "../../src/state/replicated-store.ts";
-import type { Departure, RegisterPeer } from "../../src/state/store.ts";
+import { ReplicatedStore } from "../../src/backends/cluster/replicated-store.ts";
+import type { Departure, RegisterPeer } from "../../src/backends/state-store.ts";
 import { forkStoreHost, type ReplicaChannel, type StoreHostProcess } from "../helpers/store-host.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { storeContract } from "./store.contract.ts";
 
 /**
@@ -75,15 +76,6 @@ describe("ReplicatedStore: several replicas of one host", () => {
   });
   const joinOptions = { appType: "app", meta: undefined, listLimit: 50 };
 
-  /** Polls a read on a replica until it passes (replication to other replicas is asynchronous). */
-  async function eventually(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error("the replica never showed the change");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
-
   it("the host writes a mutation to the other replicas before the result to its caller, even when calls are batched", async () => {
     // Here every replica shares one channel to the host, so "written before" is "applied before":
     // once a caller has its result, a watching replica reads the change without polling.
@@ -116,7 +108,12 @@ describe("ReplicatedStore: several replicas of one host", () => {
     await writer.store.updateMeta(peer.fingerprint, { level: 3 });
     expect((await writer.store.listMembers(namespace, peer.fingerprint, 50)).peers[0]?.meta).toEqual({ color: "red", level: 3 });
 
-    await eventually(async () => (await reader.store.roomInfo(room).catch(() => undefined)) !== undefined);
+    // Replication to the other replicas is asynchronous: poll the reader.
+    await waitFor(
+      () => reader.store.roomInfo(room).catch(() => undefined),
+      (info) => info !== undefined,
+      { timeoutMs: 3_000, intervalMs: 10, what: "the other replica to show the writer's room" },
+    );
     expect(await reader.store.resolvePeer(peer.fingerprint)).toMatchObject({ alias, connectionId: peer.connectionId });
     expect(await reader.store.isMember(namespace, peer.fingerprint)).toBe(true);
     expect((await reader.store.listMembers(namespace, peer.fingerprint, 50)).peers).toEqual([
@@ -129,7 +126,11 @@ describe("ReplicatedStore: several replicas of one host", () => {
     await reader.store.registerPeer(second);
     await reader.store.joinRoom(room, second.fingerprint, 50);
     expect(await reader.store.sharesScope(second.fingerprint, peer.fingerprint)).toBe(true);
-    await eventually(async () => (await writer.store.roomInfo(room)).peer_count === 2);
+    await waitFor(() => writer.store.roomInfo(room), (info) => info.peer_count === 2, {
+      timeoutMs: 3_000,
+      intervalMs: 10,
+      what: "the writer's replica to show the reader's join",
+    });
     const intruder = request("node-b", { alias });
     const refused = await reader.store.registerPeer(intruder).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ProtocolError);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { Meta } from "../../src/protocol/requests.ts";
-import type { MatchTicket, RegisterPeer, StateStore } from "../../src/state/store.ts";
+import type { MatchTicket, RegisterPeer, StateStore } from "../../src/backends/state-store.ts";
 
 /**
  * The StateStore contract: every implementation (memory, cluster IPC, Redis) must pass it.

@@ -17,13 +17,3 @@ export async function workers(server: ServerProcess): Promise<WorkerView[]> {
 export async function workerOf(server: ServerProcess, fingerprint: string): Promise<string | undefined> {
   return (await workers(server)).find((worker) => worker.peers.includes(fingerprint))?.node_id;
 }
-
-/** Polls until `check` passes or the deadline expires; returns the last value checked. */
-export async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (check(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -5,13 +5,13 @@ import { Hub } from "../../src/core/hub.ts";
 import type { Session } from "../../src/core/session.ts";
 import type { Delivery, JoinFence, PeerAddress } from "../../src/delivery/delivery.ts";
 import type { RecipientFilter } from "../../src/delivery/join-fence.ts";
-import { MemoryBudgetStore } from "../../src/limits/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter } from "../../src/limits/rate-limiter.ts";
+import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
+import { createMemoryRegistrationLimiter } from "../../src/backends/registration-limiter.ts";
 import { decodeRequest } from "../../src/protocol/decoder.ts";
 import type { Body } from "../../src/protocol/envelope.ts";
 import type { CloseCode, ErrorCode } from "../../src/protocol/errors.ts";
-import { MemoryStore } from "../../src/state/memory-store.ts";
-import type { JoinOptions, JoinResult } from "../../src/state/store.ts";
+import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
+import type { JoinOptions, JoinResult } from "../../src/backends/state-store.ts";
 import { FakeClock } from "./fake-clock.ts";
 
 /**

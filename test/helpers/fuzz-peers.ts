@@ -1,6 +1,7 @@
 import type { Socket } from "socket.io-client";
 import type WebSocket from "ws";
 import type { Envelope, TestPeer } from "./peers.ts";
+import { waitFor } from "./wait.ts";
 
 /**
  * Well-behaved peers that watch the fuzzing from the outside, on the library clients
@@ -156,8 +157,12 @@ export class KeepalivePair {
   /** Stops sending, waits up to `timeoutMs` for the last signals, and reports. */
   async stop(timeoutMs: number): Promise<KeepaliveReport> {
     clearInterval(this.timer);
-    const deadline = Date.now() + timeoutMs;
-    while (this.arrived.length < this.sentAt.size && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    // Those still missing after the wait are reported, not thrown.
+    await waitFor(
+      () => this.arrived.length,
+      (count) => count >= this.sentAt.size,
+      { timeoutMs, intervalMs: 20, what: `the last of ${this.sentAt.size} keepalive signals` },
+    ).catch(() => undefined);
     const seen = new Set<string>();
     const duplicates: string[] = [];
     const outOfOrder: string[] = [];

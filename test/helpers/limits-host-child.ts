@@ -1,4 +1,4 @@
-import { LimitsHost, type LimitsLink } from "../../src/limits/limits-host.ts";
+import { LimitsHost, type LimitsLink } from "../../src/backends/cluster/limits-host.ts";
 import { workerToPrimaryGuard } from "../../src/protocol/cluster-messages.ts";
 import type { LimitsHostCommand, LimitsHostReply } from "./limits-host.ts";
 

@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { primaryToWorkerGuard, type LimitsCalls, type LimitsResults } from "../../src/protocol/cluster-messages.ts";
-import type { Channel } from "../../src/state/channel.ts";
+import type { Channel } from "../../src/backends/cluster/channel.ts";
 import { ROOT } from "./server-process.ts";
 
 /** Parent -> host child (test/helpers/limits-host-child.ts): a worker's call on logical link `link`. */

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { renderStandalone, type Standalone } from "../../nginx/render.ts";
 import { freePort } from "./ports.ts";
+import { waitFor } from "./wait.ts";
 
 export interface NginxProcess {
   readonly port: number;
@@ -57,9 +58,13 @@ export async function startNginx(upstreams: readonly string[]): Promise<NginxPro
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     let running = true;
     void exited.then(() => (running = false));
-    const deadline = Date.now() + 10_000;
-    while (running && Date.now() < deadline && !(await accepts(port))) await new Promise((resolve) => setTimeout(resolve, 50));
-    if (running && Date.now() < deadline) {
+    // Up once it accepts connections; given up on when it exits or after 10 s (reported below).
+    const up = await waitFor(
+      async () => running && (await accepts(port)),
+      (accepting) => accepting || !running,
+      { timeoutMs: 10_000, intervalMs: 50, what: `nginx to accept connections on port ${port}` },
+    ).catch(() => false);
+    if (up) {
       return {
         port,
         http: `http://127.0.0.1:${port}`,

@@ -44,6 +44,7 @@ export abstract class TestPeer {
   abstract readonly transport: Transport;
   readonly received: Envelope[] = [];
   private waiters: { matcher: Matcher; resolve: (message: Envelope) => void }[] = [];
+  private pingCount = 0;
   fingerprint = "";
   alias = "";
   publicKey = "";
@@ -54,6 +55,15 @@ export abstract class TestPeer {
   /** Sends and waits for the direct reply: the next message of one of `replyTypes` (or `error`). */
   abstract request(type: string, fields?: Fields, replyTypes?: string[]): Promise<Envelope>;
   abstract close(): void;
+
+  /** Keepalive pings heard from the server so far: WebSocket pings over /ws, Engine.IO pings over Socket.IO. */
+  get pings(): number {
+    return this.pingCount;
+  }
+
+  protected heardPing(): void {
+    this.pingCount++;
+  }
 
   protected push(message: Envelope): void {
     const index = this.waiters.findIndex((waiter) => matches(waiter.matcher, message));
@@ -119,6 +129,7 @@ class WsPeer extends TestPeer {
     socket.on("message", (data: Buffer, isBinary: boolean) => {
       this.push(isBinary ? { type: "__binary__" } : (JSON.parse(data.toString()) as Envelope));
     });
+    socket.on("ping", () => this.heardPing());
     this.closed = new Promise((resolve) => socket.on("close", (code, reason) => resolve({ code, reason: reason.toString() })));
   }
 
@@ -148,6 +159,7 @@ class SioPeer extends TestPeer {
   constructor(readonly socket: Socket) {
     super();
     socket.onAny((event: string, body: Record<string, unknown> | undefined) => this.push({ type: event, ...(body ?? {}) }));
+    socket.io.on("ping", () => this.heardPing());
     this.closed = new Promise((resolve) => socket.on("disconnect", (reason) => resolve({ code: reason, reason })));
   }
 

@@ -5,6 +5,7 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports.ts";
+import { waitFor } from "./wait.ts";
 
 /** A private redis-server for one test file: loopback only, on a free port, no persistence. */
 export interface RedisServer {
@@ -93,21 +94,14 @@ async function launch(port: number, dir: string): Promise<ChildProcess> {
   });
   exited.catch(() => undefined);
   try {
-    await Promise.race([waitForPing(port), exited]);
+    const answered = waitFor(() => ping(port), (pong) => pong, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `redis-server on port ${port} to answer PING` });
+    answered.catch(() => undefined); // when the exit wins the race
+    await Promise.race([answered, exited]);
   } catch (error) {
     child.kill("SIGKILL");
     throw error;
   }
   return child;
-}
-
-async function waitForPing(port: number): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (await ping(port)) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Answers true once the redis-server on 127.0.0.1:`port` replies +PONG (not -LOADING); shared with bench/core/redis-nodes.ts. */

@@ -1,5 +1,5 @@
 import { workerToPrimaryGuard } from "../../src/protocol/cluster-messages.ts";
-import { StoreHost, type ReplicaLink } from "../../src/state/store-host.ts";
+import { StoreHost, type ReplicaLink } from "../../src/backends/cluster/store-host.ts";
 import type { HostCommand, HostReply } from "./store-host.ts";
 
 /**

@@ -2,8 +2,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { primaryToWorkerGuard, type StoreReply, type StoreRequest } from "../../src/protocol/cluster-messages.ts";
-import type { Channel } from "../../src/state/channel.ts";
-import type { Departure } from "../../src/state/store.ts";
+import type { Channel } from "../../src/backends/cluster/channel.ts";
+import type { Departure } from "../../src/backends/state-store.ts";
 import { ROOT } from "./server-process.ts";
 
 /** Parent -> host child (test/helpers/store-host-child.ts). */

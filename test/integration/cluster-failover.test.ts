@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually, workerOf, workers, type WorkerView } from "../helpers/cluster.ts";
+import { workerOf, workers, type WorkerView } from "../helpers/cluster.ts";
 import { closeAll, registeredPeer, type Envelope, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { getJson, startServer, type ServerProcess } from "../helpers/server-process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /** How long the cluster may take to notice a dead worker, clean up after it and replace it. */
 const FAILOVER_BOUND_MS = 10_000;
@@ -109,7 +110,12 @@ describe("cluster failover and shutdown (2 workers)", () => {
       expect(await p.nothing((message) => message.type === "peer_left", 500)).toBe(true);
     }
 
-    expect(await eventually(totalPeers, (total) => total === before - 2, FAILOVER_BOUND_MS)).toBe(before - 2);
+    const after = await waitFor(totalPeers, (total) => total === before - 2, {
+      timeoutMs: FAILOVER_BOUND_MS,
+      intervalMs: 100,
+      what: `the peer count to drop from ${before} to ${before - 2}`,
+    });
+    expect(after).toBe(before - 2);
 
     // Room ownership passed to the earliest surviving member; lists hold only survivors.
     for (const p of live) {
@@ -128,10 +134,10 @@ describe("cluster failover and shutdown (2 workers)", () => {
 
     // The worker is replaced: same index, new process.
     const index = slotOf(victim.node_id);
-    const replaced = await eventually(
+    const replaced = await waitFor(
       () => workers(server),
       (view) => view.length === 2 && view.some((w) => slotOf(w.node_id) === index && w.pid !== victim.pid),
-      FAILOVER_BOUND_MS,
+      { timeoutMs: FAILOVER_BOUND_MS, intervalMs: 100, what: `worker slot ${index} to run a new process` },
     );
     const replacement = replaced.find((w) => slotOf(w.node_id) === index);
     expect(replacement?.pid).toBeDefined();

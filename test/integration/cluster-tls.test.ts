@@ -6,6 +6,7 @@ import type { WorkerView } from "../helpers/cluster.ts";
 import { closeAll, connectWs, type Envelope, type TestPeer } from "../helpers/peers.ts";
 import { startServer, type ServerProcess } from "../helpers/server-process.ts";
 import { httpsJson, makeCertificate, type Certificate } from "../helpers/tls.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * Cluster mode (2 workers) over TLS. The primary cannot read encrypted requests, so it routes each
@@ -65,13 +66,12 @@ class SioTlsPeer {
 
   /** The next event of that type (buffered or future). */
   async next(type: string, timeoutMs = 5_000): Promise<Envelope> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.received.findIndex((message) => message.type === type);
-      if (index >= 0) return this.received.splice(index, 1)[0] as Envelope;
-      if (Date.now() > deadline) throw new Error(`no ${type} within ${timeoutMs}ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const index = await waitFor(
+      () => this.received.findIndex((message) => message.type === type),
+      (found) => found >= 0,
+      { timeoutMs, intervalMs: 20, what: `a ${type} event` },
+    );
+    return this.received.splice(index, 1)[0] as Envelope;
   }
 
   close(): void {

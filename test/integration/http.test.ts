@@ -4,14 +4,16 @@ import { describe, expect, it } from "vitest";
 import { TRANSPORTS, type TestPeer } from "../helpers/peers.ts";
 import { getJson } from "../helpers/server-process.ts";
 import { useServer } from "../helpers/use-server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const MAX_PEERS = 250;
 
 const fixture = useServer({
   config: { max_peers: MAX_PEERS },
   afterPeersClosed: async () => {
-    // Every test starts from an empty server so absolute counts are meaningful.
-    await waitForStats((stats) => stats.total_peers === 0 && connectionTotal(stats) === 0);
+    // Every test starts from an empty server so absolute counts are meaningful. The server updates
+    // its counts as it processes each close.
+    await waitFor(stats, (value) => value.total_peers === 0 && connectionTotal(value) === 0, { timeoutMs: 5_000, what: "/stats to show no peer and no connection" });
   },
 });
 
@@ -25,18 +27,6 @@ interface Stats {
 
 const stats = async (): Promise<Stats> => (await getJson(`${fixture.server.http}/stats`)).body as unknown as Stats;
 const connectionTotal = (value: Stats): number => Object.values(value.connections).reduce((sum, count) => sum + count, 0);
-
-/** Polls /stats until `predicate` holds (the server updates counts as it processes each close). */
-async function waitForStats(predicate: (value: Stats) => boolean, timeoutMs = 5_000): Promise<Stats> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await stats();
-  while (!predicate(last)) {
-    if (Date.now() > deadline) throw new Error(`stats never matched; last: ${JSON.stringify(last)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    last = await stats();
-  }
-  return last;
-}
 
 const peer = (transport: "ws" | "sio", namespace?: string): Promise<TestPeer> => fixture.peer(transport, { namespace });
 
@@ -85,12 +75,11 @@ describe("GET /health", () => {
     expect((await getJson(`${fixture.server.http}/health`)).body["peers"]).toBe(2);
     a.close();
     await a.closed;
-    const deadline = Date.now() + 5_000;
-    let peers = (await getJson(`${fixture.server.http}/health`)).body["peers"];
-    while (peers !== 1 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      peers = (await getJson(`${fixture.server.http}/health`)).body["peers"];
-    }
+    const peers = await waitFor(
+      async () => (await getJson(`${fixture.server.http}/health`)).body["peers"],
+      (count) => count === 1,
+      { timeoutMs: 5_000, what: "/health to count 1 peer" },
+    );
     expect(peers).toBe(1);
   });
 });
@@ -117,7 +106,7 @@ describe("GET /stats", () => {
     await peer("ws");
     await peer("sio");
     await peer("sio");
-    const value = await waitForStats((s) => connectionTotal(s) === 4);
+    const value = await waitFor(stats, (s) => connectionTotal(s) === 4, { timeoutMs: 5_000, what: "/stats to count 4 connections" });
     expect(value.connections).toEqual({ ws: 2, "socket.io": 2 });
     expect(value.total_peers).toBe(3);
   });
@@ -145,7 +134,7 @@ describe("GET /stats", () => {
       expect((await stats()).namespaces).toEqual({ [ns]: 1, [other]: 1 });
 
       b.close();
-      const after = await waitForStats((s) => s.total_peers === 1);
+      const after = await waitFor(stats, (s) => s.total_peers === 1, { timeoutMs: 5_000, what: "/stats to count 1 peer" });
       // Empty namespaces are gone from the listing, not left at zero.
       expect(after.namespaces).toEqual({});
     });

@@ -3,16 +3,13 @@ import { describe, expect, it } from "vitest";
 import { connectWs, sha256, TRANSPORT_PAIRS, type Envelope, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { getJson } from "../helpers/server-process.ts";
 import { useServer } from "../helpers/use-server.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { reply } from "./messaging-support.ts";
 
 const fixture = useServer({
   // Each test counts peers in /stats: start the next one from an empty server.
   afterPeersClosed: async () => {
-    const deadline = Date.now() + 5_000;
-    while ((await stats()).total_peers !== 0) {
-      if (Date.now() > deadline) throw new Error("peers from the last test were not cleaned up");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitFor(stats, (value) => value.total_peers === 0, { timeoutMs: 5_000, intervalMs: 20, what: "the peers of the last test to be cleaned up" });
   },
 });
 
@@ -116,8 +113,7 @@ describe.each(ENDINGS)("disconnect by %s", (ending, transport) => {
     const { peer: leaving, end } = await departing(ending, { alias });
     expect((await stats()).total_peers).toBe(2);
     end();
-    const deadline = Date.now() + 5_000;
-    while ((await stats()).total_peers !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(stats, (value) => value.total_peers === 1, { timeoutMs: 5_000, intervalMs: 20, what: "/stats to count 1 peer" });
     expect((await stats()).total_peers).toBe(1);
     expect(await observer.nothing(isLeft(leaving.fingerprint))).toBe(true);
     const next = await peer(transport, { alias });

@@ -3,12 +3,20 @@ import type WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { connectWs, TRANSPORTS, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { useServer } from "../helpers/use-server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const PING_INTERVAL_MS = 200;
 const PONG_WAIT_MS = 600;
 const fixture = useServer({ config: { ping_interval: `${PING_INTERVAL_MS}ms`, pong_wait: `${PONG_WAIT_MS}ms` } });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Server pings that span twice pong_wait: the server pings each connection once per interval, so
+ * a client that has heard this many has been connected for longer than that. When each ping goes
+ * out and who is dropped when is the keepalive's own unit test (test/unit/keepalive.test.ts).
+ */
+const PINGS_OVER_TWO_PONG_WAITS = (2 * PONG_WAIT_MS) / PING_INTERVAL_MS + 1;
+/** Deadline for hearing that many pings: generous, never waited out when the server pings on time. */
+const PINGS_TIMEOUT_MS = 4 * PINGS_OVER_TWO_PONG_WAITS * PING_INTERVAL_MS;
 
 const peer = (transport: Transport, namespace?: string): Promise<TestPeer> => fixture.peer(transport, { namespace });
 
@@ -23,8 +31,6 @@ describe("keepalive: ping_interval 200ms, pong_wait 600ms", () => {
   it("a raw /ws client that never answers pings is dropped and the others get peer_left", async () => {
     const ns = "keepalive-silent-ws";
     const silent = fixture.track(await connectWs(fixture.server.ws, { autoPong: false }));
-    let pings = 0;
-    silent.socket.on("ping", () => pings++);
     expect((await silent.register()).type).toBe("registered");
     await silent.join(ns);
     const ws = await peer("ws", ns);
@@ -33,7 +39,7 @@ describe("keepalive: ping_interval 200ms, pong_wait 600ms", () => {
     const closed = await silent.closed;
     // Terminated, not closed politely: the server does not wait for a handshake from a dead peer.
     expect(closed.code).toBe(1006);
-    expect(pings).toBeGreaterThan(0);
+    expect(silent.pings).toBeGreaterThan(0);
     for (const other of [ws, sio]) {
       expect(await other.next("peer_left", 3_000)).toMatchObject({ from: silent.fingerprint, namespace: ns });
     }
@@ -61,7 +67,12 @@ describe("keepalive: ping_interval 200ms, pong_wait 600ms", () => {
     const quiet = [await peer("ws", ns), await peer("sio", ns)];
     const watcher = await peer("ws", ns);
     const closedFlags = quiet.map(watchClosed);
-    await sleep(4 * PONG_WAIT_MS);
+    // Both answer the server's pings by themselves (ws auto-pong, Engine.IO's pong) and send nothing else.
+    await waitFor(
+      () => quiet.map((p, index) => ({ pings: p.pings, closed: closedFlags[index]?.() })),
+      (states) => states.some((state) => state.closed) || states.every((state) => state.pings >= PINGS_OVER_TWO_PONG_WAITS),
+      { timeoutMs: PINGS_TIMEOUT_MS, what: `${PINGS_OVER_TWO_PONG_WAITS} server pings on each quiet client` },
+    );
     expect(closedFlags.map((isClosed) => isClosed())).toEqual([false, false]);
     expect(await watcher.nothing("peer_left", 10)).toBe(true);
     for (const p of quiet) {
@@ -77,8 +88,10 @@ describe("keepalive: ping_interval 200ms, pong_wait 600ms", () => {
     const chatty = fixture.track(await connectWs(fixture.server.ws, { autoPong: false }));
     await chatty.register();
     const isClosed = watchClosed(chatty);
-    for (let i = 0; i < 8; i++) {
-      await sleep(PING_INTERVAL_MS);
+    // One message after each server ping it ignores; 8 pings span more than twice pong_wait.
+    for (let heard = 1; heard <= 8; heard++) {
+      await waitFor(() => chatty.pings, (count) => count >= heard || isClosed(), { timeoutMs: PINGS_TIMEOUT_MS, what: `server ping ${heard}` });
+      expect(isClosed()).toBe(false);
       expect((await chatty.request("ping", {}, ["pong"])).type).toBe("pong");
     }
     expect(isClosed()).toBe(false);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { closeAll, connectSio, connectWs, type TestPeer } from "../helpers/peers.ts";
 import { getJson, startServer, type ServerProcess } from "../helpers/server-process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * max_peers counts every connection of the machine: raw and Socket.IO, registered or not, Engine.IO
@@ -43,14 +44,9 @@ async function verdict(peer: TestPeer, ms = 1_000): Promise<"refused" | "admitte
   }
 }
 
-async function waitForNoConnections(server: ServerProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const { body } = await getJson(`${server.http}/stats`);
-    const total = Object.values(body["connections"] as Record<string, number>).reduce((sum, n) => sum + n, 0);
-    if (total === 0 || Date.now() > deadline) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Open connections per transport, as /stats counts them (over every worker). */
+async function connections(server: ServerProcess): Promise<Record<string, number>> {
+  return (await getJson(`${server.http}/stats`)).body["connections"] as Record<string, number>;
 }
 
 describe.each([
@@ -77,7 +73,11 @@ describe.each([
     } finally {
       closeAll(peers);
       // The primary learns of closed connections from the workers' load reports (every second).
-      await waitForNoConnections(server);
+      await waitFor(
+        () => connections(server),
+        (byTransport) => Object.values(byTransport).every((count) => count === 0),
+        { timeoutMs: 10_000, intervalMs: 100, what: "/stats to count no connection" },
+      );
       await new Promise((resolve) => setTimeout(resolve, 1_500));
     }
   });

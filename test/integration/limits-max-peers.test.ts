@@ -2,22 +2,24 @@ import { describe, expect, it } from "vitest";
 import { TRANSPORTS, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { getJson } from "../helpers/server-process.ts";
 import { useServer } from "../helpers/use-server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const MAX_PEERS = 3;
-const fixture = useServer({ config: { max_peers: MAX_PEERS }, afterPeersClosed: () => waitForConnections(0) });
+const fixture = useServer({
+  config: { max_peers: MAX_PEERS },
+  // The server has processed every close: the next test starts with free slots.
+  afterPeersClosed: async () => {
+    await waitFor(connections, counted(0), { timeoutMs: 5_000, what: "/stats to count no connection" });
+  },
+});
 
-/** Waits until the server has processed every close, so the next test starts with free slots. */
-async function waitForConnections(count: number): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const { body } = await getJson(`${fixture.server.http}/stats`);
-    const connections = body["connections"] as Record<string, number>;
-    const total = Object.values(connections).reduce((sum, n) => sum + n, 0);
-    if (total === count) return;
-    if (Date.now() > deadline) throw new Error(`expected ${count} connections, stats: ${JSON.stringify(body)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+/** Open connections per transport, as /stats counts them. */
+const connections = async (): Promise<Record<string, number>> => (await getJson(`${fixture.server.http}/stats`)).body["connections"] as Record<string, number>;
+const total = (byTransport: Record<string, number>): number => Object.values(byTransport).reduce((sum, n) => sum + n, 0);
+const counted =
+  (count: number) =>
+  (byTransport: Record<string, number>): boolean =>
+    total(byTransport) === count;
 
 async function fill(namespace: string, transports: Transport[]): Promise<TestPeer[]> {
   const peers: TestPeer[] = [];
@@ -49,7 +51,7 @@ describe.each(TRANSPORTS)("max_peers = 3, the next peer over %s", (transport) =>
 
   it("is refused even before the others register: connections count, not registrations", async () => {
     for (let i = 0; i < MAX_PEERS; i++) await fixture.connect(i % 2 === 0 ? "ws" : "sio");
-    await waitForConnections(MAX_PEERS);
+    await waitFor(connections, counted(MAX_PEERS), { timeoutMs: 5_000, what: `/stats to count ${MAX_PEERS} connections` });
     await expectRefused(transport);
   });
 
@@ -57,11 +59,11 @@ describe.each(TRANSPORTS)("max_peers = 3, the next peer over %s", (transport) =>
     const ns = `full-${transport}-b`;
     const [first, second] = await fill(ns, ["sio", "ws", "ws"]);
     await expectRefused(transport === "ws" ? "sio" : "ws");
-    await waitForConnections(MAX_PEERS);
+    await waitFor(connections, counted(MAX_PEERS), { timeoutMs: 5_000, what: `/stats to count ${MAX_PEERS} connections` });
 
     first?.close();
     await second?.next("peer_left");
-    await waitForConnections(MAX_PEERS - 1);
+    await waitFor(connections, counted(MAX_PEERS - 1), { timeoutMs: 5_000, what: `/stats to count ${MAX_PEERS - 1} connections` });
 
     const newcomer = await fixture.peer(transport, { namespace: ns });
     const joined = await second?.next((m) => m.type === "peer_joined" && m.from === newcomer.fingerprint);

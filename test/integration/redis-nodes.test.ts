@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../helpers/cluster.ts";
 import { joinAtOnce } from "../helpers/join-race.ts";
 import { sha256, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { deploymentWorkers, discover, isType, nodeIndexOf, PeerPool, settled, startNodes, unique } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
 import { getJson, type ServerProcess } from "../helpers/server-process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /*
  * One private redis-server and three real server processes sharing it (PEER_BROKER=redis, sharded
@@ -201,7 +201,7 @@ describe("peers on different nodes share one world", () => {
     }
     a.close();
     await a.closed;
-    const taken = await eventually(
+    const taken = await waitFor(
       async () => {
         const candidate = await pool.connect(B, "sio");
         const reply = await candidate.register({ alias });
@@ -209,7 +209,7 @@ describe("peers on different nodes share one world", () => {
         return reply.type;
       },
       (type) => type === "registered",
-      5_000,
+      { timeoutMs: 5_000, intervalMs: 100, what: `alias ${alias} to be free again on another node` },
     );
     expect(taken).toBe("registered");
   });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventually } from "../helpers/cluster.ts";
 import { alive, deploymentWorkers, discover, freePort, isType, PeerPool, settled, startNode, startNodes, unique } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
 import { getJson, type ServerProcess } from "../helpers/server-process.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /*
  * Failures of a deployment of three nodes on one private redis-server: A and B are single
@@ -95,10 +95,10 @@ describe("a node dies", () => {
     const A2 = await startNode(redis);
     started.push(A2);
     A = A2;
-    const workersSeen = await eventually(
+    const workersSeen = await waitFor(
       () => deploymentWorkers(A2),
       (list) => list.length === 4,
-      5_000,
+      { timeoutMs: 5_000, intervalMs: 100, what: "the new node to see the 4 workers of the deployment" },
     );
     expect(workersSeen.map((worker) => worker.pid)).toContain(A2.process.pid);
     const fresh = await pool.on(A2, "ws");
@@ -174,10 +174,10 @@ describe("Redis dies and comes back empty", () => {
     await redis.kill();
     const downSince = Date.now();
     for (const node of [A, B, C]) {
-      const readyz = await eventually(
+      const readyz = await waitFor(
         () => getJson(`${node.http}/readyz`),
         (reply) => reply.status === 503,
-        5_000,
+        { timeoutMs: 5_000, intervalMs: 100, what: `${node.http}/readyz to answer 503 with Redis down` },
       );
       expect(readyz).toMatchObject({ status: 503, body: { ready: false, backends: { redis: "down" } } });
       const health = await getJson(`${node.http}/health`);
@@ -199,10 +199,10 @@ describe("Redis dies and comes back empty", () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, OUTAGE_MS - (Date.now() - downSince))));
     await redis.restart();
     for (const node of [A, B, C]) {
-      const readyz = await eventually(
+      const readyz = await waitFor(
         () => getJson(`${node.http}/readyz`),
         (reply) => reply.status === 200,
-        RECOVERY_BOUND_MS,
+        { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 100, what: `${node.http}/readyz to answer 200 with Redis back` },
       );
       expect(readyz).toMatchObject({ status: 200, body: { ready: true } });
       expect((await getJson(`${node.http}/health`)).body).toMatchObject({ status: "ok" });
@@ -211,10 +211,10 @@ describe("Redis dies and comes back empty", () => {
     // the peer that left during the outage is not.
     const expected = [p1, p2, p3, p4].map((peer) => peer.fingerprint).sort();
     for (const observer of [p1, p2, p3]) {
-      const seen = await eventually(
+      const seen = await waitFor(
         () => discover(observer, ns),
         (page) => page.total === 4,
-        RECOVERY_BOUND_MS,
+        { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 100, what: `discover ${ns} to list the 4 connected peers again` },
       );
       expect([...seen.fingerprints].sort()).toEqual(expected);
     }
@@ -232,10 +232,10 @@ describe("Redis dies and comes back empty", () => {
     for (const member of [p1, p2, p3]) expect(await member.next("broadcast")).toMatchObject({ from: p4.fingerprint, payload: { data: "back" } });
     // The room is back with both members (each node restores its own members, within the same
     // bound); they reach each other only through it.
-    const roomBack = await eventually(
+    const roomBack = await waitFor(
       () => roomOnly.request("room_info", { payload: { room_id: roomId } }, ["room_info"]),
       (reply) => reply.payload?.["peer_count"] === 2,
-      RECOVERY_BOUND_MS,
+      { timeoutMs: RECOVERY_BOUND_MS, intervalMs: 100, what: `room ${roomId} to have its 2 members back` },
     );
     expect(roomBack).toMatchObject({ payload: { room_id: roomId, peer_count: 2, max_size: 5 } });
     roomOnly.send("signal", { to: p2.fingerprint, payload: { sdp: "room" } });

@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/observability/logger.ts";
+import type { BackendHandlers } from "../../src/backends/backends.ts";
+import { memoryBackends } from "../../src/backends/memory/memory-backends.ts";
+import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
 import { createServer, type PeerServer } from "../../src/server.ts";
-import { MemoryStore } from "../../src/state/memory-store.ts";
 import { closeAll, registeredPeer, type ServerUrls, type TestPeer } from "../helpers/peers.ts";
 
 /**
@@ -16,13 +18,22 @@ const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`
 
 let store: MemoryStore;
 let servers: PeerServer[] = [];
+/** What each server gave its backends when it started: how the store tells it it is back. */
+const handlers: BackendHandlers[] = [];
 let urls: ServerUrls[] = [];
 const peers: TestPeer[] = [];
 
 beforeAll(async () => {
   store = new MemoryStore();
   const config = loadConfig({ env: {}, overrides: { host: "127.0.0.1", port: 0, log_level: "silent" } });
-  servers = [0, 1].map((index) => createServer(config, { logger: createLogger(config), nodeId: `recovery-${index}`, store }));
+  // Both servers on one shared store (the store belongs to the test: closing a server leaves it).
+  const shared = async (): Promise<ReturnType<typeof memoryBackends>> => ({
+    ...memoryBackends(),
+    store,
+    attach: async (given) => void handlers.push(given),
+    close: async () => undefined,
+  });
+  servers = [0, 1].map((index) => createServer(config, { logger: createLogger(config), nodeId: `recovery-${index}`, connectBackends: shared }));
   urls = [];
   for (const server of servers) {
     const address = await server.start();
@@ -45,7 +56,7 @@ async function peerOn(index: number, transport: "ws" | "sio"): Promise<TestPeer>
 /** Empties the shared store, then both servers learn at the same moment that it is back with nothing in it. */
 async function loseStateAndRecover(): Promise<void> {
   store.importSnapshot(new MemoryStore().exportSnapshot());
-  await Promise.all(servers.map((server) => server.storeRecovered(true)));
+  await Promise.all(handlers.map((handler) => handler.storeRecovered(true, 0)));
 }
 
 describe("state lost and restored by several processes at once", () => {

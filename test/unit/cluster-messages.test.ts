@@ -9,8 +9,8 @@ import {
   type PrimaryToWorker,
   type WorkerToPrimary,
 } from "../../src/protocol/cluster-messages.ts";
-import { MemoryStore } from "../../src/state/memory-store.ts";
-import type { RegisterPeer } from "../../src/state/store.ts";
+import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
+import type { RegisterPeer } from "../../src/backends/state-store.ts";
 
 /** A guard and what it reported, one entry per dropped message. */
 function guarded<T>(make: (dropped: (ps: unknown, problem: string) => void) => (message: unknown) => message is T) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { coalescing } from "../../src/state/channel.ts";
+import { coalescing } from "../../src/backends/cluster/channel.ts";
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

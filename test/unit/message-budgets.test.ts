@@ -1,7 +1,7 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import type { BudgetStore } from "../../src/limits/budget-store.ts";
-import { MemoryBudgetStore } from "../../src/limits/memory-budget-store.ts";
+import type { BudgetStore } from "../../src/backends/budget-store.ts";
+import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
 import { MessageBudgets, type BudgetHolder } from "../../src/limits/message-budgets.ts";
 
 /** A clock that only moves when told to. */

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CallMessage, StoreReply, StoreReplyItem } from "../../src/protocol/cluster-messages.ts";
-import type { RegisterPeer } from "../../src/state/store.ts";
-import { StoreHost, type ReplicaLink } from "../../src/state/store-host.ts";
+import type { RegisterPeer } from "../../src/backends/state-store.ts";
+import { StoreHost, type ReplicaLink } from "../../src/backends/cluster/store-host.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 /**

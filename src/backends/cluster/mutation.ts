@@ -1,5 +1,5 @@
-import type { MutationValue, StoreCall } from "../protocol/cluster-messages.ts";
-import type { StateStore } from "./store.ts";
+import type { MutationValue, StoreCall } from "../../protocol/cluster-messages.ts";
+import type { StateStore } from "../state-store.ts";
 
 /**
  * Runs one mutation on a store: the primary's StoreHost applies each call this way, and every

@@ -2,14 +2,13 @@ import { hostname } from "node:os";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import type { ServerOptions } from "socket.io";
-import type { Config } from "../config/load.ts";
-import type { BudgetStore } from "../limits/budget-store.ts";
-import { createRedisRegistrationLimiter, type RegistrationLimiter } from "../limits/rate-limiter.ts";
-import { RedisBudgetStore } from "../limits/redis-budget-store.ts";
-import type { Logger } from "../observability/logger.ts";
-import { NodeLiveness } from "../state/node-liveness.ts";
-import { RedisStore } from "../state/redis-store.ts";
-import type { PeerServer } from "../server.ts";
+import type { Config } from "../../config/load.ts";
+import { createRedisRegistrationLimiter } from "../registration-limiter.ts";
+import { RedisBudgetStore } from "./redis-budget-store.ts";
+import type { Logger } from "../../observability/logger.ts";
+import { NodeLiveness } from "./node-liveness.ts";
+import { RedisStore } from "./redis-store.ts";
+import type { BackendHandlers, Backends } from "../backends.ts";
 
 /** Key prefix of all our keys; the adapter's channels use Socket.IO's own prefix. */
 const KEY_PREFIX = "ps:";
@@ -26,21 +25,15 @@ const ADAPTER_RECONNECT_CAP_MS = 1_000;
 const RECOVERY_SETTLE_MS = 2 * ADAPTER_RECONNECT_CAP_MS;
 
 /** Everything a node needs to share one world with the others through Redis. */
-export interface RedisBroker {
+export interface RedisBackends extends Backends {
   readonly store: RedisStore;
   readonly adapter: NonNullable<ServerOptions["adapter"]>;
-  /** Registrations per public key, counted across every node (see createRedisRegistrationLimiter). */
-  readonly registrationLimiter: RegistrationLimiter;
-  /** Message budgets between a key's connections, for every node (see MessageBudgets). */
-  readonly budgetStore: BudgetStore;
-  /** For /health and /readyz. */
-  backends(): Record<string, "up" | "down">;
   /**
    * Starts node liveness and outage recovery for a started server: dead nodes' peers are
    * announced everywhere, and when Redis is back the server retries failed cleanups or, if Redis
    * lost its state, registers its peers again.
    */
-  attach(server: PeerServer): Promise<void>;
+  attach(handlers: BackendHandlers): Promise<void>;
   /** Removes the peers of a node known to be dead, and announces them everywhere. */
   reapNode(nodeId: string): Promise<void>;
   /** Leaves the cluster cleanly: removes any peer of this node still listed, stops beating, disconnects. */
@@ -72,7 +65,7 @@ export function redisUrl(config: Pick<Config, "redisAddr" | "redisPassword" | "r
  * on its own connection (pub/sub connections cannot run commands; heartbeats must not wait behind
  * other calls). Waits for Redis at start-up for at most `timeoutMs`.
  */
-export async function connectRedisBroker(config: Config, nodeId: string, instance: string | undefined, logger: Logger, timeoutMs = 10_000): Promise<RedisBroker> {
+export async function connectRedisBackends(config: Config, nodeId: string, instance: string | undefined, logger: Logger, timeoutMs = 10_000): Promise<RedisBackends> {
   const url = redisUrl(config);
   const store = new RedisStore({ url, keyPrefix: KEY_PREFIX });
   await store.whenReady(timeoutMs);
@@ -87,12 +80,13 @@ export async function connectRedisBroker(config: Config, nodeId: string, instanc
   const adapter =
     config.redisAdapter === "sharded" ? createShardedAdapter(pub, sub, { subscriptionMode: "dynamic" }) : createAdapter(pub, sub);
   let liveness: NodeLiveness | undefined;
+  let closed = false;
   return {
     store,
     adapter,
     registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
     budgetStore: new RedisBudgetStore(limits, KEY_PREFIX),
-    backends: () => ({ redis: store.isReady() ? "up" : "down" }),
+    health: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {
       store.onStatusChange((status, details) => {
         logger.warn({ status, stateLost: details.stateLost }, "redis status changed");
@@ -115,6 +109,8 @@ export async function connectRedisBroker(config: Config, nodeId: string, instanc
       await liveness?.reap(deadNode).catch((error: unknown) => logger.warn({ err: error, node: deadNode }, "could not reap a dead node"));
     },
     async close() {
+      if (closed) return;
+      closed = true;
       await store.removeNode(nodeId).catch(() => undefined);
       await liveness?.stop();
       await store.close();

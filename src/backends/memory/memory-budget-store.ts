@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { BudgetStore, HandOver, SavedBudget } from "./budget-store.ts";
+import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 
 interface Entry {
   connectionId: string;
@@ -16,7 +16,7 @@ interface Waiter {
 
 /**
  * Budgets kept in this process: the store of a single-process server, and the one the cluster
- * primary keeps for all its workers (src/limits/limits-host.ts).
+ * primary keeps for all its workers (src/backends/cluster/limits-host.ts).
  *
  * Entries are kept in the order they were saved; with the one TTL a server uses, that is expiry
  * order, so each save drops the expired ones from the front (and a take never returns one).

@@ -1,8 +1,8 @@
-import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults } from "../protocol/cluster-messages.ts";
-import { coalescing, type Sender } from "../state/channel.ts";
-import type { BudgetStore } from "./budget-store.ts";
-import { MemoryBudgetStore } from "./memory-budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./rate-limiter.ts";
+import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults } from "../../protocol/cluster-messages.ts";
+import { coalescing, type Sender } from "./channel.ts";
+import type { BudgetStore } from "../budget-store.ts";
+import { MemoryBudgetStore } from "../memory/memory-budget-store.ts";
+import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
 
 /** Anything the host can answer on: one worker's end of the IPC channel. */
 export type LimitsLink = Sender<LimitsResults>;

@@ -1,7 +1,7 @@
-import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../protocol/cluster-messages.ts";
-import { coalescing, type Sender } from "../state/channel.ts";
-import type { BudgetStore, HandOver, SavedBudget } from "./budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "./rate-limiter.ts";
+import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../../protocol/cluster-messages.ts";
+import { coalescing, type Sender } from "./channel.ts";
+import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
+import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
 
 export interface ClusterLimitsOptions {
   /** How long a call may wait for the primary (a hand-over take: this plus its wait). */

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import type { Logger } from "../observability/logger.ts";
-import type { Departure } from "./store.ts";
+import type { Logger } from "../../observability/logger.ts";
+import type { Departure } from "../state-store.ts";
 
 export interface NodeLivenessOptions {
   /** A connection of its own (heartbeats must not queue behind slow calls). */

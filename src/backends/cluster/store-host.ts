@@ -7,12 +7,12 @@ import {
   type StoreReply,
   type StoreReplyItem,
   type StoreRequest,
-} from "../protocol/cluster-messages.ts";
-import { ProtocolError } from "../protocol/errors.ts";
+} from "../../protocol/cluster-messages.ts";
+import { ProtocolError } from "../../protocol/errors.ts";
 import { coalescing, type Schedule, type Sender } from "./channel.ts";
-import { MemoryStore } from "./memory-store.ts";
+import { MemoryStore } from "../memory/memory-store.ts";
 import { applyMutation } from "./mutation.ts";
-import type { Departure } from "./store.ts";
+import type { Departure } from "../state-store.ts";
 
 /** Anything the host can send to: one replica's end of the IPC channel. */
 export type ReplicaLink = Sender<StoreReply>;

@@ -1,5 +1,5 @@
-import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
-import { canonicalCriteria, mergeMeta, type Meta } from "../protocol/requests.ts";
+import { ErrorCode, ProtocolError, badRequest } from "../../protocol/errors.ts";
+import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import type {
   Departure,
   JoinOptions,
@@ -15,7 +15,7 @@ import type {
   RoomJoinResult,
   StateStore,
   StoreStats,
-} from "./store.ts";
+} from "../state-store.ts";
 
 interface Peer extends PeerRecord {
   meta: Meta;
@@ -363,4 +363,4 @@ function roomInfoOf(scope: Scope): RoomInfo {
   };
 }
 
-export { mergeMeta } from "../protocol/requests.ts";
+export { mergeMeta } from "../../protocol/requests.ts";

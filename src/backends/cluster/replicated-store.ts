@@ -7,11 +7,11 @@ import {
   type MutationValue,
   type StoreReply,
   type StoreRequest,
-} from "../protocol/cluster-messages.ts";
-import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
-import type { Meta } from "../protocol/requests.ts";
+} from "../../protocol/cluster-messages.ts";
+import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
+import type { Meta } from "../../protocol/requests.ts";
 import { coalescing, type Sender } from "./channel.ts";
-import { MemoryStore } from "./memory-store.ts";
+import { MemoryStore } from "../memory/memory-store.ts";
 import { applyMutation } from "./mutation.ts";
 import type {
   Departure,
@@ -27,7 +27,7 @@ import type {
   RoomJoinResult,
   StateStore,
   StoreStats,
-} from "./store.ts";
+} from "../state-store.ts";
 
 export interface ReplicatedStoreOptions {
   /** How long a mutation may wait for the primary before failing with 503. */

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { BudgetStore, HandOver, SavedBudget } from "./budget-store.ts";
+import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 
 /**
  * Takes a kept budget: `<tokens>:<ttlMs>:<connectionId>` and the key's remaining PTTL, then

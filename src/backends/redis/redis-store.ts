@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
-import { canonicalCriteria, type Meta } from "../protocol/requests.ts";
-import { mergeMeta } from "../protocol/requests.ts";
+import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
+import { canonicalCriteria, type Meta } from "../../protocol/requests.ts";
+import { mergeMeta } from "../../protocol/requests.ts";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
 import type {
   Departure,
@@ -19,7 +19,7 @@ import type {
   RoomJoinResult,
   StateStore,
   StoreStats,
-} from "./store.ts";
+} from "../state-store.ts";
 
 export interface RedisStoreOptions {
   /** `redis://[user:password@]host:port[/db]`. */

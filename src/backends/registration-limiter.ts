@@ -3,7 +3,7 @@ import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, type RateLimite
 
 /**
  * Registrations per public key. One limit for the whole deployment: in memory for one process,
- * in the cluster primary for the workers of one machine (src/limits/cluster-limits.ts), in Redis
+ * in the cluster primary for the workers of one machine (src/backends/cluster/cluster-limits.ts), in Redis
  * for nodes. Registrations outlive connections: nothing is forgotten on disconnect.
  */
 export interface RegistrationLimiter {
