@@ -1,0 +1,102 @@
+/**
+ * The layers of src/, lowest first, and who may import whom (`npm test` runs this check):
+ *
+ *   config, observability, internals, protocol   the floor: wire formats, options, logging, library seams
+ *   backends/  (contracts at its root; memory/, cluster/, redis/ beside each other)
+ *   delivery/  limits/
+ *   core/                                        the transport-free domain
+ *   transport/  http/
+ *   server.ts                                    the one place that wires everything
+ *   process/  cluster/                           process roles (single, primary, worker)
+ *   cluster.ts                                   the entry point: nothing imports it
+ *
+ * A lower layer never imports a higher one; the core and the transports see backends only through
+ * their contracts (src/backends/*.ts), never an implementation folder.
+ */
+const IMPLEMENTATIONS = "^src/backends/(memory|cluster|redis)/";
+const ABOVE_CORE = "^src/(transport|http|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
+
+module.exports = {
+  forbidden: [
+    { name: "no-circular", severity: "error", comment: "modules form a DAG", from: {}, to: { circular: true } },
+    { name: "entry-is-not-imported", severity: "error", comment: "cluster.ts is the entry point", from: {}, to: { path: "^cluster\\.ts$" } },
+    {
+      name: "protocol-is-the-floor",
+      severity: "error",
+      comment: "client wire formats import only each other",
+      from: { path: "^src/protocol/", pathNot: "^src/protocol/cluster-messages\\.ts$" },
+      to: { path: "^src/", pathNot: "^src/protocol/" },
+    },
+    {
+      name: "ipc-messages-carry-backend-data-only",
+      severity: "error",
+      comment: "inter-process messages may name the backends' data types, nothing above",
+      from: { path: "^src/protocol/cluster-messages\\.ts$" },
+      to: { path: "^src/", pathNot: "^src/(protocol|backends)/" },
+    },
+    {
+      name: "floor-stays-down",
+      severity: "error",
+      from: { path: "^src/(config|observability|internals)/" },
+      to: { path: "^src/", pathNot: "^src/(config|observability|internals)/" },
+    },
+    {
+      name: "backends-import-nothing-above",
+      severity: "error",
+      comment: "a backend gets the handlers it needs at start; it never imports the core or the server",
+      from: { path: "^src/backends/" },
+      to: { path: "^src/(core|delivery|limits|transport|http|process|cluster)/|^src/server\\.ts$" },
+    },
+    {
+      name: "backend-implementations-stand-alone",
+      severity: "error",
+      comment: "memory and redis do not know each other or the cluster (the cluster's primary keeps a memory store)",
+      from: { path: "^src/backends/(memory|redis)/" },
+      to: { path: IMPLEMENTATIONS, pathNot: "^src/backends/$1/" },
+    },
+    {
+      name: "delivery-below-core",
+      severity: "error",
+      from: { path: "^src/delivery/" },
+      to: { path: `^src/(core|limits|backends)/|${ABOVE_CORE}` },
+    },
+    {
+      name: "limits-below-core",
+      severity: "error",
+      from: { path: "^src/limits/" },
+      to: { path: `^src/(core|delivery)/|${IMPLEMENTATIONS}|${ABOVE_CORE}` },
+    },
+    {
+      name: "core-below-transports",
+      severity: "error",
+      comment: "the core sees backends through their contracts and never a transport",
+      from: { path: "^src/core/" },
+      to: { path: `${IMPLEMENTATIONS}|${ABOVE_CORE}` },
+    },
+    {
+      name: "transports-below-server",
+      severity: "error",
+      from: { path: "^src/(transport|http)/" },
+      to: { path: `${IMPLEMENTATIONS}|^src/(process|cluster)/|^src/server\\.ts$|^cluster\\.ts$` },
+    },
+    {
+      name: "http-knows-no-domain",
+      severity: "error",
+      comment: "the HTTP endpoints read a status source the server gives them",
+      from: { path: "^src/http/" },
+      to: { path: "^src/(core|delivery|transport|backends|limits)/" },
+    },
+    {
+      name: "server-below-process-roles",
+      severity: "error",
+      from: { path: "^src/server\\.ts$" },
+      to: { path: "^src/(process|cluster)/|^cluster\\.ts$" },
+    },
+  ],
+  options: {
+    tsConfig: { fileName: "tsconfig.json" },
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(node_modules|test|bench)/" },
+  },
+};
