@@ -13,34 +13,15 @@ import { registerAdapterPeer, unregisterAdapterPeer, type AdapterPeer } from "..
 import type { Admission } from "../limits/admission.ts";
 import type { Logger } from "../observability/logger.ts";
 import { decodeRequest } from "../protocol/decoder.ts";
-import { encodeRaw, socketIoPacketToRaw, spliceType, type Body } from "../protocol/envelope.ts";
+import { encodeRaw, spliceType, type Body } from "../protocol/envelope.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { nestsDeeperThan } from "../protocol/json-depth.ts";
 import { memberText } from "../protocol/json-span.ts";
 import { Keepalive, type KeepalivePeer } from "./keepalive.ts";
+import { BroadcastCache } from "../delivery/broadcast-cache.ts";
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
 const SEND_TEXT = { binary: false } as const;
-
-/**
- * Encodes an adapter broadcast for raw peers once: the adapter hands every recipient of a broadcast
- * the same `encodedPackets` array, so a one-entry cache keyed on its identity converts each
- * broadcast once.
- */
-class BroadcastCache {
-  private packets: unknown[] | undefined;
-  private frame: Buffer | undefined;
-
-  frameFor(packets: unknown[]): Buffer | undefined {
-    if (packets !== this.packets) {
-      this.packets = packets;
-      const first = packets[0];
-      const raw = packets.length === 1 && typeof first === "string" ? socketIoPacketToRaw(first) : undefined;
-      this.frame = raw === undefined ? undefined : Buffer.from(raw);
-    }
-    return this.frame;
-  }
-}
 
 /**
  * Adapter ids for raw connections: 20 characters like Socket.IO's own (the sharded Redis adapter
