@@ -25,10 +25,10 @@ export interface KeepaliveOptions {
  * Every watched peer is pinged once per ping_interval, and a peer is terminated exactly when
  * pong_wait has passed since its last sign of life (`seen`), not at the next ping round: the same
  * bound Socket.IO applies to its own connections (see server.ts). It runs on two timers whatever the
- * number of peers: one for the ping rounds, and one for the earliest deadline that a round found
- * before the next round. That expiry looks only at the peers the round found due; those that
- * answered the round's ping in the meantime leave that list then. A silent peer is thus dropped
- * without waiting for a round, at the cost of at most one more pass over the due peers per deadline.
+ * number of peers: one for the ping rounds, and one for the earliest deadline that falls before the
+ * next round among the peers a round found due. That expiry looks only at those peers; the ones
+ * that answered the round's ping in the meantime leave the list then. A silent peer is thus dropped
+ * without waiting for a round, at the cost of one pass over the due peers per expiry.
  */
 export class Keepalive<P extends KeepalivePeer> {
   private readonly peers = new Set<P>();
