@@ -48,12 +48,19 @@ function asObject(value: unknown, what: string): Fields {
   return value as Fields;
 }
 
+/**
+ * An optional field left empty: absent, `null` or `""`. The original server read `alias: ""` as
+ * "not given" (its own client sends it when its user set none); every optional string, object and
+ * array field takes these three alike. Three comparisons: no allocation per message.
+ */
+const isUnset = (value: unknown): boolean => value === undefined || value === null || value === "";
+
 /** An absent payload is an empty one: `{"type":"ping"}` and `emit("discover")` need none. */
 const payloadOf = (payload: unknown): Fields => asObject(payload ?? {}, "payload");
 
 function optionalString(fields: Fields, key: string, maxLength: number): string | undefined {
   const value = fields[key];
-  if (value === undefined || value === null) return undefined;
+  if (isUnset(value)) return undefined;
   if (typeof value !== "string") throw badRequest(`${key} must be a string`);
   if (value.length > maxLength) throw badRequest(`${key} must be at most ${maxLength} characters`);
   return value;
@@ -73,12 +80,18 @@ function optionalInt(fields: Fields, key: string): number | undefined {
   return value;
 }
 
+/** An optional count (`limit`, `max_size`): `0` reads as unset, since no page or room holds zero peers, so the default applies. */
+function optionalCount(fields: Fields, key: string): number | undefined {
+  const value = optionalInt(fields, key);
+  return value === 0 ? undefined : value;
+}
+
 /** Serialized size of a meta object; used for the 4 KB cap. */
 const metaBytes = (meta: Meta): number => Buffer.byteLength(JSON.stringify(meta));
 
 function optionalMeta(fields: Fields, key: string): Meta | undefined {
   const value = fields[key];
-  if (value === undefined || value === null) return undefined;
+  if (isUnset(value)) return undefined;
   const meta = asObject(value, key);
   if (metaBytes(meta) > LIMITS.maxMetaBytes) throw badRequest(`${key} must serialize to at most ${LIMITS.maxMetaBytes} bytes`);
   return meta;
@@ -86,7 +99,7 @@ function optionalMeta(fields: Fields, key: string): Meta | undefined {
 
 // The requests.
 
-/** `register {public_key, alias?, meta?}`. `alias` absent or null: one is generated. */
+/** `register {public_key, alias?, meta?}`. `alias` absent, null or "": one is generated. */
 export interface RegisterRequest {
   publicKey: string;
   alias: string | undefined;
@@ -108,7 +121,7 @@ function parseRegister(payload: unknown): RegisterRequest {
 /** `join {namespace, app_type?, meta?, version?}`; `version` is checked, then ignored. */
 export interface JoinRequest {
   namespace: string;
-  /** "" when absent. */
+  /** "" when absent, null or "". */
   appType: string;
   meta: Meta | undefined;
 }
@@ -167,7 +180,7 @@ function parseBroadcast(payload: unknown): BroadcastRequest {
   const namespace = name(fields, "namespace");
   const exclude = fields["exclude"];
   let excluded: string[] = [];
-  if (exclude !== undefined && exclude !== null) {
+  if (!isUnset(exclude)) {
     if (!Array.isArray(exclude) || exclude.length > LIMITS.maxExclude || !exclude.every((item) => typeof item === "string")) {
       throw badRequest(`exclude must be an array of at most ${LIMITS.maxExclude} fingerprints`);
     }
@@ -176,14 +189,14 @@ function parseBroadcast(payload: unknown): BroadcastRequest {
   return { namespace, data: fields["data"] ?? null, exclude: excluded };
 }
 
-/** `discover {namespace, limit?}`; `limit` defaults to 50 and is lowered to 1,000. */
+/** `discover {namespace, limit?}`; `limit` absent, null or 0 is 50; it is lowered to 1,000. */
 export interface DiscoverRequest {
   namespace: string;
   limit: number;
 }
 function parseDiscover(payload: unknown): DiscoverRequest {
   const fields = payloadOf(payload);
-  const limit = optionalInt(fields, "limit") ?? LIMITS.discoverDefaultLimit;
+  const limit = optionalCount(fields, "limit") ?? LIMITS.discoverDefaultLimit;
   if (limit < 1) throw badRequest("limit must be at least 1");
   return { namespace: name(fields, "namespace"), limit: Math.min(limit, LIMITS.discoverMaxLimit) };
 }
@@ -202,7 +215,7 @@ function parseMatch(payload: unknown): MatchRequest {
   if (groupSize < LIMITS.groupMin || groupSize > LIMITS.groupMax) {
     throw badRequest(`group_size must be between ${LIMITS.groupMin} and ${LIMITS.groupMax}`);
   }
-  const raw = fields["criteria"] === undefined || fields["criteria"] === null ? {} : asObject(fields["criteria"], "criteria");
+  const raw = isUnset(fields["criteria"]) ? {} : asObject(fields["criteria"], "criteria");
   const keys = Object.keys(raw);
   if (keys.length > LIMITS.maxCriteriaKeys) throw badRequest(`criteria may have at most ${LIMITS.maxCriteriaKeys} keys`);
   for (const key of keys) {
@@ -214,16 +227,16 @@ function parseMatch(payload: unknown): MatchRequest {
   return { namespace, groupSize, criteria: raw as Criteria };
 }
 
-/** `create_room {room_id?, max_size?}`; `max_size` defaults to 20 and is lowered to 30. */
+/** `create_room {room_id?, max_size?}`; `max_size` absent, null or 0 is 20; it is lowered to 30. */
 export interface CreateRoomRequest {
-  /** undefined: the hub generates one. */
+  /** undefined (absent, null or ""): the hub generates one. */
   roomId: string | undefined;
   maxSize: number;
 }
 function parseCreateRoom(payload: unknown): CreateRoomRequest {
   const fields = payloadOf(payload);
-  const roomId = fields["room_id"] === undefined || fields["room_id"] === null ? undefined : name(fields, "room_id");
-  const requested = optionalInt(fields, "max_size") ?? LIMITS.roomDefaultSize;
+  const roomId = isUnset(fields["room_id"]) ? undefined : name(fields, "room_id");
+  const requested = optionalCount(fields, "max_size") ?? LIMITS.roomDefaultSize;
   if (requested < 2) throw badRequest("max_size must be at least 2");
   return { roomId, maxSize: Math.min(requested, LIMITS.roomMaxSize) };
 }
@@ -240,7 +253,7 @@ function parseKick(payload: unknown): KickRequest {
   return { roomId: name(fields, "room_id"), fingerprint: fingerprint.toLowerCase() };
 }
 
-/** `metadata {meta}`: a shallow patch of the peer's meta, where null removes a key. */
+/** `metadata {meta}`: a shallow patch of the peer's meta, where null removes a key; `{}` changes nothing. */
 export interface MetadataRequest {
   meta: Meta;
 }

@@ -82,6 +82,47 @@ describe("decodeRequest: a valid example of every request type gives the typed r
   });
 });
 
+describe("decodeRequest: an optional field sent empty reads as absent", () => {
+  const EMPTY: [string, Record<string, unknown>, unknown][] = [
+    ["register", { payload: { public_key: "key", alias: "" } }, { type: "register", payload: { publicKey: "key", alias: undefined, meta: undefined } }],
+    ["register", { payload: { public_key: "key", alias: null } }, { type: "register", payload: { publicKey: "key", alias: undefined, meta: undefined } }],
+    ["register", { payload: { public_key: "key", meta: "" } }, { type: "register", payload: { publicKey: "key", alias: undefined, meta: undefined } }],
+    ["register", { payload: { public_key: "key", meta: null } }, { type: "register", payload: { publicKey: "key", alias: undefined, meta: undefined } }],
+    ["register", { payload: { public_key: "key", meta: {} } }, { type: "register", payload: { publicKey: "key", alias: undefined, meta: {} } }],
+    ["join", { payload: { namespace: "n", app_type: "" } }, { type: "join", payload: { namespace: "n", appType: "", meta: undefined } }],
+    ["join", { payload: { namespace: "n", app_type: null } }, { type: "join", payload: { namespace: "n", appType: "", meta: undefined } }],
+    ["join", { payload: { namespace: "n", version: "" } }, { type: "join", payload: { namespace: "n", appType: "", meta: undefined } }],
+    ["join", { payload: { namespace: "n", meta: "" } }, { type: "join", payload: { namespace: "n", appType: "", meta: undefined } }],
+    ["join", { payload: { namespace: "n", meta: null } }, { type: "join", payload: { namespace: "n", appType: "", meta: undefined } }],
+    ["join", { payload: { namespace: "n", meta: {} } }, { type: "join", payload: { namespace: "n", appType: "", meta: {} } }],
+    ["metadata", { payload: { meta: {} } }, { type: "metadata", payload: { meta: {} } }],
+    ["discover", { payload: { namespace: "n", limit: 0 } }, { type: "discover", payload: { namespace: "n", limit: 50 } }],
+    ["discover", { payload: { namespace: "n", limit: null } }, { type: "discover", payload: { namespace: "n", limit: 50 } }],
+    ["create_room", { payload: { room_id: "" } }, { type: "create_room", payload: { roomId: undefined, maxSize: 20 } }],
+    ["create_room", { payload: { room_id: null } }, { type: "create_room", payload: { roomId: undefined, maxSize: 20 } }],
+    ["create_room", { payload: { max_size: 0 } }, { type: "create_room", payload: { roomId: undefined, maxSize: 20 } }],
+    ["create_room", { payload: { max_size: null } }, { type: "create_room", payload: { roomId: undefined, maxSize: 20 } }],
+    ["broadcast", { payload: { namespace: "n", exclude: [] } }, { type: "broadcast", payload: { namespace: "n", data: null, exclude: [] } }],
+    ["broadcast", { payload: { namespace: "n", exclude: null } }, { type: "broadcast", payload: { namespace: "n", data: null, exclude: [] } }],
+    ["broadcast", { payload: { namespace: "n", exclude: "" } }, { type: "broadcast", payload: { namespace: "n", data: null, exclude: [] } }],
+    ["match", { payload: { namespace: "n", group_size: 2, criteria: {} } }, { type: "match", payload: { namespace: "n", groupSize: 2, criteria: {} } }],
+    ["match", { payload: { namespace: "n", group_size: 2, criteria: null } }, { type: "match", payload: { namespace: "n", groupSize: 2, criteria: {} } }],
+    ["match", { payload: { namespace: "n", group_size: 2, criteria: "" } }, { type: "match", payload: { namespace: "n", groupSize: 2, criteria: {} } }],
+  ];
+
+  it.each(EMPTY)("%s %j", (type, envelope, expected) => {
+    expect(decodeRequest(type, envelope)).toEqual(expected);
+  });
+
+  it("a required field sent empty is still refused", () => {
+    expectBad("metadata", { payload: { meta: "" } }, "meta");
+    expectBad("metadata", { payload: { meta: null } }, "meta");
+    expectBad("match", { payload: { namespace: "n", group_size: 0 } }, "group_size");
+    expectBad("join", { payload: { namespace: "" } }, "namespace");
+    expectBad("join_room", { payload: { room_id: "" } }, "room_id");
+  });
+});
+
 describe("decodeRequest: each bad field gets 400 naming it", () => {
   const long = (n: number): string => "a".repeat(n);
   const BAD: [string, Record<string, unknown>, string][] = [
@@ -92,6 +133,7 @@ describe("decodeRequest: each bad field gets 400 naming it", () => {
     ["register", { payload: { public_key: long(16_385) } }, "public_key"],
     ["register", { payload: { public_key: "k", alias: 5 } }, "alias"],
     ["register", { payload: { public_key: "k", alias: "has space" } }, "alias"],
+    ["register", { payload: { public_key: "k", alias: " " } }, "alias"],
     ["register", { payload: { public_key: "k", alias: long(33) } }, "alias"],
     ["register", { payload: { public_key: "k", alias: FP } }, "alias"],
     ["register", { payload: { public_key: "k", meta: "x" } }, "meta"],
@@ -119,7 +161,8 @@ describe("decodeRequest: each bad field gets 400 naming it", () => {
     ["broadcast", { payload: { namespace: "n", exclude: Array.from({ length: 1_001 }, () => FP) } }, "exclude"],
     ["discover", { payload: { namespace: ["n"] } }, "namespace"],
     ["discover", { payload: { namespace: "n", limit: "10" } }, "limit"],
-    ["discover", { payload: { namespace: "n", limit: 0 } }, "limit"],
+    ["discover", { payload: { namespace: "n", limit: -1 } }, "limit"],
+    ["discover", { payload: { namespace: "n", limit: "" } }, "limit"],
     ["match", { payload: { group_size: 2 } }, "namespace"],
     ["match", { payload: { namespace: "n" } }, "group_size"],
     ["match", { payload: { namespace: "n", group_size: "2" } }, "group_size"],
@@ -133,6 +176,8 @@ describe("decodeRequest: each bad field gets 400 naming it", () => {
     ["create_room", { payload: { room_id: 5 } }, "room_id"],
     ["create_room", { payload: { max_size: "10" } }, "max_size"],
     ["create_room", { payload: { max_size: 1 } }, "max_size"],
+    ["create_room", { payload: { max_size: -1 } }, "max_size"],
+    ["create_room", { payload: { room_id: " " } }, "room_id"],
     ["join_room", { payload: { room_id: null } }, "room_id"],
     ["room_info", { payload: { room_id: ["r"] } }, "room_id"],
     ["kick", { payload: { room_id: "r", fingerprint: 5 } }, "fingerprint"],
