@@ -15,7 +15,7 @@ import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
 import type { Logger } from "./observability/logger.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
-import { RawWebSocketTransport } from "./transport/raw-ws.ts";
+import { oversizeReadLimit, RawWebSocketTransport } from "./transport/raw-ws.ts";
 import { installRecipientFilter } from "./delivery/join-fence.ts";
 import { CLOSE_EVENT, createSocketDelivery } from "./delivery/socket-delivery.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
@@ -171,7 +171,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     pingTimeout: Math.max(1, config.pongWaitMs - config.pingIntervalMs),
     // Packets up to twice max_message_size are read, so one over the limit gets its notice before
     // the close (bindSocketIo); Engine.IO cuts larger ones unread.
-    maxHttpBufferSize: 2 * config.maxMessageSize,
+    maxHttpBufferSize: oversizeReadLimit(config.maxMessageSize),
     parser: socketIoParser,
     perMessageDeflate: config.compressionEnabled ? { threshold: 1024 } : false,
     httpCompression: config.compressionEnabled,

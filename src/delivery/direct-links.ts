@@ -7,9 +7,9 @@ import type { JoinFence } from "./delivery.ts";
 
 /** Where a room emit from another worker goes on this one. */
 export interface RoomRoute {
-  rooms: string[];
-  except: string[];
-  fence?: JoinFence;
+  readonly rooms: readonly string[];
+  readonly except: readonly string[];
+  readonly fence?: JoinFence;
 }
 
 /** What arrives over the links, handled by the delivery of the receiving worker. */

@@ -68,7 +68,8 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
       if (list.length === 0) return undefined; // an empty room list would mean "everyone"
       if (links === undefined) return emitThroughAdapter(nsp, list, except ?? [], type, body, { fence }, failed);
       emitThroughAdapter(nsp, list, except ?? [], type, body, { fence, local: true }, failed);
-      links.toRooms(body.from ?? "", { rooms: [...list], except: [...(except ?? [])], ...(fence === undefined ? {} : { fence }) }, type, JSON.stringify(body));
+      // An undefined fence is left out when the route is serialized.
+      links.toRooms(body.from ?? "", { rooms: list, except: except ?? [], fence }, type, JSON.stringify(body));
       return undefined;
     },
     emitLocal(room, type, body) {

@@ -267,5 +267,8 @@ function unrefTimer(callback: () => void, ms: number): () => void {
   return () => clearTimeout(timer);
 }
 
-/** Largest frame read at all: up to here an oversize frame gets its notice before the close (1009). */
+/**
+ * Largest message read at all, on both transports: up to here one over max_message_size gets its
+ * notice before the close (1009); a larger one is cut by the library unread.
+ */
 export const oversizeReadLimit = (maxMessageSize: number): number => 2 * maxMessageSize;

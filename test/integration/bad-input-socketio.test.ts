@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connectSio, type Envelope } from "../helpers/peers.ts";
+import { ackArgument, RawSocketIo } from "../helpers/raw-socket-io.ts";
 import { useServer } from "../helpers/use-server.ts";
 
 /**
@@ -18,93 +19,6 @@ const fixture = useServer({ config: { max_message_size: MAX_MESSAGE_SIZE } });
 /** A binary attachment's placeholder, as socket.io-parser writes it. */
 const placeholder = (num: number): string => `{"_placeholder":true,"num":${num}}`;
 
-/** A Socket.IO client over a raw Engine.IO WebSocket: sends and records Socket.IO packets as text. */
-class RawSocketIo {
-  /** Every Socket.IO packet received (Engine.IO `4` prefix removed), in order; binary frames as "<binary>". */
-  readonly packets: string[] = [];
-  readonly closed: Promise<number>;
-  private waiters: { match: (packet: string) => boolean; resolve: (packet: string) => void }[] = [];
-  private nextId = 1000;
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.on("message", (data: Buffer, isBinary: boolean) => {
-      const text = isBinary ? "<binary>" : data.toString();
-      if (text === "2") {
-        socket.send("3"); // Engine.IO ping
-        return;
-      }
-      if (!text.startsWith("4")) return; // open (0), noop (6)
-      const packet = text.slice(1);
-      const index = this.waiters.findIndex((waiter) => waiter.match(packet));
-      if (index >= 0) this.waiters.splice(index, 1)[0]?.resolve(packet);
-      this.packets.push(packet);
-    });
-    this.closed = new Promise((resolve) => socket.on("close", (code) => resolve(code)));
-  }
-
-  /** Opens the Engine.IO session, connects to the default namespace and registers. */
-  static async connect(port: number): Promise<RawSocketIo> {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
-    const client = new RawSocketIo(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once("open", () => resolve());
-      socket.once("error", reject);
-    });
-    const connected = client.next((packet) => packet.startsWith("0"));
-    client.send("0");
-    expect(await connected).toMatch(/^0\{"sid":/);
-    const registered = await client.request("register", { payload: { public_key: `key-${randomUUID()}` } });
-    expect(registered).toMatchObject({ type: "registered" });
-    client.packets.length = 0;
-    return client;
-  }
-
-  get open(): boolean {
-    return this.socket.readyState === WebSocket.OPEN;
-  }
-
-  /** Sends a Socket.IO packet as an Engine.IO message: text, or a binary attachment. */
-  send(packet: string | Buffer): void {
-    if (typeof packet === "string") this.socket.send(`4${packet}`);
-    else this.socket.send(packet, { binary: true });
-  }
-
-  /** The first packet (already received or still to come) that matches. */
-  next(match: (packet: string) => boolean, timeoutMs = 5_000): Promise<string> {
-    const received = this.packets.find(match);
-    if (received !== undefined) return Promise.resolve(received);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching packet within ${timeoutMs}ms; received ${JSON.stringify(this.packets)}`)), timeoutMs);
-      this.waiters.push({
-        match,
-        resolve: (packet) => {
-          clearTimeout(timer);
-          resolve(packet);
-        },
-      });
-    });
-  }
-
-  /** Emits an event with an ack id and resolves with the acknowledgement's argument. */
-  async request(event: string, body: unknown): Promise<Envelope> {
-    const id = this.nextId++;
-    const reply = this.next((packet) => packet.startsWith(`3${id}[`));
-    this.send(`2${id}${JSON.stringify([event, body])}`);
-    return ackArgument(await reply, id);
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
-
-/** The argument of the ACK packet `3<id>[arg]`. */
-function ackArgument(packet: string, id: number): Envelope {
-  const args = JSON.parse(packet.slice(`3${id}`.length)) as unknown[];
-  expect(args).toHaveLength(1);
-  return args[0] as Envelope;
-}
-
 const isError = (packet: string): boolean => packet.startsWith('2["error",');
 const errorEvent = (packet: string): Envelope => ({ type: "error", ...(JSON.parse(packet.slice(1)) as [string, Record<string, unknown>])[1] });
 
@@ -114,9 +28,13 @@ afterEach(() => {
   open = [];
 });
 
+/** A raw client connected and registered, with what it received so far forgotten. */
 async function rawClient(): Promise<RawSocketIo> {
   const client = await RawSocketIo.connect(fixture.server.port);
   open.push(client);
+  const registered = await client.request("register", { payload: { public_key: `key-${randomUUID()}` } });
+  expect(registered).toMatchObject({ type: "registered" });
+  client.packets.length = 0;
   return client;
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workers } from "../helpers/cluster.ts";
-import WebSocket from "ws";
 import { connectWs, registeredPeer, type TestPeer } from "../helpers/peers.ts";
+import { RawSocketIo } from "../helpers/raw-socket-io.ts";
 import { startNodes, unique } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
 import { startServer, type ServerProcess } from "../helpers/server-process.ts";
@@ -27,52 +27,6 @@ const deepFrames = (namespace: string, to: string): [string, string, string][] =
   ["relay payload, 33 levels (one over the default bound)", "relay", `{"to":"${to}","payload":{"x":${deep(31)}}}`],
   ["match criteria, 5,000 levels", "match", `{"payload":{"namespace":"${namespace}","group_size":2,"criteria":{"x":${deep(5_000)}}}}`],
 ];
-
-/** A Socket.IO client at the packet level (EIO 4 over WebSocket), to send packets socket.io-client could not encode. */
-class RawSocketIo {
-  private nextAck = 1;
-  private readonly acks = new Map<number, (reply: unknown) => void>();
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.on("message", (data: Buffer) => {
-      const text = data.toString();
-      if (text === "2") socket.send("3");
-      const ack = /^43(\d+)(.*)$/s.exec(text);
-      if (ack !== null) this.acks.get(Number(ack[1]))?.((JSON.parse(ack[2] as string) as unknown[])[0]);
-    });
-  }
-
-  static async connect(server: ServerProcess): Promise<RawSocketIo> {
-    const socket = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`);
-    const connected = new Promise<void>((resolve, reject) => {
-      socket.on("message", (data: Buffer) => {
-        const text = data.toString();
-        if (text.startsWith("0")) socket.send("40");
-        if (text.startsWith("40")) resolve();
-      });
-      socket.once("error", reject);
-    });
-    await connected;
-    return new RawSocketIo(socket);
-  }
-
-  /** Emits `type` with an envelope given as JSON text and resolves with the acknowledgement. */
-  request(type: string, envelopeJson: string): Promise<Record<string, unknown>> {
-    const id = this.nextAck++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ack for ${type}`)), 5_000);
-      this.acks.set(id, (reply) => {
-        clearTimeout(timer);
-        resolve(reply as Record<string, unknown>);
-      });
-      this.socket.send(`42${id}["${type}",${envelopeJson}]`);
-    });
-  }
-
-  close(): void {
-    this.socket.close();
-  }
-}
 
 interface Topology {
   name: string;
@@ -144,7 +98,7 @@ describe.each(TOPOLOGIES)("deep nesting against $name", (topology) => {
 
     const ws = await connectWs(first().ws);
     open.push(ws);
-    const sio = await RawSocketIo.connect(last());
+    const sio = await RawSocketIo.connect(last().port);
     const frames = deepFrames(namespace, bob.fingerprint);
 
     // Unregistered, a deep register is refused; registered and in the namespace, every other deep frame is.
@@ -152,11 +106,11 @@ describe.each(TOPOLOGIES)("deep nesting against $name", (topology) => {
     const wsReply = ws.next((m) => m.type === "error" || m.type === "registered");
     ws.sendRaw(`{"type":"register",${registerJson.slice(1)}`);
     expect(await wsReply, `ws: ${registerLabel}`).toMatchObject({ type: "error", payload: { code: 400 } });
-    expect(await sio.request("register", registerJson), `sio: ${registerLabel}`).toMatchObject({ type: "error", payload: { code: 400 } });
+    expect(await sio.requestJson("register", registerJson), `sio: ${registerLabel}`).toMatchObject({ type: "error", payload: { code: 400 } });
     expect((await ws.register()).type).toBe("registered");
     expect((await ws.join(namespace)).type).toBe("peer_list");
-    expect(await sio.request("register", `{"payload":{"public_key":"${unique("raw-sio")}"}}`)).toMatchObject({ type: "registered" });
-    expect(await sio.request("join", `{"payload":{"namespace":"${namespace}"}}`)).toMatchObject({ type: "peer_list" });
+    expect(await sio.requestJson("register", `{"payload":{"public_key":"${unique("raw-sio")}"}}`)).toMatchObject({ type: "registered" });
+    expect(await sio.requestJson("join", `{"payload":{"namespace":"${namespace}"}}`)).toMatchObject({ type: "peer_list" });
 
     for (const [label, type, fieldsJson] of frames.slice(1)) {
       const reply = ws.next((m) => m.type === "error" || m.type === "pong");
@@ -164,10 +118,10 @@ describe.each(TOPOLOGIES)("deep nesting against $name", (topology) => {
       ws.send("ping");
       expect(await reply, `ws: ${label}`).toMatchObject({ type: "error", payload: { code: 400 } });
       await ws.next("pong");
-      expect(await sio.request(type, fieldsJson), `sio: ${label}`).toMatchObject({ type: "error", payload: { code: 400 } });
+      expect(await sio.requestJson(type, fieldsJson), `sio: ${label}`).toMatchObject({ type: "error", payload: { code: 400 } });
     }
     expect((await ws.request("ping", {}, ["pong"])).type).toBe("pong");
-    expect(await sio.request("ping", "{}")).toMatchObject({ type: "pong" });
+    expect(await sio.requestJson("ping", "{}")).toMatchObject({ type: "pong" });
     sio.close();
 
     // Nothing deep was delivered, and the pair still signals both ways.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workerOf } from "../helpers/cluster.ts";
 import { registeredPeer, type Envelope, type TestPeer, type Transport } from "../helpers/peers.ts";
-import { startNodes, unique } from "../helpers/redis-nodes.ts";
+import { startNodes, unique, type NodeSpec } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
 import { startServer, type ServerProcess } from "../helpers/server-process.ts";
 
@@ -22,66 +22,32 @@ interface Deployment {
   stop(): Promise<void>;
 }
 
+/** One server process (with `workers` workers); sender and receiver both connect to it. */
+async function oneServer(workers: number): Promise<Deployment> {
+  const server = await startServer({ env: { PEER_WORKERS: String(workers) } });
+  return { senderSide: server, receiverSide: server, stop: async () => void (await server.stop()) };
+}
+
+/** Nodes on a private Redis; the sender connects to the first, the receiver to the last. */
+async function redisNodes(specs: NodeSpec[]): Promise<Deployment> {
+  const redis: RedisServer = await startRedisServer();
+  const nodes = await startNodes(redis, specs);
+  return {
+    senderSide: nodes[0] as ServerProcess,
+    receiverSide: nodes[nodes.length - 1] as ServerProcess,
+    stop: async () => {
+      await Promise.all(nodes.map((node) => node.stop()));
+      await redis.stop();
+    },
+  };
+}
+
 const TOPOLOGIES: { name: string; start(): Promise<Deployment> }[] = [
-  {
-    name: "one process",
-    async start() {
-      const server = await startServer();
-      return { senderSide: server, receiverSide: server, stop: async () => void (await server.stop()) };
-    },
-  },
-  {
-    name: "two workers",
-    async start() {
-      const server = await startServer({ env: { PEER_WORKERS: "2" } });
-      return { senderSide: server, receiverSide: server, stop: async () => void (await server.stop()) };
-    },
-  },
-  {
-    name: "one Redis node",
-    async start() {
-      const redis: RedisServer = await startRedisServer();
-      const [node] = (await startNodes(redis, [{}])) as [ServerProcess];
-      return {
-        senderSide: node,
-        receiverSide: node,
-        stop: async () => {
-          await node.stop();
-          await redis.stop();
-        },
-      };
-    },
-  },
-  {
-    name: "a Redis node of two workers",
-    async start() {
-      const redis: RedisServer = await startRedisServer();
-      const [node] = (await startNodes(redis, [{ workers: 2 }])) as [ServerProcess];
-      return {
-        senderSide: node,
-        receiverSide: node,
-        stop: async () => {
-          await node.stop();
-          await redis.stop();
-        },
-      };
-    },
-  },
-  {
-    name: "two Redis nodes",
-    async start() {
-      const redis: RedisServer = await startRedisServer();
-      const [a, b] = (await startNodes(redis, [{}, {}])) as [ServerProcess, ServerProcess];
-      return {
-        senderSide: a,
-        receiverSide: b,
-        stop: async () => {
-          await Promise.all([a.stop(), b.stop()]);
-          await redis.stop();
-        },
-      };
-    },
-  },
+  { name: "one process", start: () => oneServer(1) },
+  { name: "two workers", start: () => oneServer(2) },
+  { name: "one Redis node", start: () => redisNodes([{}]) },
+  { name: "a Redis node of two workers", start: () => redisNodes([{ workers: 2 }]) },
+  { name: "two Redis nodes", start: () => redisNodes([{}, {}]) },
 ];
 
 const sequenceOf = (message: Envelope): number => {
