@@ -46,7 +46,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   let stopping = false;
 
   setupClusterAdapterPrimary();
-  // Advanced serialization keeps Buffers intact over IPC (the sticky hand-off sends the bytes read).
+  // Advanced serialization keeps Buffers intact over IPC (a hand-off carries the bytes the router read).
   cluster.setupPrimary({ serialization: "advanced" });
 
   /** Tells every worker which workers are ready: their direct links fan room emits out to those. */
