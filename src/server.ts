@@ -216,13 +216,13 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
   bindSocketIo(io, hub, config, admission);
 
   const localStats = (detail: boolean): WorkerStats => {
-    const connections: Record<string, number> = { ws: 0, "socket.io": 0 };
+    // The connections max_peers counts (localConnections), by transport: admitted or not yet refused,
+    // registered or not, Engine.IO sessions from their handshake on.
+    const connections = { ws: raw.connectionCount, "socket.io": io.engine.clientsCount };
+    if (!detail) return { node_id: nodeId, pid: process.pid, connections };
     const peers: string[] = [];
-    for (const session of hub.sessions()) {
-      connections[session.connection.transport] = (connections[session.connection.transport] ?? 0) + 1;
-      if (detail && session.fingerprint !== undefined) peers.push(session.fingerprint);
-    }
-    return detail ? { node_id: nodeId, pid: process.pid, connections, peers } : { node_id: nodeId, pid: process.pid, connections };
+    for (const session of hub.sessions()) if (session.fingerprint !== undefined) peers.push(session.fingerprint);
+    return { node_id: nodeId, pid: process.pid, connections, peers };
   };
   if (clustered) {
     io.on(CLOSE_EVENT, (connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) => {
