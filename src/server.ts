@@ -15,7 +15,11 @@ import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
 import type { Logger } from "./observability/logger.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
-import { oversizeReadLimit, RawWebSocketTransport } from "./transport/raw-ws.ts";
+import { NativeWsProtocol } from "./transport/raw-ws.ts";
+import { oversizeReadLimit, WsEndpoint } from "./transport/ws-endpoint.ts";
+import { ConnectionIds } from "./transport/ws-connection.ts";
+import { createDialects } from "./dialects/catalog.ts";
+import type { DeploymentFigures } from "./dialects/dialect.ts";
 import { installRecipientFilter } from "./delivery/join-fence.ts";
 import { CLOSE_EVENT, createSocketDelivery } from "./delivery/socket-delivery.ts";
 import { bindSocketIo } from "./transport/socketio.ts";
@@ -209,16 +213,39 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     nodeId,
   });
   installRecipientFilter(nsp, hub.joinGate);
-  const localConnections = (): number => raw.connectionCount + io.engine.clientsCount;
+  const localConnections = (): number => {
+    let count = io.engine.clientsCount;
+    for (const endpoint of endpoints) count += endpoint.connectionCount;
+    return count;
+  };
   const admission = new Admission(deps.overCapacity ?? (() => localConnections() >= config.maxPeers), () => hub.isAccepting);
   admission.watchSessions(io.engine);
-  const raw = new RawWebSocketTransport(config, hub, nsp, logger, admission);
+  // Every plain-WebSocket endpoint by its exact path: the native protocol at /ws and each dialect's.
+  const ids = new ConnectionIds();
+  const endpoints: WsEndpoint[] = [];
+  const endpointByPath = new Map<string, WsEndpoint>();
+  const mount = (paths: readonly string[], endpoint: WsEndpoint): void => {
+    endpoints.push(endpoint);
+    for (const path of paths) endpointByPath.set(path, endpoint);
+  };
+  mount([RAW_WS_PATH], new WsEndpoint(new NativeWsProtocol(config, hub), config, hub, nsp, logger, admission, ids));
+  const dialects = createDialects({
+    config,
+    hub,
+    deployment: () => deployment(),
+    // Only public scopes are listed to a requester that is no member; nothing registers under this name.
+    members: (scope, limit) => store.listMembers(scope, "", limit),
+    startedAt,
+    nodeId,
+  });
+  for (const dialect of dialects) mount(dialect.wsPaths, new WsEndpoint(dialect.protocol, config, hub, nsp, logger, admission, ids));
   bindSocketIo(io, hub, config, admission);
 
   const localStats = (detail: boolean): WorkerStats => {
     // The connections max_peers counts (localConnections), by transport: admitted or not yet refused,
     // registered or not, Engine.IO sessions from their handshake on.
-    const connections = { ws: raw.connectionCount, "socket.io": io.engine.clientsCount };
+    const connections: Record<string, number> = { "socket.io": io.engine.clientsCount };
+    for (const endpoint of endpoints) connections[endpoint.name] = endpoint.connectionCount;
     if (!detail) return { node_id: nodeId, pid: process.pid, connections };
     const peers: string[] = [];
     for (const session of hub.sessions()) if (session.fingerprint !== undefined) peers.push(session.fingerprint);
@@ -245,32 +272,54 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
   httpServer.on("upgrade", (request, socket, head: Buffer) => {
     const url = request.url ?? "";
     if (url.startsWith(SOCKET_IO_PATH)) return; // Engine.IO's own upgrade listener takes it
-    if (url.split("?", 1)[0] === RAW_WS_PATH) {
-      raw.handleUpgrade(request, socket, head);
+    const endpoint = endpointByPath.get(url.split("?", 1)[0] ?? "");
+    if (endpoint !== undefined) {
+      endpoint.handleUpgrade(request, socket, head);
       return;
     }
     socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
   });
 
-  handleHttp = createHttpHandler(
-      {
-        accepting: () => hub.isAccepting,
-        backends: () => backends.health(),
-        maxPeers: config.maxPeers,
-        snapshot: async (detail) => {
-          const [stats, workers] = await Promise.all([store.stats(), allStats(detail)]);
-          return { ...stats, workers };
-        },
+  const snapshot = async (detail: boolean) => {
+    const [stats, workers] = await Promise.all([store.stats(), allStats(detail)]);
+    return { ...stats, workers };
+  };
+  const deployment = async (): Promise<DeploymentFigures> => {
+    const { workers, ...stats } = await snapshot(false);
+    const connections: Record<string, number> = {};
+    for (const worker of workers) {
+      for (const [transport, count] of Object.entries(worker.connections)) connections[transport] = (connections[transport] ?? 0) + count;
+    }
+    return { ...stats, connections };
+  };
+  const handleCore = createHttpHandler(
+    {
+      accepting: () => hub.isAccepting,
+      backends: () => backends.health(),
+      maxPeers: config.maxPeers,
+      // /stats lists the native protocol's namespaces; a dialect's scopes (names with a `/`, which no
+      // native name can hold) are counted by that dialect's own endpoints.
+      snapshot: async (detail) => {
+        const figures = await snapshot(detail);
+        return { ...figures, namespaces: Object.fromEntries(Object.entries(figures.namespaces).filter(([name]) => !name.includes("/"))) };
       },
-      startedAt,
+    },
+    startedAt,
   );
+  handleHttp = (request, response) => {
+    if (request.method === "GET" || request.method === "HEAD") {
+      const path = (request.url ?? "/").split("?", 1)[0] ?? "/";
+      for (const dialect of dialects) if (dialect.handleHttp?.(path, request, response) === true) return;
+    }
+    handleCore(request, response);
+  };
   deps.attach?.(io, httpServer);
 
   return {
     hub,
     listen: () =>
       new Promise<AddressInfo | undefined>((resolve, reject) => {
-        raw.start();
+        for (const endpoint of endpoints) endpoint.start();
         if (deps.listen === false) {
           resolve(undefined);
           return;
@@ -290,7 +339,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
       }
       // Every peer is unregistered (and its namespaces told) before the backends close.
       await Promise.all(sessions.map((session) => hub.close(session)));
-      raw.close(CloseCode.GoingAway, "server shutting down");
+      for (const endpoint of endpoints) endpoint.close(CloseCode.GoingAway, "server shutting down");
       // A client that stopped reading never finishes its close handshake: wait at most
       // write_timeout for the rest, then cut what is left.
       let timer: NodeJS.Timeout | undefined;

@@ -32,7 +32,7 @@ export interface StateStore {
 
   /** Joins a public namespace (403 if the name is a room). Idempotent: `added` is false the second time. */
   joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult>;
-  /** Leaves a namespace or room (404 if not a member); drops the peer's match tickets there. */
+  /** Leaves a namespace or room (404 if not a member); drops the peer's ticket there, unless it is `open`. */
   leaveScope(name: string, fingerprint: string): Promise<void>;
   /** Lists members, oldest first. Rooms are listed to members only (403). Unknown names are empty. */
   listMembers(name: string, requester: string, limit: number): Promise<MemberPage>;
@@ -51,7 +51,14 @@ export interface StateStore {
   /** Removes `target` from the room: 404 room or target unknown, 403 if `owner` does not own it. */
   kick(roomId: string, owner: string, target: string): Promise<void>;
 
-  /** Queues a match ticket (replacing the peer's earlier one in that namespace); 403 unless a member. */
+  /**
+   * Queues a match ticket, replacing the peer's earlier one in that namespace; 403 unless a member
+   * (or the ticket is `open`). Tickets queue by namespace, group size, criteria and openness. The
+   * group is this ticket plus the oldest waiting tickets compatible with it and with each other
+   * (see `avoid`), first come, first served; incompatible tickets keep their place. When the group
+   * is complete its tickets are consumed and, with `groupRoom`, its room created in the same atomic
+   * step (409 if that name is taken: then nothing changes, the earlier ticket included).
+   */
   requestMatch(ticket: MatchTicket): Promise<MatchOutcome>;
   /** Removes the peer's ticket in the namespace; false if it had none. */
   cancelMatch(namespace: string, fingerprint: string): Promise<boolean>;
@@ -138,20 +145,53 @@ export interface RoomInfo {
 }
 
 export interface MatchTicket {
+  /** The namespace whose members queue here; with `open`, only the queue's name. */
   namespace: string;
   fingerprint: string;
   groupSize: number;
   criteria: Criteria;
   /** The session id to give the group if this ticket completes one (chosen by the caller so replicas agree). */
   sessionId: string;
+  /**
+   * Fingerprints this ticket is never grouped with. The rule is symmetric: a waiting ticket whose
+   * own list names the newcomer is skipped too. Kept with the waiting ticket and dropped with it;
+   * the caller keeps it short (a few entries), as every candidate is checked against it.
+   */
+  avoid?: readonly string[];
+  /**
+   * True when the queue needs no membership of `namespace`. An open ticket still goes with its
+   * peer (unregisterPeer, removeNode, a takeover), but not when the peer leaves a scope of that
+   * name; open and members' tickets of one namespace never share a queue.
+   */
+  open?: boolean;
+  /**
+   * When this ticket completes a group, the name of a private room its members join in the same
+   * atomic step, as if the member with the oldest ticket had created it with `max_size` = the
+   * group size and the others had joined it in ticket order. 409 if the name is taken by a room
+   * or a namespace. Only the completing ticket's room counts (as with `sessionId`): chosen by the
+   * caller so replicas agree.
+   */
+  groupRoom?: string;
 }
 
 export type MatchOutcome =
   | { status: "waiting" }
+  /** `peers`: the group, oldest ticket first (the completing ticket last). */
   | { status: "matched"; sessionId: string; peers: MemberInfo[] };
 
 export interface StoreStats {
   totalPeers: number;
-  /** Member count of each public namespace; rooms are never listed. */
+  /** Member count of each public namespace; rooms (group rooms included) are never listed. */
   namespaces: Record<string, number>;
+  /** Registered peers by identityKind of their fingerprint; only kinds with peers are listed. */
+  peersByKind: Record<string, number>;
+}
+
+/**
+ * The kind of an identity: the text before the first ':' of its fingerprint (`pigeon` for
+ * `pigeon:0123…`), "" for a fingerprint without one (the native 64-hex fingerprints).
+ */
+export function identityKind(fingerprint: string): string {
+  const colon = fingerprint.indexOf(":");
+  return colon === -1 ? "" : fingerprint.slice(0, colon);
 }

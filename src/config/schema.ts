@@ -34,12 +34,30 @@ export interface Config {
   /** Cluster workers; 0 means one per CPU. */
   readonly workers: number;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** The dialects served besides the native protocol (src/dialects/). */
+  readonly dialects: readonly ("pigeon" | "p2p" | "randomchat")[];
+  /** PeerPigeon: a shared token its clients must present (Bearer header or `?token=`); "" means none. */
+  readonly pigeonAuthToken: string;
+  /** PeerPigeon: announcing into this network makes a peer a hub. */
+  readonly pigeonHubMeshNamespace: string;
+  /** PeerPigeon: the Access-Control-Allow-Origin of its HTTP endpoints. */
+  readonly pigeonCorsOrigin: string;
+  /** Random chat: messages per second per connection, past which it answers RATE_LIMIT. */
+  readonly randomchatMaxMsgPerSecond: number;
+  /** Random chat: origins allowed to connect (others are closed with 1008); empty allows every origin. */
+  readonly randomchatAllowedOrigins: readonly string[];
+  /** Random chat: a user whose partner leaves goes back to waiting. */
+  readonly randomchatRequeueOnPartnerLeave: boolean;
+  /** Random chat: a token `auth` must carry; "" accepts any. */
+  readonly randomchatAuthToken: string;
 }
 
 type Kind =
   | { readonly type: "string"; readonly oneOf?: readonly string[] }
   | { readonly type: "int"; readonly min: number; readonly max: number; readonly powerOfTwo?: boolean }
   | { readonly type: "bool" }
+  /** A list of strings: a JSON array, or a comma-separated string (always so from the environment). */
+  | { readonly type: "list"; readonly oneOf?: readonly string[] }
   | { readonly type: "duration"; readonly minMs: number };
 
 interface Option {
@@ -82,6 +100,14 @@ export const OPTIONS: readonly Option[] = [
   { file: "compression_enabled", field: "compressionEnabled", kind: { type: "bool" }, default: false, env: "PEER_COMPRESSION" },
   { file: "send_buffer_size", field: "sendBufferSize", kind: { type: "int", min: 1, max: 1_000_000 }, default: 32, env: "PEER_SEND_BUFFER" },
   { file: "workers", field: "workers", kind: { type: "int", min: 0, max: 256 }, default: 0, env: "PEER_WORKERS" },
+  { file: "dialects", field: "dialects", kind: { type: "list", oneOf: ["pigeon", "p2p", "randomchat"] }, default: ["pigeon", "p2p", "randomchat"], env: "PEER_DIALECTS" },
+  { file: "pigeon_auth_token", field: "pigeonAuthToken", kind: { type: "string" }, default: "", env: "PIGEON_AUTH_TOKEN" },
+  { file: "pigeon_hub_mesh_namespace", field: "pigeonHubMeshNamespace", kind: { type: "string" }, default: "pigeonhub-mesh", env: "PIGEON_HUB_MESH_NAMESPACE" },
+  { file: "pigeon_cors_origin", field: "pigeonCorsOrigin", kind: { type: "string" }, default: "*", env: "PIGEON_CORS_ORIGIN" },
+  { file: "randomchat_max_msg_per_second", field: "randomchatMaxMsgPerSecond", kind: { type: "int", min: 1, max: INT32 }, default: 40, env: "RANDOMCHAT_MAX_MSG_PER_SECOND" },
+  { file: "randomchat_allowed_origins", field: "randomchatAllowedOrigins", kind: { type: "list" }, default: [], env: "RANDOMCHAT_ALLOWED_ORIGIN" },
+  { file: "randomchat_requeue_on_partner_leave", field: "randomchatRequeueOnPartnerLeave", kind: { type: "bool" }, default: true, env: "RANDOMCHAT_REQUEUE_ON_PARTNER_LEAVE" },
+  { file: "randomchat_auth_token", field: "randomchatAuthToken", kind: { type: "string" }, default: "", env: "RANDOMCHAT_AUTH_TOKEN" },
   {
     file: "log_level",
     field: "logLevel",
@@ -118,6 +144,13 @@ export function coerceOption(option: Option, raw: unknown, fromEnv: boolean): { 
         if (["0", "false", "no", "off"].includes(text)) return { value: false };
       }
       return { problem: "must be a boolean" };
+    }
+    case "list": {
+      const items = typeof raw === "string" ? raw.split(",").map((item) => item.trim()).filter((item) => item !== "") : raw;
+      if (!Array.isArray(items) || !items.every((item): item is string => typeof item === "string")) return { problem: "must be a list of strings (a JSON array or a comma-separated string)" };
+      const unknown = kind.oneOf === undefined ? [] : items.filter((item) => !kind.oneOf?.includes(item));
+      if (unknown.length > 0) return { problem: `must name only ${kind.oneOf?.join(", ")} (not ${unknown.join(", ")})` };
+      return { value: Object.freeze([...new Set(items)]) };
     }
     case "duration": {
       const ms = parseDurationMs(raw);

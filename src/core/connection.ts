@@ -9,7 +9,8 @@ import type { CloseCode } from "../protocol/errors.ts";
 export interface Connection {
   /** The id the adapter knows this connection by (a Socket.IO socket id, or one minted for /ws). */
   readonly id: string;
-  readonly transport: "ws" | "socket.io";
+  /** `ws`, `socket.io`, or a dialect's name: what `/stats` counts the connection under. */
+  readonly transport: string;
   /** Adapter rooms this connection is in; includes its own id. */
   readonly rooms: ReadonlySet<string>;
   /** Pushes one message. Overflowing the send buffer closes the connection as a slow consumer. */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { peerRoom } from "../delivery/delivery.ts";
+import { peerRoom, scopeRoom } from "../delivery/delivery.ts";
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import type { MatchRequest, NamespaceRequest } from "../protocol/requests.ts";
 import type { ServerBody, ServerMessage } from "../protocol/server-messages.ts";
@@ -7,7 +7,10 @@ import type { CoreContext } from "./context.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the matchmaking handlers use. */
-export type MatchmakingContext = Pick<CoreContext, "store" | "delivery" | "clock">;
+export type MatchmakingContext = Pick<CoreContext, "store" | "delivery" | "joins" | "clock">;
+
+/** In a MatchRequest's groupRoom, stands for the session id of the group that forms. */
+export const GROUP_ID = "{session}";
 
 /**
  * Criteria matchmaking inside a namespace: tickets queue by namespace, group size and criteria
@@ -24,7 +27,8 @@ export class Matchmaking {
   async match(session: Session, request: MatchRequest): Promise<ServerMessage<"match" | "matched">> {
     const fingerprint = peerOf(session);
     // The session id is chosen here so that every replica of the store agrees on it.
-    const outcome = await this.ctx.store.requestMatch({ ...request, fingerprint, sessionId: randomUUID().replaceAll("-", "") });
+    const sessionId = randomUUID().replaceAll("-", "");
+    const outcome = await this.ctx.store.requestMatch({ ...request, fingerprint, sessionId, groupRoom: request.groupRoom?.replace(GROUP_ID, sessionId) });
     if (outcome.status === "waiting") return { type: "match", body: { payload: { status: "waiting", namespace: request.namespace } } };
     const body: ServerBody<"matched"> = {
       namespace: request.namespace,
@@ -32,6 +36,12 @@ export class Matchmaking {
       ts: this.ctx.clock.now(),
     };
     const others = outcome.peers.filter((peer) => peer.fingerprint !== fingerprint).map((peer) => peerRoom(peer.fingerprint));
+    if (request.groupRoom !== undefined) {
+      // The store made the group a room: its members hear through it from now on, before they hear of the match.
+      const room = request.groupRoom.replace(GROUP_ID, outcome.sessionId);
+      this.ctx.joins.created(session, room, request.groupSize);
+      for (const other of others) await this.ctx.delivery.join(other, scopeRoom(room), "");
+    }
     await this.ctx.delivery.emit(others, "matched", body);
     return { type: "matched", body };
   }

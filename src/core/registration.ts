@@ -34,7 +34,7 @@ export class Registration {
    */
   async register(session: Session, request: RegisterRequest): Promise<ServerMessage<"registered">> {
     const { store, delivery, sessions, budgets } = this.ctx;
-    const fingerprint = fingerprintOf(request.publicKey);
+    const fingerprint = request.identity ?? fingerprintOf(request.publicKey);
     const connection = session.connection;
     if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
       throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
@@ -44,8 +44,9 @@ export class Registration {
       connectionId: connection.id,
       nodeId: this.ctx.nodeId,
       alias: request.alias,
-      // Only used when no alias is asked for: a taken alias is refused (409), never replaced.
-      aliasCandidates: request.alias === undefined ? aliasCandidates(fingerprint) : [],
+      // Only used when no alias is asked for: a taken alias is refused (409), never replaced. A
+      // dialect identity is its own alias: it has a prefix no native alias or fingerprint can have.
+      aliasCandidates: request.alias !== undefined ? [] : request.identity !== undefined ? [request.identity] : aliasCandidates(fingerprint),
       meta: request.meta ?? {},
     });
     if (session.closed) {

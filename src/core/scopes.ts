@@ -10,6 +10,7 @@ import {
   type NamespaceRequest,
   type RoomRequest,
 } from "../protocol/requests.ts";
+import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { peerList, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
 import { peerOf, type Session } from "./session.ts";
@@ -25,11 +26,17 @@ export type ScopesContext = Pick<CoreContext, "store" | "delivery" | "joins" | "
 export class Scopes {
   constructor(private readonly ctx: ScopesContext) {}
 
-  /** `join`: enters a public namespace (the peer's meta takes the join's); replies with its peer_list. */
+  /**
+   * `join`: enters a public namespace (the peer's meta takes the join's); replies with its peer_list.
+   * An exclusive join (dialects) leaves every other namespace and room first, each told peer_left.
+   */
   async join(session: Session, request: JoinRequest): Promise<ServerMessage<"peer_list">> {
     const { store, joins } = this.ctx;
     const fingerprint = peerOf(session);
-    const options = { appType: request.appType, meta: request.meta, listLimit: LIMITS.joinListLimit };
+    if (request.exclusive === true) {
+      for (const other of [...session.memberships.keys()]) if (other !== request.namespace) await this.leaveIfMember(session, other);
+    }
+    const options = { appType: request.appType, meta: request.meta, listLimit: request.listLimit ?? LIMITS.joinListLimit };
     const result = await joins.enterWhile(session, request.namespace, () => store.joinNamespace(request.namespace, fingerprint, options));
     if (request.meta !== undefined) session.meta = mergeMeta(session.meta, request.meta);
     await joins.joined(session, request.namespace, result, { appType: request.appType, roomSize: undefined });
@@ -54,6 +61,16 @@ export class Scopes {
     const body = { from: fingerprint, namespace: request.namespace } satisfies ServerBody<"peer_left">;
     await this.ctx.delivery.emit(scopeRoom(request.namespace), "peer_left", body, [session.connection.id]);
     return undefined;
+  }
+
+  /** Leaves a scope this node believes the peer is in; one the store no longer has it in is only forgotten here. */
+  private async leaveIfMember(session: Session, name: string): Promise<void> {
+    try {
+      await this.leave(session, { namespace: name });
+    } catch (error) {
+      if (!(error instanceof ProtocolError && error.code === ErrorCode.NotFound)) throw error;
+      this.ctx.joins.left(session, name);
+    }
   }
 
   /** `discover`: a page of members, oldest first (rooms to members only). */

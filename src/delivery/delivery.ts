@@ -40,6 +40,8 @@ export interface Delivery {
   emitLocal(room: string, type: string, body: Body): void;
   /** Makes every connection in room `selector` leave `room`, wherever it is; ordered like emits of `origin`. */
   leave(selector: string, room: string, origin: string): Promise<void> | undefined;
+  /** Makes every connection in room `selector` enter `room`, wherever it is; ordered like emits of `origin`. */
+  join(selector: string, room: string, origin: string): Promise<void> | undefined;
   /** Asks the other processes to close a connection they hold (see Hub.closeLocal). */
   closeElsewhere(connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string): void;
 }

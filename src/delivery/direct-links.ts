@@ -20,12 +20,15 @@ export interface DirectHandlers {
   toRooms(route: RoomRoute, type: string, bodyJson: string): void;
   /** Connections of this process in room `selector` leave `room`. */
   leave(selector: string, room: string): void;
+  /** Connections of this process in room `selector` enter `room`. */
+  join(selector: string, room: string): void;
 }
 
 const LINKS_PER_WORKER = 4;
 const PEER_FRAME = "P";
 const ROOMS_FRAME = "R";
 const LEAVE_FRAME = "L";
+const JOIN_FRAME = "J";
 
 /** Where the worker `nodeId` listens. */
 export const directLinkPath = (nodeId: string): string => join(tmpdir(), `peer-server-${nodeId}.sock`);
@@ -42,7 +45,7 @@ export const directLinkPath = (nodeId: string): string => join(tmpdir(), `peer-s
  * Each worker listens on a Unix socket whose path is derived from its node id, so a sender needs no
  * table to find it; the siblings to fan room emits out to come from the primary. Frames are lines
  * of tab-separated fields (serialized JSON never contains a raw newline or tab outside strings,
- * where they are escaped): `P fingerprint type body`, `R route type body`, `L selector room`.
+ * where they are escaped): `P fingerprint type body`, `R route type body`, `L selector room`, `J selector room`.
  */
 export class DirectLinks {
   private readonly server: Server;
@@ -114,6 +117,11 @@ export class DirectLinks {
     for (const nodeId of this.siblings) this.write(nodeId, origin, `${LEAVE_FRAME}\t${selector}\t${room}\n`);
   }
 
+  /** Makes the connections in room `selector` on every other worker enter `room`. */
+  join(origin: string, selector: string, room: string): void {
+    for (const nodeId of this.siblings) this.write(nodeId, origin, `${JOIN_FRAME}\t${selector}\t${room}\n`);
+  }
+
   async close(): Promise<void> {
     for (const socket of this.outgoing.values()) socket.destroy();
     this.outgoing.clear();
@@ -128,7 +136,8 @@ export class DirectLinks {
    * messages stay in order.
    */
   private write(nodeId: string, origin: string, frame: string): void {
-    const key = `${nodeId}#${origin.length === 0 ? 0 : origin.charCodeAt(0) % LINKS_PER_WORKER}`;
+    // The last character: dialect identities share their first ones (`pigeon:`), fingerprints are hex throughout.
+    const key = `${nodeId}#${origin.length === 0 ? 0 : origin.charCodeAt(origin.length - 1) % LINKS_PER_WORKER}`;
     let socket = this.outgoing.get(key);
     if (socket === undefined) {
       socket = createConnection(directLinkPath(nodeId));
@@ -189,6 +198,9 @@ export class DirectLinks {
         }
         case LEAVE_FRAME:
           handlers.leave(data.slice(first + 1, second), data.slice(second + 1, end));
+          break;
+        case JOIN_FRAME:
+          handlers.join(data.slice(first + 1, second), data.slice(second + 1, end));
           break;
         default:
           this.logger.warn({ frame: data.slice(start, Math.min(end, start + 80)) }, "unknown direct link frame");

@@ -47,12 +47,18 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
     return pending instanceof Promise ? pending.catch(failed) : undefined;
   };
 
+  const joinHere = (selector: string, room: string): Promise<void> | undefined => {
+    const pending: unknown = nsp.adapter.addSockets({ rooms: new Set([selector]), except: new Set(), flags: { local: links !== undefined } }, [room]);
+    return pending instanceof Promise ? pending.catch(failed) : undefined;
+  };
+
   links?.onReceive({
     toPeer: options.deliverEncoded,
     toRooms: (route, type, bodyJson) => {
       emitThroughAdapter(nsp, route.rooms, route.except, type, JSON.parse(bodyJson) as unknown, { fence: route.fence, local: true }, failed);
     },
     leave: (selector, room) => void leaveHere(selector, room),
+    join: (selector, room) => void joinHere(selector, room),
   });
 
   return {
@@ -79,6 +85,12 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
       if (links === undefined) return leaveHere(selector, room);
       void leaveHere(selector, room);
       links.leave(origin, selector, room);
+      return undefined;
+    },
+    join(selector, room, origin) {
+      if (links === undefined) return joinHere(selector, room);
+      void joinHere(selector, room);
+      links.join(origin, selector, room);
       return undefined;
     },
     closeElsewhere(connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) {

@@ -104,6 +104,11 @@ export interface RegisterRequest {
   publicKey: string;
   alias: string | undefined;
   meta: Meta | undefined;
+  /**
+   * A dialect's identity, used as the fingerprint as is (`pigeon:<peerId>`, `p2p:<id>`, ...): set by
+   * dialect bindings only, never by the validator. Without an alias the identity is the alias too.
+   */
+  identity?: string;
 }
 function parseRegister(payload: unknown): RegisterRequest {
   const fields = payloadOf(payload);
@@ -124,6 +129,10 @@ export interface JoinRequest {
   /** "" when absent, null or "". */
   appType: string;
   meta: Meta | undefined;
+  /** The peer leaves every other namespace and room first: one scope at a time (dialects; never from the wire). */
+  exclusive?: boolean;
+  /** Members listed in the reply; default LIMITS.joinListLimit (dialects list more; never from the wire). */
+  listLimit?: number;
 }
 function parseJoin(payload: unknown): JoinRequest {
   const fields = payloadOf(payload);
@@ -206,6 +215,12 @@ export interface MatchRequest {
   namespace: string;
   groupSize: number;
   criteria: Criteria;
+  /** Dialects only, never from the wire: see MatchTicket.avoid. */
+  avoid?: readonly string[];
+  /** Dialects only, never from the wire: see MatchTicket.open. */
+  open?: boolean;
+  /** Dialects only, never from the wire: the name of the room a completed group enters (MatchTicket.groupRoom), where `{session}` stands for the group's session id. */
+  groupRoom?: string;
 }
 function parseMatch(payload: unknown): MatchRequest {
   const fields = payloadOf(payload);

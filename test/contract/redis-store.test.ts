@@ -72,7 +72,7 @@ describe("RedisStore specifics", () => {
     expect(departures.map((departure) => [departure.fingerprint, [...departure.scopes].sort()])).toEqual([[onA.fingerprint, [namespace, room].sort()]]);
     expect(await a.resolvePeer(alias)).toBeUndefined();
     expect(await a.roomInfo(room)).toEqual({ room_id: room, peer_count: 1, max_size: 2, owner: onB.fingerprint });
-    expect(await a.stats()).toEqual({ totalPeers: 1, namespaces: { [namespace]: 1 } });
+    expect(await a.stats()).toEqual({ totalPeers: 1, namespaces: { [namespace]: 1 }, peersByKind: { "": 1 } });
   });
 
   it("a fingerprint taken over through another node is reported as replaced there", async () => {
@@ -107,6 +107,58 @@ describe("RedisStore specifics", () => {
     expect(new Set(placed)).toEqual(new Set(peers.map((peer) => peer.fingerprint)));
     // No ticket is left waiting.
     for (const [index, peer] of peers.entries()) expect(await (index % 2 === 0 ? b : a).cancelMatch(namespace, peer.fingerprint)).toBe(false);
+  });
+
+  it("40 tickets with avoid lists requested concurrently through two nodes: nobody twice, never a pair that avoids itself", async () => {
+    const [a, b] = await twoNodes();
+    const queue = `queue-${uid()}`;
+    const node = (index: number) => (index % 2 === 0 ? a : b);
+    const peers = await Promise.all(Array.from({ length: 40 }, (_, index) => register(node(index), index % 2 === 0 ? "node-a" : "node-b")));
+    // Each avoids the peers just before it, so many of the oldest tickets are skipped.
+    const avoid = (index: number) => peers.slice(Math.max(0, index - 3), index).map((peer) => peer.fingerprint);
+    const outcomes = await Promise.all(
+      peers.map((peer, index) =>
+        node(index).requestMatch({ namespace: queue, fingerprint: peer.fingerprint, groupSize: 2, criteria: {}, sessionId: uid(), open: true, avoid: avoid(index) }),
+      ),
+    );
+    const groups = outcomes.flatMap((outcome) => (outcome.status === "matched" ? [outcome.peers.map((peer) => peer.fingerprint)] : []));
+    const placed = groups.flat();
+    expect(new Set(placed).size).toBe(placed.length);
+    const position = new Map(peers.map((peer, index) => [peer.fingerprint, index]));
+    for (const [first, second] of groups) {
+      const [i, j] = [position.get(first ?? "") ?? -1, position.get(second ?? "") ?? -1];
+      expect(Math.abs(i - j)).toBeGreaterThan(3);
+    }
+    // Whoever is left still waits, and any two of them avoid each other (else they would be a pair).
+    const left: number[] = [];
+    for (const [index, peer] of peers.entries()) if (await node(index + 1).cancelMatch(queue, peer.fingerprint)) left.push(index);
+    expect(left.length + placed.length).toBe(40);
+    for (const i of left) for (const j of left) expect(Math.abs(i - j)).toBeLessThanOrEqual(3);
+  });
+
+  it("an avoid list and a kind count leave no key behind once their ticket and peer go", async () => {
+    const keyPrefix = `test-${uid()}:`;
+    const store = await openStore({ url: redis.url, keyPrefix });
+    opened.push(store);
+    const admin = new Redis(redis.url);
+    try {
+      const [x, y, z] = [await register(store, "node-a"), await register(store, "node-a"), await register(store, "node-b")];
+      const ticket = (peer: { fingerprint: string }, avoid: string[]) =>
+        store.requestMatch({ namespace: "q", fingerprint: peer.fingerprint, groupSize: 2, criteria: {}, sessionId: uid(), open: true, avoid });
+      expect(await ticket(x, [y.fingerprint])).toEqual({ status: "waiting" });
+      expect(await ticket(y, [x.fingerprint, z.fingerprint])).toEqual({ status: "waiting" });
+      expect((await admin.keys(`${keyPrefix}avoid:*`)).length).toBe(1);
+      expect(await ticket(z, [])).toMatchObject({ status: "matched", peers: [{ fingerprint: x.fingerprint }, { fingerprint: z.fingerprint }] });
+      await store.unregisterPeer(y.fingerprint, y.connectionId);
+      expect(await admin.keys(`${keyPrefix}avoid:*`)).toEqual([]);
+      expect(await admin.keys(`${keyPrefix}queue:*`)).toEqual([]);
+      await store.removeNode("node-a");
+      await store.removeNode("node-b");
+      expect(await admin.exists(`${keyPrefix}kinds`)).toBe(0);
+      expect(await store.stats()).toEqual({ totalPeers: 0, namespaces: {}, peersByKind: {} });
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it("concurrent joins of a nearly full room from two nodes never overfill it", async () => {

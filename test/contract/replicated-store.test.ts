@@ -169,6 +169,43 @@ describe("ReplicatedStore: several replicas of one host", () => {
     expect(page.peers.map((member) => member.fingerprint)).toEqual(peers.map((peer) => peer.fingerprint));
   });
 
+  it("a replica started later holds the waiting tickets' avoid lists and replays matches as the host decides them", async () => {
+    const writer = await replica();
+    const queue = `queue-${uid()}`;
+    const [a, b, c] = [request("node-a"), request("node-a"), request("node-a")];
+    for (const peer of [a, b, c]) await writer.store.registerPeer(peer);
+    const ticket = (peer: RegisterPeer, avoid: string[] = []) => ({
+      namespace: queue,
+      fingerprint: peer.fingerprint,
+      groupSize: 2,
+      criteria: {},
+      sessionId: uid(),
+      open: true,
+      avoid,
+      groupRoom: `pair-${uid()}`,
+    });
+    expect(await writer.store.requestMatch(ticket(a, [b.fingerprint]))).toEqual({ status: "waiting" });
+    // Started now, its whole view of a's ticket comes from the snapshot.
+    const late = await replica();
+    expect(await writer.store.requestMatch(ticket(b))).toEqual({ status: "waiting" });
+    const third = ticket(c);
+    expect(await writer.store.requestMatch(third)).toMatchObject({ status: "matched" });
+    // A later call through the late replica is answered after every replay reached it.
+    await late.store.updateMeta(c.fingerprint, { seen: true });
+    for (const { store } of [writer, late]) {
+      expect(await store.roomInfo(third.groupRoom)).toEqual({ room_id: third.groupRoom, peer_count: 2, max_size: 2, owner: a.fingerprint });
+      expect(await store.sharesScope(a.fingerprint, b.fingerprint)).toBe(false);
+      expect(await store.isMember(third.groupRoom, b.fingerprint)).toBe(false);
+    }
+    // b still waits on every copy: its ticket pairs with the next peer.
+    const d = request("node-a");
+    await late.store.registerPeer(d);
+    const fourth = ticket(d);
+    expect(await late.store.requestMatch(fourth)).toMatchObject({ status: "matched", peers: [{ fingerprint: b.fingerprint }, { fingerprint: d.fingerprint }] });
+    await writer.store.updateMeta(d.fingerprint, { seen: true });
+    for (const { store } of [writer, late]) expect(await store.roomInfo(fourth.groupRoom)).toMatchObject({ peer_count: 2, owner: b.fingerprint });
+  });
+
   it("removeNode by the host (a worker died) reports the departures to onDepartures on the other replicas", async () => {
     const [dying, survivor] = [await replica(), await replica()];
     const deadNode = `node-${uid()}`;

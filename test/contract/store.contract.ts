@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { Meta } from "../../src/protocol/requests.ts";
-import type { MatchTicket, RegisterPeer, StateStore } from "../../src/backends/state-store.ts";
+import type { MatchOutcome, MatchTicket, RegisterPeer, StateStore } from "../../src/backends/state-store.ts";
 
 /**
  * The StateStore contract: every implementation (memory, cluster IPC, Redis) must pass it.
@@ -716,6 +716,188 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
       });
     });
 
+    describe("requestMatch: avoid lists, open queues and group rooms", () => {
+      async function member(namespace: string): Promise<TestPeer> {
+        const peer = await addPeer();
+        await join(namespace, peer, "game");
+        return peer;
+      }
+      type Extra = Pick<MatchTicket, "avoid" | "open" | "groupRoom" | "criteria" | "groupSize">;
+      const ask = (namespace: string, peer: TestPeer, extra: Partial<Extra> = {}) =>
+        requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 2, criteria: {}, ...extra });
+      const group = (outcome: MatchOutcome): string[] => {
+        if (outcome.status !== "matched") throw new Error("expected a group");
+        return fingerprints(outcome.peers);
+      };
+      const waiting = { status: "waiting" };
+
+      it("a newcomer skips a waiting ticket it avoids, which keeps its place for the next one", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c, d] = [await member(namespace), await member(namespace), await member(namespace), await member(namespace)];
+        expect(await ask(namespace, a)).toEqual(waiting);
+        expect(await ask(namespace, b, { avoid: [a.fingerprint] })).toEqual(waiting);
+        // a is still the oldest ticket: c pairs with it, not with b.
+        expect(group(await ask(namespace, c))).toEqual([a.fingerprint, c.fingerprint]);
+        expect(group(await ask(namespace, d))).toEqual([b.fingerprint, d.fingerprint]);
+      });
+
+      it("is symmetric: a waiting ticket that avoids the newcomer is skipped too", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c] = [await member(namespace), await member(namespace), await member(namespace)];
+        expect(await ask(namespace, a, { avoid: [b.fingerprint] })).toEqual(waiting);
+        expect(await ask(namespace, b)).toEqual(waiting);
+        expect(group(await ask(namespace, c))).toEqual([a.fingerprint, c.fingerprint]);
+        expect(await store.cancelMatch(namespace, b.fingerprint)).toBe(true);
+      });
+
+      it("a third user pairs with the oldest ticket compatible with it", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c, d] = [await member(namespace), await member(namespace), await member(namespace), await member(namespace)];
+        expect(await ask(namespace, a, { avoid: [b.fingerprint] })).toEqual(waiting);
+        expect(await ask(namespace, b)).toEqual(waiting);
+        expect(group(await ask(namespace, c, { avoid: [a.fingerprint] }))).toEqual([b.fingerprint, c.fingerprint]);
+        expect(group(await ask(namespace, d))).toEqual([a.fingerprint, d.fingerprint]);
+      });
+
+      it("in a larger group each chosen ticket is compatible with every other, in both directions", async () => {
+        const namespace = scopeName("ns");
+        const [a, b, c, d, e] = [await member(namespace), await member(namespace), await member(namespace), await member(namespace), await member(namespace)];
+        const three = { groupSize: 3 };
+        expect(await ask(namespace, a, three)).toEqual(waiting);
+        expect(await ask(namespace, b, { ...three, avoid: [a.fingerprint] })).toEqual(waiting);
+        // c could join a, or b, but not both: no group yet.
+        expect(await ask(namespace, c, three)).toEqual(waiting);
+        // d: a, then c (b avoids a), in arrival order.
+        expect(group(await ask(namespace, d, three))).toEqual([a.fingerprint, c.fingerprint, d.fingerprint]);
+        expect(await ask(namespace, e, { ...three, avoid: [b.fingerprint] })).toEqual(waiting);
+        expect(await store.cancelMatch(namespace, b.fingerprint)).toBe(true);
+        expect(await store.cancelMatch(namespace, e.fingerprint)).toBe(true);
+      });
+
+      it("an avoid list goes with its ticket: a new ticket without one pairs with the peer it avoided", async () => {
+        const namespace = scopeName("ns");
+        const [a, b] = [await member(namespace), await member(namespace)];
+        expect(await ask(namespace, a, { avoid: [b.fingerprint] })).toEqual(waiting);
+        expect(await ask(namespace, b)).toEqual(waiting);
+        expect(group(await ask(namespace, a))).toEqual([b.fingerprint, a.fingerprint]);
+      });
+
+      it("an open queue needs no membership; without open the namespace still has to be joined (403)", async () => {
+        const queue = scopeName("queue");
+        const [a, b] = [await addPeer({ meta: { n: 1 } }), await addPeer()];
+        await expectCode(ask(queue, a), 403);
+        expect(await ask(queue, a, { open: true })).toEqual(waiting);
+        const outcome = await ask(queue, b, { open: true });
+        expect(outcome).toMatchObject({
+          status: "matched",
+          peers: [
+            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: { n: 1 } },
+            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {} },
+          ],
+        });
+        expect(await store.isMember(queue, a.fingerprint)).toBe(false);
+        expect(await store.scopeExists(queue)).toBe(false);
+        expect((await store.stats()).namespaces[queue]).toBeUndefined();
+      });
+
+      it("open tickets and members' tickets of one namespace never share a queue", async () => {
+        const namespace = scopeName("ns");
+        const [inside, outside, other] = [await member(namespace), await addPeer(), await member(namespace)];
+        expect(await ask(namespace, inside)).toEqual(waiting);
+        expect(await ask(namespace, outside, { open: true })).toEqual(waiting);
+        expect(group(await ask(namespace, other))).toEqual([inside.fingerprint, other.fingerprint]);
+        expect(await store.cancelMatch(namespace, outside.fingerprint)).toBe(true);
+      });
+
+      it("leaving a scope of the queue's name keeps an open ticket (it never needed the membership)", async () => {
+        const namespace = scopeName("ns");
+        const a = await member(namespace);
+        expect(await ask(namespace, a, { open: true })).toEqual(waiting);
+        await store.leaveScope(namespace, a.fingerprint);
+        expect(await store.cancelMatch(namespace, a.fingerprint)).toBe(true);
+      });
+
+      it("unregistering, a takeover or removeNode drops open tickets: a departed peer is never matched", async () => {
+        const queue = scopeName("queue");
+        const deadNode = `node-${uid()}`;
+        const [gone, replaced, dead, b, c] = [await addPeer(), await addPeer(), await addPeer({ nodeId: deadNode }), await addPeer(), await addPeer()];
+        // Each waits alone, then goes.
+        expect(await ask(queue, gone, { open: true })).toEqual(waiting);
+        await store.unregisterPeer(gone.fingerprint, gone.connectionId);
+        expect(await ask(queue, replaced, { open: true })).toEqual(waiting);
+        await register({ fingerprint: replaced.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+        expect(await ask(queue, dead, { open: true })).toEqual(waiting);
+        await store.removeNode(deadNode);
+        expect(await ask(queue, b, { open: true })).toEqual(waiting);
+        expect(group(await ask(queue, c, { open: true }))).toEqual([b.fingerprint, c.fingerprint]);
+        expect(await store.cancelMatch(queue, replaced.fingerprint)).toBe(false);
+      });
+
+      it("groupRoom: the group joins a private room owned by the oldest ticket's peer, as if created and joined", async () => {
+        const queue = scopeName("queue");
+        const room = scopeName("pair");
+        const [a, b, outsider] = [await addPeer(), await addPeer(), await addPeer()];
+        expect(await store.sharesScope(a.fingerprint, b.fingerprint)).toBe(false);
+        expect(await ask(queue, a, { open: true, groupRoom: scopeName("unused") })).toEqual(waiting);
+        expect(group(await ask(queue, b, { open: true, groupRoom: room }))).toEqual([a.fingerprint, b.fingerprint]);
+
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 2, max_size: 2, owner: a.fingerprint });
+        for (const peer of [a, b]) expect(await store.isMember(room, peer.fingerprint)).toBe(true);
+        expect(await store.sharesScope(a.fingerprint, b.fingerprint)).toBe(true);
+        expect((await store.resolveTarget(b.fingerprint, a.fingerprint)).fingerprint).toBe(a.fingerprint);
+        expect(await store.listMembers(room, b.fingerprint, 50)).toEqual({
+          total: 2,
+          peers: [
+            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: {} },
+            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {} },
+          ],
+        });
+        await expectCode(store.listMembers(room, outsider.fingerprint, 50), 403);
+        await expectCode(store.joinRoom(room, outsider.fingerprint, 50), 429);
+        expect(Object.keys((await store.stats()).namespaces)).not.toContain(room);
+
+        // Each departure names the room; ownership passes on; the last one out removes it.
+        expect(await store.unregisterPeer(a.fingerprint, a.connectionId)).toEqual({ fingerprint: a.fingerprint, scopes: [room] });
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 1, max_size: 2, owner: b.fingerprint });
+        expect(await store.unregisterPeer(b.fingerprint, b.connectionId)).toEqual({ fingerprint: b.fingerprint, scopes: [room] });
+        expect(await store.scopeExists(room)).toBe(false);
+        await expectCode(store.roomInfo(room), 404);
+      });
+
+      it("groupRoom in a members' queue: the room comes beside the namespace and leaving it keeps the namespace", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("pair");
+        const [a, b] = [await member(namespace), await member(namespace)];
+        await ask(namespace, a);
+        await ask(namespace, b, { groupRoom: room });
+        await store.leaveScope(room, a.fingerprint);
+        expect(await store.isMember(namespace, a.fingerprint)).toBe(true);
+        expect(await store.roomInfo(room)).toMatchObject({ peer_count: 1, owner: b.fingerprint });
+        await store.leaveScope(room, b.fingerprint);
+        expect(await store.scopeExists(room)).toBe(false);
+        expect((await store.stats()).namespaces[namespace]).toBe(2);
+      });
+
+      it("409 when the group room's name is taken by a room or a namespace; nothing changes", async () => {
+        const queue = scopeName("queue");
+        const room = scopeName("room");
+        const namespace = scopeName("ns");
+        const [a, b, c, d, holder] = [await addPeer(), await addPeer(), await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, holder.fingerprint, 5);
+        await join(namespace, holder);
+        expect(await ask(queue, a, { open: true })).toEqual(waiting);
+        expect(await ask(queue, b, { open: true, criteria: { mode: "x" } })).toEqual(waiting);
+        await expectCode(ask(queue, b, { open: true, groupRoom: room }), 409);
+        await expectCode(ask(queue, b, { open: true, groupRoom: namespace }), 409);
+        expect(await store.isMember(room, a.fingerprint)).toBe(false);
+        expect(await store.roomInfo(room)).toEqual({ room_id: room, peer_count: 1, max_size: 5, owner: holder.fingerprint });
+        expect(await store.isMember(namespace, b.fingerprint)).toBe(false);
+        // Both queues are as they were: a waits in the first, b's earlier ticket in the second.
+        expect(group(await ask(queue, c, { open: true }))).toEqual([a.fingerprint, c.fingerprint]);
+        expect(group(await ask(queue, d, { open: true, criteria: { mode: "x" } }))).toEqual([b.fingerprint, d.fingerprint]);
+      });
+    });
+
     describe("removeNode", () => {
       it("removes exactly that node's peers and returns what each left behind", async () => {
         const deadNode = `node-${uid()}`;
@@ -790,6 +972,34 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         stats = await store.stats();
         expect(stats.totalPeers).toBe(before + 1);
         expect(stats.namespaces[namespace]).toBe(1);
+      });
+
+      it("counts peers by identity kind through register, takeover, unregister and removeNode", async () => {
+        const deadNode = `node-${uid()}`;
+        const [pigeon, p2p] = [`pigeon${uid()}`, `p2p${uid()}`];
+        const nativeBefore = (await store.stats()).peersByKind[""] ?? 0;
+        const first = await addPeer({ fingerprint: `${pigeon}:${newFingerprint()}` });
+        const second = await addPeer({ fingerprint: `${pigeon}:${newFingerprint()}:more` });
+        await addPeer({ fingerprint: `${p2p}:${uid()}`, nodeId: deadNode });
+        const native = await addPeer();
+        const kinds = async () => (await store.stats()).peersByKind;
+        expect(await kinds()).toMatchObject({ [pigeon]: 2, [p2p]: 1, "": nativeBefore + 1 });
+
+        // A takeover is the same peer.
+        await register({ fingerprint: first.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+        await register({ fingerprint: native.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+        expect(await kinds()).toMatchObject({ [pigeon]: 2, [p2p]: 1, "": nativeBefore + 1 });
+        // A stale connection's goodbye removes nothing.
+        await store.unregisterPeer(first.fingerprint, first.connectionId);
+        expect((await kinds())[pigeon]).toBe(2);
+
+        await store.unregisterPeer(second.fingerprint, second.connectionId);
+        expect((await kinds())[pigeon]).toBe(1);
+        await store.removeNode(deadNode);
+        const after = await kinds();
+        expect(after[p2p]).toBeUndefined();
+        expect(Object.keys(after)).not.toContain(p2p);
+        expect(after[pigeon]).toBe(1);
       });
     });
 

@@ -9,6 +9,7 @@ import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store
 import { createMemoryRegistrationLimiter } from "../../src/backends/registration-limiter.ts";
 import { decodeRequest } from "../../src/protocol/decoder.ts";
 import type { Body } from "../../src/protocol/envelope.ts";
+import type { ClientRequest } from "../../src/protocol/requests.ts";
 import type { CloseCode, ErrorCode } from "../../src/protocol/errors.ts";
 import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
 import type { JoinOptions, JoinResult } from "../../src/backends/state-store.ts";
@@ -103,6 +104,11 @@ export class FakeDelivery implements Delivery {
     this.emit(room, type, body);
   }
 
+  join(selector: string, room: string): undefined {
+    for (const connection of this.connections) if (connection.rooms.has(selector)) connection.join(room);
+    return undefined;
+  }
+
   leave(selector: string, room: string): undefined {
     for (const connection of this.connections) if (connection.rooms.has(selector)) connection.leave(room);
     return undefined;
@@ -182,6 +188,18 @@ export class CoreHarness {
   request(target: { connection: FakeConnection; session: Session }, type: string, envelope: Record<string, unknown> = {}, payloadJson?: string): Promise<Received> {
     return new Promise((resolve) => {
       this.hub.receive(target.session, decodeRequest(type, envelope, payloadJson), (reply) => {
+        const { type: replyType, ...body } = reply;
+        const received = { type: String(replyType), body: JSON.parse(JSON.stringify(body)) as Record<string, unknown> };
+        target.connection.received.push(received);
+        resolve(received);
+      });
+    });
+  }
+
+  /** Hands a typed request to the hub as a dialect binding does (no decoder), and resolves with its direct reply. */
+  submit(target: { connection: FakeConnection; session: Session }, request: ClientRequest): Promise<Received> {
+    return new Promise((resolve) => {
+      this.hub.receive(target.session, request, (reply) => {
         const { type: replyType, ...body } = reply;
         const received = { type: String(replyType), body: JSON.parse(JSON.stringify(body)) as Record<string, unknown> };
         target.connection.received.push(received);

@@ -59,6 +59,14 @@ describe("defaults", () => {
       sendBufferSize: 32,
       workers: 0,
       logLevel: "info",
+      dialects: ["pigeon", "p2p", "randomchat"],
+      pigeonAuthToken: "",
+      pigeonHubMeshNamespace: "pigeonhub-mesh",
+      pigeonCorsOrigin: "*",
+      randomchatMaxMsgPerSecond: 40,
+      randomchatAllowedOrigins: [],
+      randomchatRequeueOnPartnerLeave: true,
+      randomchatAuthToken: "",
     } satisfies Config);
   });
 

@@ -1,33 +1,45 @@
 import { ErrorCode, ProtocolError, badRequest } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
-import type {
-  Departure,
-  JoinOptions,
-  JoinResult,
-  MatchOutcome,
-  MatchTicket,
-  MemberInfo,
-  MemberPage,
-  PeerRecord,
-  Registration,
-  RegisterPeer,
-  RoomInfo,
-  RoomJoinResult,
-  StateStore,
-  StoreStats,
+import {
+  identityKind,
+  type Departure,
+  type JoinOptions,
+  type JoinResult,
+  type MatchOutcome,
+  type MatchTicket,
+  type MemberInfo,
+  type MemberPage,
+  type PeerRecord,
+  type Registration,
+  type RegisterPeer,
+  type RoomInfo,
+  type RoomJoinResult,
+  type StateStore,
+  type StoreStats,
 } from "../state-store.ts";
+import { pickGroup } from "./match-group.ts";
 
 interface Peer extends PeerRecord {
   meta: Meta;
   /** Scope name -> app_type the peer joined with. */
   scopes: Map<string, string>;
-  /** Namespace -> queue key of the peer's waiting ticket. */
-  tickets: Map<string, string>;
+  /** Namespace -> the peer's waiting ticket there. */
+  tickets: Map<string, WaitingTicket>;
+}
+
+/** What a queue keeps of a waiting ticket, beside the fingerprint in its queue. */
+export interface WaitingTicket {
+  /** The queue's key: namespace, group size, criteria and openness. */
+  queue: string;
+  /** MatchTicket.open: the ticket stays when its peer leaves a scope of that name. */
+  open: boolean;
+  /** MatchTicket.avoid. */
+  avoid: readonly string[];
 }
 
 /** JSON form of a MemoryStore's whole state. */
 export interface MemorySnapshot {
-  peers: (PeerRecord & { meta: Meta; scopes: [string, string][]; tickets: [string, string][] })[];
+  peers: (PeerRecord & { meta: Meta; scopes: [string, string][]; tickets: [string, WaitingTicket][] })[];
   scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined }[];
   queues: [string, string[]][];
   joinSeq: number;
@@ -53,6 +65,8 @@ export class MemoryStore implements StateStore {
   private readonly scopes = new Map<string, Scope>();
   /** Queue key -> fingerprints waiting, oldest first. */
   private readonly queues = new Map<string, Set<string>>();
+  /** identityKind -> registered peers of that kind; kinds without peers are deleted. */
+  private readonly kinds = new Map<string, number>();
   /** The last join seq handed out, across all scopes. */
   private joinSeq = 0;
 
@@ -88,6 +102,7 @@ export class MemoryStore implements StateStore {
       scopes: new Map(),
       tickets: new Map(),
     });
+    this.countKind(request.fingerprint, 1);
     this.aliases.set(alias, request.fingerprint);
     return replaced === undefined ? { alias } : { alias, replaced };
   }
@@ -194,27 +209,38 @@ export class MemoryStore implements StateStore {
 
   async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
     const peer = this.requirePeer(ticket.fingerprint);
-    if (!peer.scopes.has(ticket.namespace)) throw new ProtocolError(ErrorCode.Forbidden, "join the namespace before matching");
-    this.dropTicket(peer, ticket.namespace);
-    const key = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}`;
-    let queue = this.queues.get(key);
-    if (queue === undefined) {
-      queue = new Set();
-      this.queues.set(key, queue);
+    const open = ticket.open === true;
+    if (!open && !peer.scopes.has(ticket.namespace)) throw new ProtocolError(ErrorCode.Forbidden, "join the namespace before matching");
+    const key = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}${open ? "\u0000open" : ""}`;
+    const avoid = ticket.avoid ?? [];
+    // Everything is decided before anything changes, so a refusal leaves the earlier ticket in place.
+    const chosen = pickGroup(ticket.fingerprint, avoid, ticket.groupSize - 1, this.queues.get(key) ?? [], (fingerprint) =>
+      this.peers.get(fingerprint)?.tickets.get(ticket.namespace)?.avoid ?? [],
+    );
+    if (chosen === undefined) {
+      this.dropTicket(peer, ticket.namespace);
+      let queue = this.queues.get(key);
+      if (queue === undefined) {
+        queue = new Set();
+        this.queues.set(key, queue);
+      }
+      queue.add(peer.fingerprint);
+      peer.tickets.set(ticket.namespace, { queue: key, open, avoid: [...avoid] });
+      return { status: "waiting" };
     }
-    queue.add(peer.fingerprint);
-    peer.tickets.set(ticket.namespace, key);
-    if (queue.size < ticket.groupSize) return { status: "waiting" };
-
-    const group: MemberInfo[] = [];
-    for (const fingerprint of queue) {
-      const member = this.peers.get(fingerprint);
-      if (member === undefined) continue;
-      group.push(memberInfo(member, ticket.namespace));
-      if (group.length === ticket.groupSize) break;
+    if (ticket.groupRoom !== undefined && this.scopes.has(ticket.groupRoom)) {
+      throw new ProtocolError(ErrorCode.Conflict, "a room or namespace with the group room's id exists");
     }
-    for (const member of group) this.dropTicket(this.requirePeer(member.fingerprint), ticket.namespace);
-    return { status: "matched", sessionId: ticket.sessionId, peers: group };
+    const group = [...chosen.map((fingerprint) => this.requirePeer(fingerprint)), peer];
+    const peers = group.map((member) => memberInfo(member, ticket.namespace));
+    for (const member of group) this.dropTicket(member, ticket.namespace);
+    if (ticket.groupRoom !== undefined) {
+      // As if the oldest ticket's peer created the room and the others joined it in ticket order.
+      const owner = group[0] ?? peer;
+      const room = this.newScope(ticket.groupRoom, { owner: owner.fingerprint, maxSize: ticket.groupSize });
+      for (const member of group) this.addMember(room, member, "", 0);
+    }
+    return { status: "matched", sessionId: ticket.sessionId, peers };
   }
 
   async cancelMatch(namespace: string, fingerprint: string): Promise<boolean> {
@@ -235,7 +261,7 @@ export class MemoryStore implements StateStore {
       if (scope.room === undefined) counts.push([scope.name, scope.members.size]);
     }
     // fromEntries defines each key: a namespace named "__proto__" is listed like any other.
-    return { totalPeers: this.peers.size, namespaces: Object.fromEntries(counts) };
+    return { totalPeers: this.peers.size, namespaces: Object.fromEntries(counts), peersByKind: Object.fromEntries(this.kinds) };
   }
 
   async close(): Promise<void> {
@@ -243,6 +269,7 @@ export class MemoryStore implements StateStore {
     this.aliases.clear();
     this.scopes.clear();
     this.queues.clear();
+    this.kinds.clear();
   }
 
   /** The whole state as plain JSON, for seeding a replica. */
@@ -259,8 +286,10 @@ export class MemoryStore implements StateStore {
   importSnapshot(snapshot: MemorySnapshot): void {
     void this.close();
     for (const peer of snapshot.peers) {
-      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets: new Map(peer.tickets) });
+      const tickets = new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
+      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets });
       this.aliases.set(peer.alias, peer.fingerprint);
+      this.countKind(peer.fingerprint, 1);
     }
     for (const scope of snapshot.scopes) {
       this.scopes.set(scope.name, { name: scope.name, members: new Map(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
@@ -311,7 +340,7 @@ export class MemoryStore implements StateStore {
   private removeMember(scope: Scope, peer: Peer): void {
     scope.members.delete(peer.fingerprint);
     peer.scopes.delete(scope.name);
-    this.dropTicket(peer, scope.name);
+    if (peer.tickets.get(scope.name)?.open === false) this.dropTicket(peer, scope.name);
     if (scope.members.size === 0) {
       this.scopes.delete(scope.name);
     } else if (scope.room !== undefined && scope.room.owner === peer.fingerprint) {
@@ -329,18 +358,26 @@ export class MemoryStore implements StateStore {
     }
     for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
     this.peers.delete(peer.fingerprint);
+    this.countKind(peer.fingerprint, -1);
     if (this.aliases.get(peer.alias) === peer.fingerprint) this.aliases.delete(peer.alias);
     return { fingerprint: peer.fingerprint, scopes };
   }
 
   private dropTicket(peer: Peer, namespace: string): boolean {
-    const key = peer.tickets.get(namespace);
-    if (key === undefined) return false;
+    const ticket = peer.tickets.get(namespace);
+    if (ticket === undefined) return false;
     peer.tickets.delete(namespace);
-    const queue = this.queues.get(key);
+    const queue = this.queues.get(ticket.queue);
     queue?.delete(peer.fingerprint);
-    if (queue?.size === 0) this.queues.delete(key);
+    if (queue?.size === 0) this.queues.delete(ticket.queue);
     return true;
+  }
+
+  private countKind(fingerprint: string, delta: 1 | -1): void {
+    const kind = identityKind(fingerprint);
+    const count = (this.kinds.get(kind) ?? 0) + delta;
+    if (count > 0) this.kinds.set(kind, count);
+    else this.kinds.delete(kind);
   }
 }
 

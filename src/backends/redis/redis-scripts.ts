@@ -10,15 +10,19 @@
  * Key layout under the prefix (fp = fingerprint):
  * - `seq`               INCR counter: the score of every join and ticket, so order is arrival order
  * - `peers`             SET of registered fingerprints (stats)
+ * - `kinds`             HASH identity kind -> registered peers of that kind (stats); a kind at 0 is deleted
  * - `aliases`           HASH alias -> fp
- * - `peer:<fp>`         HASH alias, conn (connection id), node (node id), meta (JSON text, kept verbatim)
+ * - `peer:<fp>`         HASH alias, conn (connection id), node (node id), meta (JSON text, kept verbatim),
+ *                       kind (identityKind of fp, counted in `kinds`)
  * - `scopes:<fp>`       HASH scope name -> app_type the peer joined with
  * - `tickets:<fp>`      HASH namespace -> queue id of the peer's waiting match ticket
  * - `node:<node>`       SET of fingerprints registered through that node (removeNode)
  * - `scope:<name>`      ZSET member fp scored by `seq`: namespace or room members, oldest first
  * - `room:<name>`       HASH owner, max: present exactly while the scope is a room
  * - `namespaces`        SET of public namespace names that have members (stats)
- * - `queue:<queue id>`  ZSET waiting fp scored by `seq`; the queue id is namespace, group size and criteria
+ * - `queue:<queue id>`  ZSET waiting fp scored by `seq`; the queue id is namespace, group size and criteria,
+ *                       NUL-separated, then NUL `open` for an open queue (MatchTicket.open)
+ * - `avoid:<queue id>`  HASH waiting fp -> JSON array of the fingerprints its ticket avoids (only when it has some)
  * - `epoch`             random token written once per Redis lifetime (RedisStore notices a wiped Redis)
  */
 
@@ -28,13 +32,26 @@ local P = ARGV[1]
 local function k(kind, id) return P .. kind .. ':' .. id end
 local function fail(code, message) return redis.error_reply('PS' .. code .. ' ' .. message) end
 
+local OPEN_SUFFIX = string.char(0) .. 'open'
+
 local function dropTicket(fp, ns)
   local tickets = k('tickets', fp)
   local queue = redis.call('HGET', tickets, ns)
   if not queue then return false end
   redis.call('HDEL', tickets, ns)
   redis.call('ZREM', k('queue', queue), fp)
+  redis.call('HDEL', k('avoid', queue), fp)
   return true
+end
+
+-- Drops the ticket of a peer leaving scope ns, unless it is open (it never needed the membership).
+local function dropMembersTicket(fp, ns)
+  local queue = redis.call('HGET', k('tickets', fp), ns)
+  if queue and string.sub(queue, -#OPEN_SUFFIX) ~= OPEN_SUFFIX then dropTicket(fp, ns) end
+end
+
+local function countKind(kind, delta)
+  if redis.call('HINCRBY', P .. 'kinds', kind, delta) <= 0 then redis.call('HDEL', P .. 'kinds', kind) end
 end
 
 local function memberInfo(fp, scope)
@@ -73,7 +90,7 @@ local function removeMember(scope, fp)
   local key = k('scope', scope)
   redis.call('ZREM', key, fp)
   redis.call('HDEL', k('scopes', fp), scope)
-  dropTicket(fp, scope)
+  dropMembersTicket(fp, scope)
   local room = k('room', scope)
   if redis.call('ZCARD', key) == 0 then
     redis.call('DEL', room)
@@ -97,15 +114,23 @@ local function removePeer(fp)
   return scopes
 end
 
+-- Removes a peer for good (unregister, removeNode), uncounting its kind; a takeover keeps the count.
+local function forgetPeer(fp)
+  local kind = redis.call('HGET', k('peer', fp), 'kind')
+  local scopes = removePeer(fp)
+  if kind then countKind(kind, -1) end
+  return scopes
+end
+
 local function isPeer(fp) return redis.call('EXISTS', k('peer', fp)) == 1 end
 `;
 
 /** Script bodies by command name; ARGV after the prefix is listed above each. */
 const BODIES = {
-  // fp, connectionId, nodeId, hasAlias ('1'|'0'), alias, metaJson, candidate...
+  // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, candidate...
   // -> {alias, replacedConnectionId or '', {scope...}}
   psRegister: `
-local fp, conn, node, hasAlias, requested, meta = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local fp, conn, node, kind, hasAlias, requested, meta = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local peerKey = k('peer', fp)
 local ownAlias = redis.call('HGET', peerKey, 'alias')
 local function isFree(alias)
@@ -117,17 +142,20 @@ if hasAlias == '1' then
   if not isFree(requested) then return fail(409, 'alias is taken') end
   alias = requested
 else
-  for i = 8, #ARGV do
+  for i = 9, #ARGV do
     if isFree(ARGV[i]) then alias = ARGV[i]; break end
   end
   if not alias then return fail(409, 'no free alias could be generated') end
 end
-local replacedConn, scopes = '', {}
+-- A takeover is the same peer: it stays counted once (a record without a kind was never counted).
+local replacedConn, scopes, counted = '', {}, false
 if ownAlias then
   replacedConn = redis.call('HGET', peerKey, 'conn')
+  counted = redis.call('HEXISTS', peerKey, 'kind') == 1
   scopes = removePeer(fp)
 end
-redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta)
+if not counted then countKind(kind, 1) end
+redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta, 'kind', kind)
 redis.call('HSET', P .. 'aliases', alias, fp)
 redis.call('SADD', k('node', node), fp)
 redis.call('SADD', P .. 'peers', fp)
@@ -138,7 +166,7 @@ return {alias, replacedConn, scopes}
   psUnregister: `
 local fp, conn = ARGV[2], ARGV[3]
 if redis.call('HGET', k('peer', fp), 'conn') ~= conn then return false end
-return removePeer(fp)
+return forgetPeer(fp)
 `,
 
   // to -> {fp, alias, conn, node} or false
@@ -271,21 +299,65 @@ removeMember(id, target)
 return 1
 `,
 
-  // namespace, fp, groupSize, queueId, sessionId -> {'waiting'} or {'matched', sessionId, {member...}}
+  // namespace, fp, groupSize, queueId, sessionId, open ('1'|'0'), hasRoom ('1'|'0'), groupRoom, avoided fp...
+  // -> {'waiting'} or {'matched', sessionId, {member...}}
   psMatch: `
-local ns, fp, size, queueId, sessionId = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local ns, fp, size, queueId, sessionId, open, hasRoom, room = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
-if redis.call('HEXISTS', k('scopes', fp), ns) == 0 then return fail(403, 'join the namespace before matching') end
-dropTicket(fp, ns)
-local queue = k('queue', queueId)
-redis.call('ZADD', queue, redis.call('INCR', P .. 'seq'), fp)
-redis.call('HSET', k('tickets', fp), ns, queueId)
-if redis.call('ZCARD', queue) < size then return {'waiting'} end
--- First come, first matched: the oldest tickets form the group.
+if open ~= '1' and redis.call('HEXISTS', k('scopes', fp), ns) == 0 then return fail(403, 'join the namespace before matching') end
+local avoidList, avoid = {}, {}
+for i = 10, #ARGV do
+  avoidList[#avoidList + 1] = ARGV[i]
+  avoid[ARGV[i]] = true
+end
+local queue, avoids = k('queue', queueId), k('avoid', queueId)
+-- First come, first served: the oldest waiting tickets compatible with the newcomer and with each
+-- other, in both directions. Everything is decided before anything changes, so a refusal leaves
+-- the earlier ticket in place.
+local chosen, chosenAvoid = {}, {}
+local needed, start = size - 1, 0
+while #chosen < needed do
+  local batch = redis.call('ZRANGE', queue, start, start + 63)
+  if #batch == 0 then break end
+  start = start + #batch
+  for _, member in ipairs(batch) do
+    if member ~= fp and not avoid[member] then
+      local own = {}
+      local listed = redis.call('HGET', avoids, member)
+      if listed then
+        for _, other in ipairs(cjson.decode(listed)) do own[other] = true end
+      end
+      local fits = not own[fp]
+      for i = 1, #chosen do
+        if own[chosen[i]] or chosenAvoid[i][member] then fits = false end
+      end
+      if fits then
+        chosen[#chosen + 1] = member
+        chosenAvoid[#chosenAvoid + 1] = own
+        if #chosen == needed then break end
+      end
+    end
+  end
+end
+if #chosen < needed then
+  dropTicket(fp, ns)
+  redis.call('ZADD', queue, redis.call('INCR', P .. 'seq'), fp)
+  redis.call('HSET', k('tickets', fp), ns, queueId)
+  if #avoidList > 0 then redis.call('HSET', avoids, fp, cjson.encode(avoidList)) end
+  return {'waiting'}
+end
+if hasRoom == '1' and (redis.call('EXISTS', k('scope', room)) == 1 or redis.call('EXISTS', k('room', room)) == 1) then
+  return fail(409, "a room or namespace with the group room's id exists")
+end
+chosen[#chosen + 1] = fp
 local group = {}
-local members = redis.call('ZRANGE', queue, 0, size - 1)
-for _, member in ipairs(members) do group[#group + 1] = memberInfo(member, ns) end
-for _, member in ipairs(members) do dropTicket(member, ns) end
+for _, member in ipairs(chosen) do group[#group + 1] = memberInfo(member, ns) end
+for _, member in ipairs(chosen) do dropTicket(member, ns) end
+if hasRoom == '1' then
+  -- As if the oldest ticket's peer created the room and the others joined it in ticket order.
+  redis.call('HSET', k('room', room), 'owner', chosen[1], 'max', size)
+  for _, member in ipairs(chosen) do addMember(room, member, '', 0) end
+end
 return {'matched', sessionId, group}
 `,
 
@@ -304,19 +376,19 @@ local set = k('node', node)
 local out = {}
 for _, fp in ipairs(redis.call('SPOP', set, batch)) do
   -- A peer that re-registered through another node is no longer listed here; this check is a safety net.
-  if redis.call('HGET', k('peer', fp), 'node') == node then out[#out + 1] = {fp, removePeer(fp)} end
+  if redis.call('HGET', k('peer', fp), 'node') == node then out[#out + 1] = {fp, forgetPeer(fp)} end
 end
 return {redis.call('SCARD', set), out}
 `,
 
-  // -> {totalPeers, {name, count, name, count, ...}}
+  // -> {totalPeers, {name, count, name, count, ...}, {kind, count, kind, count, ...}}
   psStats: `
 local counts = {}
 for _, name in ipairs(redis.call('SMEMBERS', P .. 'namespaces')) do
   counts[#counts + 1] = name
   counts[#counts + 1] = redis.call('ZCARD', k('scope', name))
 end
-return {redis.call('SCARD', P .. 'peers'), counts}
+return {redis.call('SCARD', P .. 'peers'), counts, redis.call('HGETALL', P .. 'kinds')}
 `,
 
   // token -> the epoch token in force (the given one if there was none)

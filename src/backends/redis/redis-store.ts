@@ -4,21 +4,22 @@ import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import { canonicalCriteria, type Meta } from "../../protocol/requests.ts";
 import { mergeMeta } from "../../protocol/requests.ts";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
-import type {
-  Departure,
-  JoinOptions,
-  JoinResult,
-  MatchOutcome,
-  MatchTicket,
-  MemberInfo,
-  MemberPage,
-  PeerRecord,
-  Registration,
-  RegisterPeer,
-  RoomInfo,
-  RoomJoinResult,
-  StateStore,
-  StoreStats,
+import {
+  identityKind,
+  type Departure,
+  type JoinOptions,
+  type JoinResult,
+  type MatchOutcome,
+  type MatchTicket,
+  type MemberInfo,
+  type MemberPage,
+  type PeerRecord,
+  type Registration,
+  type RegisterPeer,
+  type RoomInfo,
+  type RoomJoinResult,
+  type StateStore,
+  type StoreStats,
 } from "../state-store.ts";
 
 export interface RedisStoreOptions {
@@ -137,6 +138,7 @@ export class RedisStore implements StateStore {
       request.fingerprint,
       request.connectionId,
       request.nodeId,
+      identityKind(request.fingerprint),
       request.alias === undefined ? "0" : "1",
       request.alias ?? "",
       JSON.stringify(request.meta),
@@ -236,10 +238,21 @@ export class RedisStore implements StateStore {
   }
 
   async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
-    const queueId = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}`;
-    const reply = (await this.run("psMatch", ticket.namespace, ticket.fingerprint, ticket.groupSize, queueId, ticket.sessionId)) as
-      | ["waiting"]
-      | ["matched", string, RawMember[]];
+    const open = ticket.open === true;
+    // The scripts tell an open queue by this suffix (see redis-scripts.ts).
+    const queueId = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}${open ? "\u0000open" : ""}`;
+    const reply = (await this.run(
+      "psMatch",
+      ticket.namespace,
+      ticket.fingerprint,
+      ticket.groupSize,
+      queueId,
+      ticket.sessionId,
+      open ? "1" : "0",
+      ticket.groupRoom === undefined ? "0" : "1",
+      ticket.groupRoom ?? "",
+      ...(ticket.avoid ?? []),
+    )) as ["waiting"] | ["matched", string, RawMember[]];
     if (reply[0] === "waiting") return { status: "waiting" };
     return { status: "matched", sessionId: reply[1], peers: reply[2].map(memberInfo) };
   }
@@ -258,12 +271,8 @@ export class RedisStore implements StateStore {
   }
 
   async stats(): Promise<StoreStats> {
-    const [totalPeers, counts] = (await this.run("psStats")) as [number, (string | number)[]];
-    const entries: [string, number][] = [];
-    for (let index = 0; index + 1 < counts.length; index += 2) entries.push([String(counts[index]), Number(counts[index + 1])]);
-    // fromEntries defines each key: a namespace named "__proto__" is listed like any other.
-    const namespaces: Record<string, number> = Object.fromEntries(entries);
-    return { totalPeers, namespaces };
+    const [totalPeers, namespaces, kinds] = (await this.run("psStats")) as [number, (string | number)[], string[]];
+    return { totalPeers, namespaces: counts(namespaces), peersByKind: counts(kinds) };
   }
 
   /** Disconnects from Redis. The shared state stays: a node's peers are removed by unregisterPeer or removeNode. */
@@ -338,6 +347,14 @@ export class RedisStore implements StateStore {
 
 /** [peerCount, maxSize, owner] */
 type RawRoom = [number, string | number, string];
+
+/** A flat [name, count, name, count, ...] reply as a record. */
+function counts(flat: readonly (string | number)[]): Record<string, number> {
+  const entries: [string, number][] = [];
+  for (let index = 0; index + 1 < flat.length; index += 2) entries.push([String(flat[index]), Number(flat[index + 1])]);
+  // fromEntries defines each key: a name such as "__proto__" is listed like any other.
+  return Object.fromEntries(entries);
+}
 
 function roomInfo(roomId: string, [peerCount, maxSize, owner]: RawRoom): RoomInfo {
   return { room_id: roomId, peer_count: peerCount, max_size: Number(maxSize), owner };

@@ -1,0 +1,147 @@
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Namespace } from "socket.io";
+import type { WebSocket } from "ws";
+import type { Config } from "../config/load.ts";
+import type { Connection } from "../core/connection.ts";
+import type { BroadcastCache } from "../delivery/broadcast-cache.ts";
+import { registerAdapterPeer, unregisterAdapterPeer, type AdapterPeer } from "../internals/library-internals.ts";
+import { encodeRaw, spliceType, type Body } from "../protocol/envelope.ts";
+import { CloseCode } from "../protocol/errors.ts";
+import type { KeepalivePeer } from "./keepalive.ts";
+
+const NO_ROOMS: ReadonlySet<string> = new Set();
+const SEND_TEXT = { binary: false } as const;
+
+/**
+ * Adapter ids for WebSocket connections: 20 characters like Socket.IO's own (the sharded Redis
+ * adapter treats 20-character rooms as socket ids), unique without a random draw per connection: a
+ * random per-process prefix and a counter. One generator per process, shared by every endpoint.
+ */
+export class ConnectionIds {
+  private readonly prefix = randomBytes(9).toString("base64url");
+  private counter = 0;
+
+  next(): string {
+    return this.prefix + (this.counter++).toString(36).padStart(8, "0");
+  }
+}
+
+/** What every WebSocket connection of one endpoint shares. */
+export interface WsConnectionContext {
+  readonly nsp: Namespace;
+  readonly config: Config;
+  /** Converts an adapter broadcast to a native frame once for all its recipients. */
+  readonly cache: BroadcastCache;
+}
+
+/**
+ * A peer on a plain WebSocket: the native protocol at /ws, or a dialect (which subclasses it to
+ * speak its own vocabulary). It is registered in the adapter like a Socket.IO socket
+ * (registerAdapterPeer), so every emit the core sends to a room (namespace, private room,
+ * fingerprint) reaches it through the same path as Socket.IO sockets, on this process or, through
+ * the adapter, from any other.
+ */
+export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
+  private readonly issued = Date.now();
+  /** Messages sent since the socket last had nothing queued in this process (see write). */
+  private queued = 0;
+  private closed = false;
+  lastSeenMs = 0;
+  /** Set once the hub admitted the connection: ends its session. */
+  onServerClose: (() => void) | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly transport: string,
+    private readonly socket: WebSocket,
+    protected readonly context: WsConnectionContext,
+    private readonly tcp: Socket,
+  ) {
+    registerAdapterPeer(context.nsp, id, this);
+    void context.nsp.adapter.addAll(id, new Set([id]));
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.context.nsp.adapter.socketRooms(this.id) ?? NO_ROOMS;
+  }
+
+  /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
+  handshake(): Record<string, unknown> {
+    return { address: this.tcp.remoteAddress ?? "", transport: this.transport, issued: this.issued };
+  }
+
+  closeBySocketIo(shutdown: boolean): void {
+    this.close(CloseCode.GoingAway, shutdown ? "server shutting down" : "disconnected by server");
+  }
+
+  send(type: string, body: Body): void {
+    this.write(encodeRaw(type, body));
+  }
+
+  sendEncoded(type: string, bodyJson: string): void {
+    this.write(spliceType(type, bodyJson));
+  }
+
+  deliverEncoded(packets: unknown[]): void {
+    const frame = this.context.cache.frameFor(packets);
+    if (frame !== undefined) this.write(frame);
+  }
+
+  /**
+   * send_buffer_size bounds the messages waiting in this process for a peer. While the peer reads,
+   * the kernel takes each frame as it is written and nothing stays queued (`bufferedAmount` is 0),
+   * however many messages one turn of the event loop sends; only when the peer stops reading do
+   * frames pile up here, and the one that would pass the bound closes the connection (4002).
+   */
+  protected write(data: string | Buffer): void {
+    if (this.closed) return;
+    if (this.socket.bufferedAmount === 0) this.queued = 0;
+    else if (++this.queued > this.context.config.sendBufferSize) {
+      this.close(CloseCode.SlowConsumer, "slow consumer");
+      return;
+    }
+    this.socket.send(data, SEND_TEXT);
+  }
+
+  join(room: string): void {
+    void this.context.nsp.adapter.addAll(this.id, new Set([room]));
+  }
+
+  leave(room: string): void {
+    void this.context.nsp.adapter.del(this.id, room);
+  }
+
+  close(code: CloseCode, reason: string): void {
+    if (this.closed) return;
+    this.detach();
+    // The peer is gone for everyone now, not when its close handshake ends: a slow consumer may
+    // take write_timeout to get there, and until then it would still look registered.
+    this.onServerClose?.();
+    this.socket.close(code, reason);
+    // A peer that is not reading will never complete the close handshake.
+    setTimeout(() => this.socket.terminate(), this.context.config.writeTimeoutMs).unref();
+  }
+
+  /** Leaves the adapter: from here on no delivery reaches this connection. */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.context.nsp.adapter.delAll(this.id);
+    unregisterAdapterPeer(this.context.nsp, this.id);
+  }
+
+  /** False once closed by either side: nothing more is sent. */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  ping(): void {
+    if (!this.closed) this.socket.ping();
+  }
+
+  terminate(): void {
+    this.detach();
+    this.socket.terminate();
+  }
+}
