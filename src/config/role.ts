@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { cpuBudget } from "./cpu-budget.ts";
 import type { Config } from "./schema.ts";
 
 const WORKER_INDEX = "PEER_WORKER_INDEX";
@@ -7,9 +7,9 @@ const WORKER_INDEX = "PEER_WORKER_INDEX";
 export type ProcessRole = { kind: "single" } | { kind: "primary"; workers: number } | { kind: "worker"; index: number };
 
 /** Decides the role from config and the environment the primary gives its workers. */
-export function processRole(config: Config, isWorker: boolean, env: NodeJS.ProcessEnv = process.env): ProcessRole {
+export function processRole(config: Config, isWorker: boolean, env: NodeJS.ProcessEnv = process.env, cpus: () => number = cpuBudget): ProcessRole {
   if (isWorker) return { kind: "worker", index: Number(env[WORKER_INDEX] ?? 0) };
-  const workers = config.workers === 0 ? availableParallelism() : config.workers;
+  const workers = config.workers === 0 ? cpus() : config.workers;
   return workers <= 1 ? { kind: "single" } : { kind: "primary", workers };
 }
 

@@ -454,7 +454,16 @@ const MEMBER_CHECKS: readonly MemberCheck[] = [
 ];
 
 const projectRequire = createRequire(import.meta.url);
-const PROJECT_MANIFEST = fileURLToPath(new URL("../../package.json", import.meta.url));
+/** The server's own package.json: the nearest one above this module (in src/ or, compiled, in dist/src/) naming the project. */
+const PROJECT_MANIFEST = findProjectManifest(dirname(fileURLToPath(import.meta.url)));
+
+function findProjectManifest(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, "package.json");
+    if (readManifest(candidate)?.["name"] === "peer-server") return candidate;
+    if (dirname(dir) === dir) return join(from, "../../package.json");
+  }
+}
 
 /** Besides this server itself, the packages whose own copy of a checked package is loaded. */
 const LOADED_BY: Readonly<Record<CheckedPackage, readonly string[]>> = {

@@ -25,6 +25,8 @@ export interface StartOptions {
   /** Extra command-line arguments; by default `--config <file>` is passed when config is given. */
   args?: string[];
   entry?: string;
+  /** Run `entry` with plain node (compiled JavaScript), not through tsx. */
+  compiled?: boolean;
   timeoutMs?: number;
 }
 
@@ -34,7 +36,7 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   const dir = mkdtempSync(join(tmpdir(), "peer-server-test-"));
   const configPath = join(dir, "config.json");
   writeFileSync(configPath, JSON.stringify(config));
-  const args = ["--import", "tsx", options.entry ?? join(ROOT, "cluster.ts"), ...(options.args ?? ["--config", configPath])];
+  const args = [...(options.compiled === true ? [] : ["--import", "tsx"]), options.entry ?? join(ROOT, "cluster.ts"), ...(options.args ?? ["--config", configPath])];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, PEER_WORKERS: "1", ...options.env },

@@ -178,11 +178,13 @@ describe("Dockerfile", () => {
   const stages = instructions.flatMap((line, index) => (line.startsWith("FROM ") ? [index] : []));
   const runtime = instructions.slice(stages.at(-1));
 
-  it("builds from a pinned Node LTS major in stages and installs production dependencies only", () => {
+  it("builds from a pinned Node LTS major in stages: compiles with npm run build, and the runtime holds production dependencies only", () => {
     const from = instructions.filter((line) => line.startsWith("FROM "));
     expect(from.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:(20|22|24)-[a-z]+-slim$/m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    expect(instructions).toContain("RUN npm run build");
+    expect(runtime.some((line) => /^COPY --from=build \/app\/dist \.\/dist$/.test(line))).toBe(true);
   });
 
   it("runs as a non-root user, exposes the port compose uses and checks /health", () => {
@@ -190,16 +192,17 @@ describe("Dockerfile", () => {
     expect(users.at(-1)).toMatch(/^USER (?!root\b|0\b)\S+/);
     expect(runtime).toContain(`EXPOSE ${String((service("peer-server")["expose"] as string[])[0])}`);
     expect(runtime.find((line) => line.startsWith("HEALTHCHECK "))).toContain("/health");
-    expect(runtime.find((line) => line.startsWith("CMD "))).toContain("cluster.ts");
+    // Plain node runs the compiled entry point: no TypeScript tooling at run time.
+    expect(runtime.find((line) => line.startsWith("CMD "))).toBe('CMD ["node", "dist/cluster.js"]');
   });
 
   it("runs sources that need only production dependencies (the image has no devDependencies)", () => {
     const manifest = JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string> };
     const files = ["cluster.ts", ...readdirSync(resolve(ROOT, "src"), { recursive: true, encoding: "utf8" }).map((file) => join("src", file))].filter((file) => file.endsWith(".ts"));
-    const needed = new Set<string>(["tsx"]);
+    const needed = new Set<string>();
     for (const file of files) {
       const text = readFileSync(resolve(ROOT, file), "utf8");
-      // Type-only imports are erased when tsx runs the code.
+      // Type-only imports are erased when the code is compiled.
       for (const match of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^;]*?from\s+"([^"]+)"|import\(\s*"([^"]+)"\s*\)/gm)) {
         const specifier = (match[1] ?? match[2]) as string;
         if (specifier.startsWith(".") || specifier.startsWith("node:")) continue;
@@ -215,10 +218,10 @@ describe("Dockerfile", () => {
       .map((line) => line.trim())
       .filter((line) => line !== "" && !line.startsWith("#"));
     expect(ignored).toContain("node_modules");
-    const sources = runtime
+    const sources = instructions
       .filter((line) => line.startsWith("COPY ") && !line.includes("--from="))
       .flatMap((line) => line.split(/\s+/).slice(1, -1));
-    expect(sources).toEqual(expect.arrayContaining(["cluster.ts", "src"]));
+    expect(sources).toEqual(expect.arrayContaining(["cluster.ts", "src", "tsconfig.json", "tsconfig.build.json"]));
     for (const source of sources) {
       expect(existsSync(resolve(ROOT, source)), source).toBe(true);
       expect(ignored, `${source} is excluded from the build context`).not.toContain(source);
