@@ -77,6 +77,9 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; ov
   if (typed.rateLimitBurst < typed.rateLimitPerSec) {
     problems.push("rate_limit_burst: must be at least rate_limit_per_sec");
   }
+  if ((typed.turnSecret === "") !== (typed.turnUrls.length === 0)) {
+    problems.push("turn_secret/turn_urls: set both or neither");
+  }
   if ((typed.tlsCert === "") !== (typed.tlsKey === "")) {
     problems.push("tls_cert/tls_key: set both or neither");
   }

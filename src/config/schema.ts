@@ -50,6 +50,14 @@ export interface Config {
   readonly randomchatRequeueOnPartnerLeave: boolean;
   /** Random chat: a token `auth` must carry; "" accepts any. */
   readonly randomchatAuthToken: string;
+  /** The TURN server's shared secret (coturn `use-auth-secret`); "" gives no TURN credentials. */
+  readonly turnSecret: string;
+  /** TURN URLs given with each credential (`turn:host:3478?transport=udp`, ...). */
+  readonly turnUrls: readonly string[];
+  /** How long a TURN credential is valid. */
+  readonly turnTtlMs: number;
+  /** STUN URLs given to every registered peer. */
+  readonly stunUrls: readonly string[];
 }
 
 type Kind =
@@ -108,6 +116,10 @@ export const OPTIONS: readonly Option[] = [
   { file: "randomchat_allowed_origins", field: "randomchatAllowedOrigins", kind: { type: "list" }, default: [], env: "RANDOMCHAT_ALLOWED_ORIGIN" },
   { file: "randomchat_requeue_on_partner_leave", field: "randomchatRequeueOnPartnerLeave", kind: { type: "bool" }, default: true, env: "RANDOMCHAT_REQUEUE_ON_PARTNER_LEAVE" },
   { file: "randomchat_auth_token", field: "randomchatAuthToken", kind: { type: "string" }, default: "", env: "RANDOMCHAT_AUTH_TOKEN" },
+  { file: "turn_secret", field: "turnSecret", kind: { type: "string" }, default: "", env: "PEER_TURN_SECRET" },
+  { file: "turn_urls", field: "turnUrls", kind: { type: "list" }, default: [], env: "PEER_TURN_URLS" },
+  { file: "turn_ttl", field: "turnTtlMs", kind: { type: "duration", minMs: 60_000 }, default: 3_600_000, env: "PEER_TURN_TTL" },
+  { file: "stun_urls", field: "stunUrls", kind: { type: "list" }, default: [], env: "PEER_STUN_URLS" },
   {
     file: "log_level",
     field: "logLevel",

@@ -12,6 +12,7 @@ import type { Departure, StateStore } from "../backends/state-store.ts";
 import type { Connection } from "./connection.ts";
 import { systemClock, type Clock, type CoreContext, type Handler, type Reply } from "./context.ts";
 import { announceRemoved } from "./departures.ts";
+import { iceServersFor } from "./ice-servers.ts";
 import { JoinGate } from "./join-gate.ts";
 import { Matchmaking } from "./matchmaking.ts";
 import { Messaging } from "./messaging.ts";
@@ -79,7 +80,13 @@ export class Hub {
       nodeId: deps.nodeId,
     };
     const recovery = new Recovery(context);
-    const registration = new Registration({ ...context, recovery, closeLocal: (...args) => this.closeLocal(...args) });
+    const ice = { turnSecret: deps.config.turnSecret, turnUrls: deps.config.turnUrls, turnTtlMs: deps.config.turnTtlMs, stunUrls: deps.config.stunUrls };
+    const registration = new Registration({
+      ...context,
+      recovery,
+      closeLocal: (...args) => this.closeLocal(...args),
+      iceServers: (fingerprint) => iceServersFor(ice, fingerprint, clock.now()),
+    });
     this.recovery = recovery;
     this.registration = registration;
     const scopes = new Scopes(context);

@@ -1,7 +1,7 @@
 import { peerRoom } from "../delivery/delivery.ts";
 import { CloseCode, ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { mergeMeta, type MetadataRequest, type RegisterRequest } from "../protocol/requests.ts";
-import type { ServerMessage } from "../protocol/server-messages.ts";
+import type { IceServerEntry, ServerMessage } from "../protocol/server-messages.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
 import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";
@@ -10,6 +10,8 @@ import { peerOf, type Session } from "./session.ts";
 
 /** What registration uses, with two hooks of the hub. */
 export interface RegistrationContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "nodeId"> {
+  /** The STUN/TURN servers a newly registered peer is given; undefined when none are configured. */
+  readonly iceServers: (fingerprint: string) => IceServerEntry[] | undefined;
   /** Where a disconnected peer leaves the store, or waits for it to be back. */
   readonly recovery: Pick<Recovery, "unregister">;
   /** Closes a connection of this process with a notice (Hub.closeLocal); false if it is not here. */
@@ -82,7 +84,9 @@ export class Registration {
     session.meta = request.meta ?? {};
     sessions.identify(session);
     connection.join(peerRoom(fingerprint));
-    return { type: "registered", body: { from: fingerprint, payload: { fingerprint, alias: registration.alias } } };
+    const iceServers = this.ctx.iceServers(fingerprint);
+    const payload = iceServers === undefined ? { fingerprint, alias: registration.alias } : { fingerprint, alias: registration.alias, ice_servers: iceServers };
+    return { type: "registered", body: { from: fingerprint, payload } };
   }
 
   /** `metadata`: merges the patch into the peer's meta, in the store and in what this node keeps. No reply. */

@@ -16,6 +16,13 @@ export interface MemberEntry {
   meta: Meta;
 }
 
+/** One STUN or TURN server, an entry of `RTCConfiguration.iceServers` (TURN with a time-limited username and credential). */
+export interface IceServerEntry {
+  urls: readonly string[];
+  username?: string;
+  credential?: string;
+}
+
 /** A private room as `room_created` and `room_info` describe it. */
 export interface RoomDescription {
   room_id: string;
@@ -34,8 +41,11 @@ export interface ErrorPayload {
 
 /** The body of each server→client message type. */
 export interface ServerBodies {
-  /** The reply to `register`, and again after a state loss changed the alias. */
-  registered: { from: string; payload: { fingerprint: string; alias: string } };
+  /**
+   * The reply to `register`, and again after a state loss changed the alias. `ice_servers`, when the
+   * server is configured with STUN or TURN, is ready for `RTCPeerConnection({iceServers})`.
+   */
+  registered: { from: string; payload: { fingerprint: string; alias: string; ice_servers?: IceServerEntry[] } };
   /** The reply to `join`, `join_room` and `discover`: the oldest members first, `total` the full count. */
   peer_list: { namespace: string; payload: { namespace: string; peers: MemberEntry[]; total: number } };
   peer_joined: { from: string; namespace: string; payload: MemberEntry };

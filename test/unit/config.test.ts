@@ -37,6 +37,7 @@ describe("defaults", () => {
       maxPeers: 100_000,
       shardCount: 64,
       writeTimeoutMs: 10_000,
+      shutdownTimeoutMs: 10_000,
       headerTimeoutMs: 10_000,
       readTimeoutMs: 60_000,
       pingIntervalMs: 30_000,
@@ -67,6 +68,10 @@ describe("defaults", () => {
       randomchatAllowedOrigins: [],
       randomchatRequeueOnPartnerLeave: true,
       randomchatAuthToken: "",
+      turnSecret: "",
+      turnUrls: [],
+      turnTtlMs: 3_600_000,
+      stunUrls: [],
     } satisfies Config);
   });
 
