@@ -6,6 +6,7 @@
  *   delivery/  limits/
  *   core/                                        the transport-free domain
  *   transport/  http/
+ *   dialects/                                    other servers' protocols, bound to the core over transport/
  *   server.ts                                    the one place that wires everything
  *   process/  cluster/                           process roles (single, primary, worker)
  *   cluster.ts                                   the entry point: nothing imports it
@@ -14,7 +15,7 @@
  * their contracts (src/backends/*.ts), never an implementation folder.
  */
 const IMPLEMENTATIONS = "^src/backends/(memory|cluster|redis)/";
-const ABOVE_CORE = "^src/(transport|http|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
+const ABOVE_CORE = "^src/(transport|http|dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
 
 module.exports = {
   forbidden: [
@@ -77,7 +78,21 @@ module.exports = {
       name: "transports-below-server",
       severity: "error",
       from: { path: "^src/(transport|http)/" },
-      to: { path: `${IMPLEMENTATIONS}|^src/(process|cluster)/|^src/server\\.ts$|^cluster\\.ts$` },
+      to: { path: `${IMPLEMENTATIONS}|^src/(dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$` },
+    },
+    {
+      name: "dialects-below-server",
+      severity: "error",
+      comment: "a dialect binds to the core through its public modules and a transport's endpoint seam",
+      from: { path: "^src/dialects/" },
+      to: { path: `${IMPLEMENTATIONS}|^src/(process|cluster|delivery)/|^src/server\\.ts$|^cluster\\.ts$` },
+    },
+    {
+      name: "dialects-stand-alone",
+      severity: "error",
+      comment: "a dialect's folder imports only itself and the shared seam at src/dialects/*.ts",
+      from: { path: "^src/dialects/([^/]+)/" },
+      to: { path: "^src/dialects/[^/]+/", pathNot: "^src/dialects/$1/" },
     },
     {
       name: "http-knows-no-domain",
