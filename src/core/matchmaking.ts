@@ -40,9 +40,10 @@ export class Matchmaking {
       // The store made the group a room: its members hear through it from now on, before they hear of the match.
       const room = request.groupRoom.replace(GROUP_ID, outcome.sessionId);
       this.ctx.joins.created(session, room, request.groupSize);
-      for (const other of others) await this.ctx.delivery.join(other, scopeRoom(room), "");
+      for (const other of others) await this.ctx.delivery.join(other, scopeRoom(room), fingerprint);
     }
-    await this.ctx.delivery.emit(others, "matched", body);
+    // Ordered with what the requester sends next (an offer right after its reply) on every path.
+    await this.ctx.delivery.emit(others, "matched", body, undefined, undefined, fingerprint);
     return { type: "matched", body };
   }
 

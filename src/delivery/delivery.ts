@@ -29,8 +29,9 @@ export interface Delivery {
   /**
    * Emits to every connection in any of `rooms`, except those in any of `except`; serialized once.
    * With a fence, connections whose own join of `fence.scope` came later are skipped (JoinGate.route).
+   * The message is ordered with the others of `origin` (default: the body's `from`).
    */
-  emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[], fence?: JoinFence): Promise<void> | undefined;
+  emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[], fence?: JoinFence, origin?: string): Promise<void> | undefined;
   /**
    * Delivers to one peer on another process. `bodyJson`, when given, is `body` already serialized
    * (forwarded as received): it is written as is.

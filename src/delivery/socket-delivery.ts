@@ -69,13 +69,13 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
       }
       void emitThroughAdapter(nsp, [peerRoom(target.fingerprint)], [], type, body, {}, failed);
     },
-    emit(rooms, type, body, except, fence) {
+    emit(rooms, type, body, except, fence, origin) {
       const list = roomList(rooms);
       if (list.length === 0) return undefined; // an empty room list would mean "everyone"
       if (links === undefined) return emitThroughAdapter(nsp, list, except ?? [], type, body, { fence }, failed);
       emitThroughAdapter(nsp, list, except ?? [], type, body, { fence, local: true }, failed);
       // An undefined fence is left out when the route is serialized.
-      links.toRooms(body.from ?? "", { rooms: list, except: except ?? [], fence }, type, JSON.stringify(body));
+      links.toRooms(origin ?? body.from ?? "", { rooms: list, except: except ?? [], fence }, type, JSON.stringify(body));
       return undefined;
     },
     emitLocal(room, type, body) {

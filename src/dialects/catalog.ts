@@ -1,14 +1,16 @@
 import type { Dialect, DialectDeps, DialectName } from "./dialect.ts";
+import { createPigeonDialect } from "./pigeon/pigeon.ts";
+import { createP2pDialect } from "./p2p/p2p.ts";
+import { createRandomChatDialect } from "./randomchat/randomchat.ts";
 
 /** Each dialect's constructor, by the name the `dialects` option uses. */
-const FACTORIES: Partial<Record<DialectName, (deps: DialectDeps) => Dialect>> = {};
+const FACTORIES: Readonly<Record<DialectName, (deps: DialectDeps) => Dialect>> = {
+  pigeon: createPigeonDialect,
+  p2p: createP2pDialect,
+  randomchat: createRandomChatDialect,
+};
 
 /** The dialects the configuration asks for, built over one core. */
 export function createDialects(deps: DialectDeps): Dialect[] {
-  const dialects: Dialect[] = [];
-  for (const name of deps.config.dialects) {
-    const factory = FACTORIES[name];
-    if (factory !== undefined) dialects.push(factory(deps));
-  }
-  return dialects;
+  return deps.config.dialects.map((name) => FACTORIES[name](deps));
 }

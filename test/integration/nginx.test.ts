@@ -1,4 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DialectClient } from "../helpers/dialect-client.ts";
 import { workers } from "../helpers/cluster.ts";
 import { NginxFront, type NginxProcess } from "../helpers/nginx.ts";
 import { closeAll, connectSio, connectWs, upgraded, type TestPeer } from "../helpers/peers.ts";
@@ -124,6 +126,30 @@ describe("nginx (project config) in front of two nodes", () => {
       expect({ address, polling: await nodeOf(again), ws: await nodeOf(raw) }).toEqual({ address, polling: node, ws: node });
       again.close();
       raw.close();
+    }
+  });
+
+  it("carries a dialect: two PeerPigeon clients at /pigeon and /pigeon/ws discover each other and signal; its HTTP endpoint answers", async () => {
+    const base = nginx().http.replace(/^http/, "ws");
+    const [aId, bId] = [randomBytes(20).toString("hex"), randomBytes(20).toString("hex")];
+    const a = await DialectClient.open(`${base}/pigeon?peerId=${aId}`);
+    const b = await DialectClient.open(`${base}/pigeon/ws?peerId=${bId}`);
+    try {
+      await a.nextOfType("connected");
+      await b.nextOfType("connected");
+      // Whichever announce the server takes first, each learns of the other once.
+      a.send({ type: "announce", data: { peerId: aId } });
+      b.send({ type: "announce", data: { peerId: bId } });
+      expect(await a.next((m) => m["type"] === "peer-discovered" && (m["data"] as Record<string, unknown>)["peerId"] === bId)).toMatchObject({ networkName: "global" });
+      expect(await b.next((m) => m["type"] === "peer-discovered" && (m["data"] as Record<string, unknown>)["peerId"] === aId)).toMatchObject({ networkName: "global" });
+      b.send({ type: "offer", targetPeerId: aId, data: { type: "offer", sdp: "v=0" } });
+      expect(await a.nextOfType("offer")).toMatchObject({ fromPeerId: bId, targetPeerId: aId, data: { type: "offer", sdp: "v=0" } });
+      const { status, body } = await getJson(`${nginx().http}/pigeon/health`);
+      expect(status).toBe(200);
+      expect(body).toMatchObject({ status: "healthy" });
+    } finally {
+      a.close();
+      b.close();
     }
   });
 });
