@@ -61,6 +61,13 @@ export function submit(hub: Hub, session: Session, request: ClientRequest, onRep
 
 const ignoreReply: Ack = () => undefined;
 
+/** The code of a direct reply that is an `error` (`{type:"error", payload:{code}}`); undefined for any other reply. */
+export function errorCodeOf(reply: Record<string, unknown>): number | undefined {
+  if (reply["type"] !== "error") return undefined;
+  const code = (reply["payload"] as { code?: unknown } | undefined)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
 /** Writes a JSON HTTP answer with the given extra headers. */
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);

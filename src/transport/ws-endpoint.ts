@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { Namespace } from "socket.io";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config/load.ts";
+import { systemClock } from "../core/context.ts";
 import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Session } from "../core/session.ts";
 import { BroadcastCache } from "../delivery/broadcast-cache.ts";
@@ -76,7 +77,8 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
       pingIntervalMs: config.pingIntervalMs,
       pongWaitMs: config.pongWaitMs,
       now: () => performance.now(),
-      setTimer: unrefTimer,
+      // Its timers never hold the process open.
+      setTimer: systemClock.setTimer,
     });
   }
 
@@ -138,12 +140,6 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
   }
 }
 
-/** The keepalive's timers: they never hold the process open. */
-function unrefTimer(callback: () => void, ms: number): () => void {
-  const timer = setTimeout(callback, ms);
-  timer.unref();
-  return () => clearTimeout(timer);
-}
 
 /**
  * Largest message read at all, on every transport: up to here one over max_message_size gets its

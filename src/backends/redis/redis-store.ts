@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
-import { canonicalCriteria, type Meta } from "../../protocol/requests.ts";
-import { mergeMeta } from "../../protocol/requests.ts";
+import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
 import {
   identityKind,

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
+import { systemClock } from "../../core/context.ts";
 import type { Hub } from "../../core/hub.ts";
 import type { Session } from "../../core/session.ts";
 import type { Body } from "../../protocol/envelope.ts";
@@ -10,7 +11,7 @@ import type { MemberEntry, ServerBody } from "../../protocol/server-messages.ts"
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import type { WsProtocol } from "../../transport/ws-endpoint.ts";
 import { DialectConnection } from "../dialect-connection.ts";
-import { submit, type Dialect, type DialectDeps } from "../dialect.ts";
+import { errorCodeOf, submit, type Dialect, type DialectDeps } from "../dialect.ts";
 import {
   AuthMessage,
   IDENTIFY_TIMEOUT_MS,
@@ -168,7 +169,7 @@ class P2pProtocol implements WsProtocol<P2pConnection> {
     this.hub = deps.hub;
     this.maxDepth = deps.config.maxJsonDepth;
     this.identifyTimeoutMs = options.identifyTimeoutMs ?? IDENTIFY_TIMEOUT_MS;
-    this.setTimer = options.setTimer ?? unrefTimer;
+    this.setTimer = options.setTimer ?? systemClock.setTimer;
   }
 
   createConnection(id: string, socket: WebSocket, context: WsConnectionContext, request: IncomingMessage): P2pConnection {
@@ -268,14 +269,4 @@ function refuse(connection: P2pConnection, message: AuthMessage): void {
   connection.close(message === AuthMessage.Unavailable ? CloseCode.TryAgainLater : CloseCode.PolicyViolation, message);
 }
 
-/** The code of a core `error` reply (`{type:"error", payload:{code}}`); undefined for any other reply. */
-function errorCodeOf(reply: Record<string, unknown>): number | undefined {
-  if (reply["type"] !== "error") return undefined;
-  return (reply["payload"] as ServerBody<"error">["payload"]).code;
-}
 
-function unrefTimer(callback: () => void, ms: number): () => void {
-  const timer = setTimeout(callback, ms);
-  timer.unref();
-  return () => clearTimeout(timer);
-}

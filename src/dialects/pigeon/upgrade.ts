@@ -1,6 +1,6 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { RefusedUpgrade } from "../../transport/ws-endpoint.ts";
+import { sharedTokenCheck } from "../shared-token.ts";
 import { isPeerId } from "./wire.ts";
 
 const UNAUTHORIZED: RefusedUpgrade = { status: 401, reason: "Unauthorized" };
@@ -17,21 +17,16 @@ const queryOf = (request: IncomingMessage): URLSearchParams => {
 /** The peerId of an upgrade that passed `checkPigeonUpgrade`. */
 export const peerIdOfRequest = (request: IncomingMessage): string => queryOf(request).get("peerId") ?? "";
 
-/** A digest to compare: equal lengths whatever was sent, so the comparison takes the same time. */
-const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
-
 /**
  * Builds the check every PeerPigeon upgrade passes before the WebSocket exists, in the Go
  * original's order: the shared token when one is configured (`Authorization: Bearer <t>` or
  * `?token=<t>`, compared in constant time; 401), then the peerId (exactly 40 hex; 403).
  */
 export function pigeonUpgradeCheck(token: string): (request: IncomingMessage) => RefusedUpgrade | undefined {
-  const expected = token === "" ? undefined : digest(token);
-  const matches = (candidate: string | null | undefined): boolean =>
-    expected !== undefined && typeof candidate === "string" && timingSafeEqual(digest(candidate), expected);
+  const matches = sharedTokenCheck(token);
   return (request) => {
     const query = queryOf(request);
-    if (expected !== undefined) {
+    if (matches !== undefined) {
       const header = request.headers.authorization;
       const bearer = header?.startsWith(BEARER) === true ? header.slice(BEARER.length) : undefined;
       // Both are checked whatever the first says: the answer's time does not tell which one was wrong.

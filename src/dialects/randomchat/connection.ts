@@ -11,7 +11,7 @@ import type { ClientRequest } from "../../protocol/requests.ts";
 import type { MemberEntry } from "../../protocol/server-messages.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import { DialectConnection } from "../dialect-connection.ts";
-import { submit } from "../dialect.ts";
+import { errorCodeOf, submit } from "../dialect.ts";
 import {
   GROUP_ROOM_TEMPLATE,
   LOBBY,
@@ -237,8 +237,3 @@ export class RandomChatConnection extends DialectConnection {
   }
 }
 
-/** The numeric code of a core `error` reply. */
-function errorCodeOf(reply: Reply): number | undefined {
-  const code = (reply["payload"] as { code?: unknown } | undefined)?.code;
-  return typeof code === "number" ? code : undefined;
-}

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { WebSocket } from "ws";
@@ -9,6 +8,7 @@ import { CloseCode } from "../../protocol/errors.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import type { WsProtocol } from "../../transport/ws-endpoint.ts";
 import type { Dialect, DialectDeps } from "../dialect.ts";
+import { sharedTokenCheck } from "../shared-token.ts";
 import { RandomChatConnection, type RandomChatShared } from "./connection.ts";
 import { FrameRate } from "./frame-rate.ts";
 import { handleRandomChatHttp } from "./http.ts";
@@ -37,8 +37,8 @@ export class RandomChatProtocol implements WsProtocol<RandomChatConnection> {
   readonly name = "randomchat";
   private readonly shared: RandomChatShared;
   private readonly allowedOrigins: ReadonlySet<string>;
-  /** The configured token's digest: compared in constant time whatever the presented token's length. */
-  private readonly tokenDigest: Buffer | undefined;
+  /** Whether a presented token is the configured one (constant time); undefined when none is configured. */
+  private readonly tokenMatches: ((candidate: unknown) => boolean) | undefined;
 
   constructor(
     private readonly config: Config,
@@ -47,7 +47,7 @@ export class RandomChatProtocol implements WsProtocol<RandomChatConnection> {
   ) {
     this.shared = { hub, config };
     this.allowedOrigins = new Set(config.randomchatAllowedOrigins);
-    this.tokenDigest = config.randomchatAuthToken === "" ? undefined : digest(config.randomchatAuthToken);
+    this.tokenMatches = sharedTokenCheck(config.randomchatAuthToken);
   }
 
   createConnection(id: string, socket: WebSocket, context: WsConnectionContext, request: IncomingMessage): RandomChatConnection {
@@ -119,8 +119,8 @@ export class RandomChatProtocol implements WsProtocol<RandomChatConnection> {
    */
   private auth(connection: RandomChatConnection, userId: string | undefined, token: unknown): void {
     if (userId !== undefined) connection.userId = userId;
-    if (this.tokenDigest === undefined) return;
-    if (typeof token === "string" && timingSafeEqual(digest(token), this.tokenDigest)) {
+    if (this.tokenMatches === undefined) return;
+    if (this.tokenMatches(token)) {
       connection.authorized = true;
       return;
     }
@@ -129,4 +129,3 @@ export class RandomChatProtocol implements WsProtocol<RandomChatConnection> {
   }
 }
 
-const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
