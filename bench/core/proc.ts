@@ -40,7 +40,11 @@ function ticksPerSecond(): number {
 }
 
 interface StatLine {
+  /** R, S, D, Z (dead, not yet reaped), ... */
+  readonly state: string;
   readonly ppid: number;
+  /** Process group id. */
+  readonly pgrp: number;
   readonly cpuTicks: number;
 }
 
@@ -53,8 +57,8 @@ function readStat(pid: number): StatLine | undefined {
     return undefined;
   }
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // After the command: state(3) ppid(4) ... utime(14) stime(15), counted from 1 for the whole line.
-  return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  // After the command: state(3) ppid(4) pgrp(5) ... utime(14) stime(15), counted from 1 for the whole line.
+  return { state: fields[0] ?? "", ppid: Number(fields[1]), pgrp: Number(fields[2]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
 function readRssKb(pid: number): number {
@@ -64,6 +68,21 @@ function readRssKb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The running processes of process group `pgid` (a target started as its own group: the server and
+ * its workers, even those whose parent is gone). A dead process that its new parent has not reaped
+ * yet (a zombie) does not count.
+ */
+export function groupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat !== undefined && stat.pgrp === pgid && stat.state !== "Z") members.push(Number(entry));
+  }
+  return members;
 }
 
 /** `pid` and all its live descendants (a clustered server is a primary plus workers). */

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
+import { groupMembers } from "./proc.ts";
 
 let tasksetAvailable: boolean | undefined;
 
@@ -12,6 +13,8 @@ export function hasTaskset(): boolean {
 
 /** Every process the bench started and has not yet seen exit; stopped on Ctrl-C. */
 const live = new Set<ChildProcess>();
+/** The process groups the bench started (targets spawned `detached`), by leader PID; killed whole on Ctrl-C. */
+const groups = new Set<number>();
 
 /**
  * Spawns `command args` pinned to `cpus` (a taskset list such as "0" or "0,1") when taskset is
@@ -21,6 +24,7 @@ export function spawnPinned(cpus: string | undefined, command: string, args: rea
   const child = cpus !== undefined && hasTaskset() ? spawn("taskset", ["-c", cpus, command, ...args], options) : spawn(command, [...args], options);
   live.add(child);
   child.once("exit", () => live.delete(child));
+  if (options.detached === true && child.pid !== undefined) groups.add(child.pid);
   return child;
 }
 
@@ -40,9 +44,69 @@ export async function stopProcess(child: ChildProcess, graceMs = 10_000): Promis
   clearTimeout(timer);
 }
 
-/** Kills every process the bench started (used on Ctrl-C and fatal errors). */
+/** Kills every process the bench started, and every process of the groups it started (used on Ctrl-C and fatal errors). */
 export function killAll(): void {
   for (const child of live) child.kill("SIGKILL");
+  for (const pgid of groups) signalGroup(pgid, "SIGKILL");
+}
+
+/** How a process group stopped (see stopGroup). */
+export interface GroupStop {
+  /** From SIGTERM until no process of the group was left, or until the SIGKILL when one was needed. */
+  readonly ms: number;
+  /** How long the group had after SIGTERM before the SIGKILL. */
+  readonly deadlineMs: number;
+  /** The leader's exit code (null when a signal ended it). */
+  readonly exitCode: number | null;
+  /** Processes still running at the deadline, then SIGKILLed. */
+  readonly killed: readonly number[];
+  /** Processes still running after the SIGKILL too. */
+  readonly survivors: readonly number[];
+}
+
+const GROUP_POLL_MS = 20;
+
+/**
+ * Stops a child spawned `detached` (the leader of its own process group) by its whole group:
+ * SIGTERM to every process of it, then SIGKILL to the group if any process is still running
+ * `deadlineMs` later. A process whose parent died and that ignores it (a cluster worker) is stopped
+ * all the same, and seen: `killed` lists what the SIGKILL found, `survivors` what outlived it (1 s).
+ */
+export async function stopGroup(child: ChildProcess, deadlineMs: number): Promise<GroupStop> {
+  const pgid = child.pid;
+  if (pgid === undefined) throw new Error("the process has no PID");
+  const leaderDone = exited(child);
+  const began = performance.now();
+  signalGroup(pgid, "SIGTERM");
+  const gone = async (untilMs: number): Promise<boolean> => {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        if (groupMembers(pgid).length === 0) return true;
+      }
+      if (performance.now() - began >= untilMs) return false;
+      await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
+    }
+  };
+  let killed: number[] = [];
+  let survivors: number[] = [];
+  const stoppedInTime = await gone(deadlineMs);
+  const ms = performance.now() - began;
+  if (!stoppedInTime) {
+    killed = groupMembers(pgid);
+    signalGroup(pgid, "SIGKILL");
+    if (!(await gone(deadlineMs + 1_000))) survivors = groupMembers(pgid);
+  }
+  await Promise.race([leaderDone, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  groups.delete(pgid);
+  return { ms, deadlineMs, exitCode: child.exitCode, killed, survivors };
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // ESRCH: no process of the group is left.
+  }
 }
 
 /** Appends a line, keeping only the last 200 (a long run must not accumulate logs). */

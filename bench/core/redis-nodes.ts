@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ping } from "../../test/helpers/redis-server.ts";
 import { exited, freePort, spawnPinned, stopProcess } from "./processes.ts";
-import { BENCH_SERVER_CONFIG, HOST, ROOT, startNodeService, type NodeService, type TargetSpec } from "./targets.ts";
+import { BENCH_SERVER_CONFIG, HOST, ROOT, startNodeService, type NodeService, type TargetSpec, type TargetStop } from "./targets.ts";
 
 const REDIS_BINARY = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server";
 /** The system instance's port: never the bench's. */
@@ -67,11 +67,15 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
       const redis = await startRedis(context.cpus);
       const dir = mkdtempSync(join(tmpdir(), "peer-bench-nodes-"));
       const services: NodeService[] = [];
-      const cleanup = async (): Promise<void> => {
+      const cleanup = async (): Promise<TargetStop> => {
         // Nodes first (each removes its peers from Redis on the way out), then Redis.
-        await Promise.all(services.map((service) => service.stop()));
-        await redis.stop();
-        rmSync(dir, { recursive: true, force: true });
+        try {
+          const stops = await Promise.all(services.map((service) => service.stop()));
+          return { ms: Math.max(0, ...stops.map((stop) => stop.ms)), exitCodes: stops.flatMap((stop) => stop.exitCodes) };
+        } finally {
+          await redis.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
       };
       try {
         const started = await Promise.allSettled(
@@ -94,7 +98,7 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
         const failure = started.find((result): result is PromiseRejectedResult => result.status === "rejected");
         if (failure !== undefined) throw failure.reason;
       } catch (error) {
-        await cleanup();
+        await cleanup().catch(() => undefined);
         throw error;
       }
       const redisDied = exited(redis.child).then(() => `redis-server exited unexpectedly (${redis.child.exitCode ?? redis.child.signalCode})`);
@@ -107,7 +111,7 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
         died: Promise.race([...services.map((service) => service.died), redisDied.then((message) => (stopping ? new Promise<string>(() => undefined) : message))]),
         async stop() {
           stopping = true;
-          await cleanup();
+          return cleanup();
         },
       };
     },

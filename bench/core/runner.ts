@@ -9,7 +9,7 @@ import { spawnPinned, stopProcess } from "./processes.ts";
 import type { ProgressDisplay } from "./progress.ts";
 import type { Case, MetricSpec, Scenario } from "./scenario.ts";
 import { median } from "./stats.ts";
-import { ROOT, type RunningTarget, type TargetSpec } from "./targets.ts";
+import { ROOT, type RunningTarget, type TargetSpec, type TargetStop } from "./targets.ts";
 
 const WORKER = join(ROOT, "bench", "load", "worker.ts");
 
@@ -170,13 +170,31 @@ async function runOnce(
     record = { ...base, ok: true, metrics: result.metrics, notes: result.notes, seconds: (performance.now() - began) / 1000 };
   } catch (error) {
     record = { ...base, ok: false, metrics: {}, notes: [], error: (error as Error).message, seconds: (performance.now() - began) / 1000 };
-  } finally {
-    if (worker !== undefined) await stopProcess(worker, 5_000);
-    display.update({ phase: "stopping target" });
-    if (target !== undefined) await target.stop();
   }
+  if (worker !== undefined) await stopProcess(worker, 5_000);
+  display.update({ phase: "stopping target" });
+  if (target !== undefined) record = withStop(record, await target.stop().then(stopped, (error: unknown) => ({ error: (error as Error).message })));
   // A profile is written when its process exits, so it exists only now.
   return { ...record, checkpoints, profiles: profileDir === undefined ? [] : profilesIn(profileDir) };
+}
+
+/** A target's stop as the run reports it: its shutdown time, or why it failed. */
+type StopOutcome = { note?: string; error?: string };
+
+function stopped(stop: TargetStop | void): StopOutcome {
+  if (stop === undefined) return {};
+  const codes = stop.exitCodes.map((code) => String(code ?? "signal")).join(", ");
+  return { note: `shutdown ${(stop.ms / 1000).toFixed(2)} s (exit ${codes})` };
+}
+
+/**
+ * The run with its target's stop: the shutdown time as a note, or, when a process of the target
+ * had to be killed or outlived the kill, the run failed with that message.
+ */
+function withStop(record: Omit<RunRecord, "profiles" | "checkpoints">, outcome: StopOutcome): Omit<RunRecord, "profiles" | "checkpoints"> {
+  if (outcome.error !== undefined) return { ...record, ok: false, error: record.error === undefined ? outcome.error : `${record.error}; ${outcome.error}` };
+  if (outcome.note === undefined) return record;
+  return { ...record, notes: [...record.notes, outcome.note] };
 }
 
 /** Lists the CPU profiles a run left in its folder (they are written when the process exits). */

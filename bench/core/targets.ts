@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, spawnPinned, stopProcess, waitReady } from "./processes.ts";
+import { freePort, spawnPinned, stopGroup, type GroupStop, waitReady } from "./processes.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const HOST = "127.0.0.1";
@@ -31,7 +31,37 @@ export interface RunningTarget {
   readonly output: readonly string[];
   /** Resolves with a description if a process of the target dies before stop(). */
   readonly died: Promise<string>;
-  stop(): Promise<void>;
+  /**
+   * Stops every process of the target and resolves with how long that took (nothing, for a target
+   * that does not measure it); rejects, naming the processes, when one had to be SIGKILLed after
+   * the deadline or outlived even that.
+   */
+  stop(): Promise<TargetStop | void>;
+}
+
+/** How a target stopped. */
+export interface TargetStop {
+  /** From the SIGTERM until no process of the target was left (the slowest, for several). */
+  readonly ms: number;
+  /** Exit code of each process started (a server's primary: 0 when its shutdown finished in time, 1 when cut). */
+  readonly exitCodes: readonly (number | null)[];
+}
+
+/**
+ * How long a target's processes have after SIGTERM before the bench SIGKILLs them: the server's
+ * shutdown_timeout (its default, 10 s, which the bench keeps), plus 2 s for it to enforce its own.
+ */
+export const STOP_DEADLINE_MS = 12_000;
+
+/** The TargetStop of one group stop, or an error naming what did not stop in time. */
+export function checkedStop(name: string, stopped: GroupStop): TargetStop {
+  if (stopped.survivors.length > 0) {
+    throw new Error(`${name}: processes ${stopped.survivors.join(", ")} still running after SIGTERM and, ${stopped.deadlineMs / 1000} s later, SIGKILL`);
+  }
+  if (stopped.killed.length > 0) {
+    throw new Error(`${name}: processes ${stopped.killed.join(", ")} still running ${stopped.deadlineMs / 1000} s after SIGTERM (killed with SIGKILL)`);
+  }
+  return { ms: stopped.ms, exitCodes: [stopped.exitCode] };
 }
 
 /**
@@ -51,12 +81,15 @@ export interface NodeService {
   readonly port: number;
   readonly output: string[];
   readonly died: Promise<string>;
-  stop(): Promise<void>;
+  /** Stops its whole process group (see stopGroup); rejects when a process had to be killed or survived. */
+  stop(): Promise<TargetStop>;
 }
 
 /**
  * Starts `node --import tsx <entry> ...args` pinned to `cpus`, and waits for it to listen (a
- * `listening` JSON line, or /health answering on `knownPort`). Building block for targets.
+ * `listening` JSON line, or /health answering on `knownPort`). Building block for targets. The
+ * process leads a process group of its own, which holds whatever it forks (a cluster's workers):
+ * it is stopped as a whole.
  */
 export async function startNodeService(options: {
   entry: string;
@@ -71,6 +104,7 @@ export async function startNodeService(options: {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   const output: string[] = [];
   let stopping = false;
@@ -88,12 +122,12 @@ export async function startNodeService(options: {
       died,
       async stop() {
         stopping = true;
-        await stopProcess(child);
+        return checkedStop(options.entry, await stopGroup(child, STOP_DEADLINE_MS));
       },
     };
   } catch (error) {
     stopping = true;
-    await stopProcess(child);
+    await stopGroup(child, STOP_DEADLINE_MS);
     throw error;
   }
 }
@@ -102,7 +136,8 @@ export async function startNodeService(options: {
  * Server configuration for every bench run: loopback, quiet logs, and limits raised so that they
  * do not throttle the load (the bench measures the delivery path, not the rate limiter's verdicts).
  * send_buffer_size is raised because a client keeping 32 messages in flight can have more than the
- * default 32 queued for it within one event-loop turn.
+ * default 32 queued for it within one event-loop turn. The random-chat dialect's own per-connection
+ * limit (40 frames/s by default, as its original) is raised for the same reason.
  */
 export const BENCH_SERVER_CONFIG: Readonly<Record<string, unknown>> = {
   host: HOST,
@@ -110,6 +145,7 @@ export const BENCH_SERVER_CONFIG: Readonly<Record<string, unknown>> = {
   rate_limit_per_sec: 1_000_000,
   rate_limit_burst: 1_000_000,
   send_buffer_size: 4_096,
+  randomchat_max_msg_per_second: 1_000_000,
 };
 
 /** The real server: `node --import tsx cluster.ts --config <tmp>` with PEER_WORKERS set. */
@@ -138,8 +174,11 @@ export function serverTarget(options: { id?: string; description?: string; worke
           output: service.output,
           died: service.died,
           async stop() {
-            await service.stop();
-            rmSync(dir, { recursive: true, force: true });
+            try {
+              return await service.stop();
+            } finally {
+              rmSync(dir, { recursive: true, force: true });
+            }
           },
         };
       } catch (error) {

@@ -1,11 +1,12 @@
 import cluster, { type Worker } from "node:cluster";
 import { rmSync } from "node:fs";
-import { createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
+import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
 import { exhaustive, workerToPrimaryGuard, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
@@ -33,7 +34,14 @@ const RESTART_BACKOFF_MS = 1_000;
  * The cluster primary: forks the workers, owns the listening socket and routes connections to
  * workers (StickyRouter), relays the cluster adapter's messages, keeps the authoritative state
  * (StoreHost), replaces dead workers after removing their peers everywhere, and stops them all
- * gracefully on SIGTERM.
+ * gracefully on SIGTERM or SIGINT.
+ *
+ * Stopping: the primary stops listening, tells every worker to stop (an IPC message, not a signal:
+ * a worker may have had SIGTERM from its process group already) and waits for all of them at most
+ * shutdown_timeout; then it SIGKILLs those left and exits 1. It exits 0 when every worker stopped
+ * in time by itself, 1 when one had to be killed or exited cut. A second SIGTERM or SIGINT during
+ * the shutdown SIGKILLs the workers and exits 1 at once. Should the primary die anyway, each worker
+ * exits on its own when its channel to the primary closes (see runWorker).
  */
 export async function runPrimary(config: Config, workerCount: number, logger: Logger): Promise<void> {
   // Before forking: every worker would fail the same check and be restarted forever.
@@ -43,7 +51,27 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   const limits = new LimitsHost();
   const slots = new Map<number, WorkerSlot>();
   const lastStart = new Map<number, number>();
-  let stopping = false;
+  let listener: NetServer | undefined;
+  /** Resolves the shutdown's wait once no worker is left. */
+  let allExited: (() => void) | undefined;
+  /** A worker exited with a failure during the shutdown (it was cut, or crashed). */
+  let workerCut = false;
+  const shutdown = new Shutdown({
+    deadlineMs: config.shutdownTimeoutMs,
+    close: async () => {
+      listener?.close();
+      const gone = new Promise<void>((resolve) => (allExited = resolve));
+      for (const slot of slots.values()) slot.link.send({ ps: "stop" });
+      if (slots.size > 0) await gone;
+      return workerCut ? 1 : 0;
+    },
+    abort: () => {
+      for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
+    },
+    exit: (code) => process.exit(code),
+    logger,
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => shutdown.signal(signal));
 
   setupClusterAdapterPrimary();
   // Advanced serialization keeps Buffers intact over IPC (a hand-off carries the bytes the router read).
@@ -57,6 +85,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   };
 
   const fork = (index: number): void => {
+    if (shutdown.stopping) return; // a replacement scheduled before the shutdown began
     lastStart.set(index, Date.now());
     const worker = cluster.fork(workerEnv(index));
     const slot: WorkerSlot = {
@@ -105,6 +134,10 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     worker.on("exit", (code, signal) => {
       host.detach(slot.link);
       if (slots.get(index) === slot) slots.delete(index);
+      if (shutdown.stopping) {
+        if (code !== 0) workerCut = true;
+        if (slots.size === 0) allExited?.();
+      }
       announceWorkers();
       // A killed worker's adapter never says goodbye: the others would count it for their heartbeat
       // timeout (10 s) and every serverSideEmitWithAck (/stats, /health) would wait for it in vain.
@@ -121,11 +154,11 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         }
         void host.removeNode(slot.nodeId).then((departures) => {
           const fields = { worker: index, code, signal, peersRemoved: departures.length };
-          if (stopping) logger.info(fields, "worker stopped");
+          if (shutdown.stopping) logger.info(fields, "worker stopped");
           else logger.warn(fields, "worker exited");
         });
       }
-      if (stopping) return;
+      if (shutdown.stopping) return;
       const sinceStart = Date.now() - (lastStart.get(index) ?? 0);
       setTimeout(() => fork(index), sinceStart < RESTART_BACKOFF_MS ? RESTART_BACKOFF_MS : 0);
     });
@@ -161,7 +194,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     return targets;
   };
 
-  await waitFor(() => [...slots.values()].filter((slot) => slot.ready).length === workerCount, 30_000);
+  await waitFor(() => shutdown.stopping || [...slots.values()].filter((slot) => slot.ready).length === workerCount, 30_000);
+  if (shutdown.stopping) return;
 
   const router = new StickyRouter({
     tls: config.tlsCert !== "",
@@ -172,33 +206,22 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     targets: readyTargets,
     logger,
   });
-  const listener = createNetServer({ pauseOnConnect: config.tlsCert !== "" }, (socket) => router.accept(socket));
+  const server = (listener = createNetServer({ pauseOnConnect: config.tlsCert !== "" }, (socket) => router.accept(socket)));
   await new Promise<void>((resolve, reject) => {
-    listener.once("error", reject);
-    listener.listen(config.port, config.host, () => resolve());
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
   }).catch((error: unknown) => {
     console.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
     for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
     process.exit(1);
   });
-  const address = listener.address() as AddressInfo;
+  // A shutdown that began while the listener was starting closed it too early to take effect.
+  if (shutdown.stopping) {
+    server.close();
+    return;
+  }
+  const address = server.address() as AddressInfo;
   logListening(logger, { host: address.address, port: address.port, workers: workerCount, tls: config.tlsCert !== "" });
-
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    listener.close();
-    const force = setTimeout(() => {
-      for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
-      process.exit(1);
-    }, config.writeTimeoutMs + 2_000);
-    force.unref();
-    for (const slot of slots.values()) slot.worker.process.kill("SIGTERM");
-    void waitFor(() => slots.size === 0, config.writeTimeoutMs + 2_000).then(() => process.exit(0));
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
 }
 
 /**

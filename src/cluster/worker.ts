@@ -1,9 +1,10 @@
+import nodeCluster from "node:cluster";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Config } from "../config/load.ts";
 import { connectClusterBackends, type ClusterBackends } from "../backends/cluster/cluster-backends.ts";
 import { connectRedisBackends, type RedisBackends } from "../backends/redis/redis-backends.ts";
-import { stopOnSignals } from "../process/shutdown.ts";
+import { Shutdown } from "../process/shutdown.ts";
 import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/start-up.ts";
 import type { Logger } from "../observability/logger.ts";
 import { exhaustive, primaryToWorkerGuard, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
@@ -20,6 +21,12 @@ const STORE_CALL_TIMEOUT_MS = 5_000;
  */
 const LIMITS_CALL_TIMEOUT_MS = 1_000;
 const LOAD_REPORT_MS = 1_000;
+/**
+ * How long a worker whose primary is gone may take to close what it can (tell its peers 1001,
+ * close the transports) before it exits. Every call to the primary fails at once by then, so the
+ * close is short; the bound caps it whatever it still waits on.
+ */
+const PRIMARY_LOST_GRACE_MS = 1_000;
 
 /**
  * A cluster worker: a full server that does not listen. The primary hands it connections
@@ -27,6 +34,12 @@ const LOAD_REPORT_MS = 1_000;
  * replica of the primary's store and every message for another worker of the machine takes a
  * direct link (the cluster adapter carries only server-side events); with Redis, the worker is a
  * node of its own (Redis store and adapter) and reaches the others through Redis, like any node.
+ *
+ * Stopping: the primary's `stop` message or a SIGTERM begins the graceful shutdown, bounded by
+ * shutdown_timeout; a second SIGTERM during it exits at once. SIGINT is ignored: Ctrl-C reaches the
+ * whole process group, and the primary decides (a second Ctrl-C makes it kill the workers). When the
+ * channel to the primary closes, whatever the shutdown's state, every call to the primary fails at
+ * once and the worker exits within PRIMARY_LOST_GRACE_MS.
  */
 export async function runWorker(config: Config, index: number, logger: Logger): Promise<void> {
   const machine = `${hostname()}-${process.ppid}`;
@@ -41,6 +54,34 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   let cluster: ClusterBackends | undefined;
   let node: RedisBackends | undefined;
   const handOffs = new HandOffReceiver();
+  const server: PeerServer = orExitOnLibraryMismatch(() =>
+    createServer(config, {
+      logger,
+      nodeId,
+      connectBackends: redis
+        ? async () => (node = await connectRedisBackends(config, nodeId, instanceName(config, `w${index}`), logger))
+        : () =>
+            connectClusterBackends(channel, {
+              storeCallTimeoutMs: STORE_CALL_TIMEOUT_MS,
+              limitsCallTimeoutMs: LIMITS_CALL_TIMEOUT_MS,
+              // The primary's snapshot comes through the dispatcher below: it must reach them before they resolve.
+              onCreated: (backends) => (cluster = backends),
+            }),
+      generateSessionId: () => `w${index}-${randomBytes(15).toString("base64url")}`,
+      listen: false,
+      attach: (_io, httpServer) => handOffs.attach(httpServer),
+      // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
+      overCapacity: (request) => handOffs.isOverCapacity(request),
+      ...(directLinks === undefined ? {} : { directLinks }),
+    }),
+  );
+  // A stop that comes before the server has started closes it once started (close waits for start).
+  const shutdown = new Shutdown({
+    deadlineMs: config.shutdownTimeoutMs,
+    close: () => server.close(),
+    exit: (code) => process.exit(code),
+    logger,
+  });
   // The worker's one dispatcher of the primary's messages, each checked once by `fromPrimary`.
   channel.onMessage((message, handle) => {
     switch (message.ps) {
@@ -61,37 +102,30 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       case "connection":
         handOffs.receive(message, handle);
         break;
+      case "stop":
+        shutdown.begin("the primary is stopping");
+        break;
       default:
         exhaustive(message);
     }
   });
 
+  // Instead of Node's exit at once when the channel closes, the worker tells its peers (1001) and
+  // closes what it can within a bound; the calls that wait on the primary fail now.
+  channel.onClose(() => {
+    logger.warn({ graceMs: PRIMARY_LOST_GRACE_MS }, "the channel to the primary closed");
+    cluster?.primaryGone();
+    shutdown.limit(PRIMARY_LOST_GRACE_MS, "the cluster primary is gone");
+  });
+  // A write to a channel the primary just closed (EPIPE), by Node's cluster module itself (closing
+  // a server tells the primary): without a listener, an uncaught exception.
+  nodeCluster.worker?.on("error", (error: Error) => logger.debug({ err: error }, "channel to the primary failed"));
+  process.on("SIGTERM", () => shutdown.signal("SIGTERM"));
+  process.on("SIGINT", () => undefined);
+
   await directLinks?.listen();
-  const server: PeerServer = orExitOnLibraryMismatch(() =>
-    createServer(config, {
-      logger,
-      nodeId,
-      connectBackends: redis
-        ? async () => (node = await connectRedisBackends(config, nodeId, instanceName(config, `w${index}`), logger))
-        : () =>
-            connectClusterBackends(channel, {
-              storeCallTimeoutMs: STORE_CALL_TIMEOUT_MS,
-              limitsCallTimeoutMs: LIMITS_CALL_TIMEOUT_MS,
-              // The primary's snapshot comes through the dispatcher above: it must reach them before they resolve.
-              onCreated: (backends) => (cluster = backends),
-            }),
-      generateSessionId: () => `w${index}-${randomBytes(15).toString("base64url")}`,
-      listen: false,
-      attach: (_io, httpServer) => handOffs.attach(httpServer),
-      // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
-      overCapacity: (request) => handOffs.isOverCapacity(request),
-      ...(directLinks === undefined ? {} : { directLinks }),
-    }),
-  );
   await startOrExit(server, config, logger);
+  if (shutdown.stopping) return;
   channel.send({ ps: "ready", nodeId });
   setInterval(() => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }), LOAD_REPORT_MS).unref();
-
-  stopOnSignals(server, config, logger, ["SIGTERM"]);
-  process.on("SIGINT", () => undefined); // the primary decides; Ctrl-C reaches it too
 }

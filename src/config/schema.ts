@@ -7,6 +7,8 @@ export interface Config {
   readonly maxPeers: number;
   readonly shardCount: number;
   readonly writeTimeoutMs: number;
+  /** The whole shutdown's deadline: drain what can be drained, then close the rest and exit (1). */
+  readonly shutdownTimeoutMs: number;
   /** Absolute deadline, from accept, for a request's head (through its blank line). At most readTimeoutMs. */
   readonly headerTimeoutMs: number;
   /** Absolute deadline, from accept, for a whole request (head and body); not an idle timeout. */
@@ -87,6 +89,7 @@ export const OPTIONS: readonly Option[] = [
   { file: "max_peers", field: "maxPeers", kind: { type: "int", min: 1, max: INT32 }, default: 100_000, env: "PEER_MAX_PEERS" },
   { file: "shard_count", field: "shardCount", kind: { type: "int", min: 1, max: 65_536, powerOfTwo: true }, default: 64 },
   { file: "write_timeout", field: "writeTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000 },
+  { file: "shutdown_timeout", field: "shutdownTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000, env: "PEER_SHUTDOWN_TIMEOUT" },
   { file: "header_timeout", field: "headerTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 10_000 },
   { file: "read_timeout", field: "readTimeoutMs", kind: { type: "duration", minMs: 1 }, default: 60_000 },
   { file: "ping_interval", field: "pingIntervalMs", kind: { type: "duration", minMs: 10 }, default: 30_000 },

@@ -132,6 +132,11 @@ export type PrimaryToWorker =
   | { ps: "reap"; nodeId: string }
   /** The node ids of the machine's ready workers, sent to every worker whenever they change (direct links fan out to them). */
   | { ps: "workers"; nodeIds: string[] }
+  /**
+   * The machine is shutting down: stop gracefully within shutdown_timeout. Not a signal, so that a
+   * worker that also got SIGTERM from its process group does not take it for a second one.
+   */
+  | { ps: "stop" }
   | HandOff;
 
 /** Told of each message a guard drops: its `ps` and what is wrong with it. */
@@ -300,6 +305,7 @@ const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
   reap: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
   workers: (message) =>
     Array.isArray(message.nodeIds) && (message.nodeIds as unknown[]).every((nodeId) => typeof nodeId === "string") ? undefined : "nodeIds are not strings",
+  stop: () => undefined,
   connection: (message) =>
     message.data instanceof Uint8Array && typeof message.longLived === "boolean" && typeof message.full === "boolean"
       ? undefined

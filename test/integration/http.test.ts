@@ -96,7 +96,7 @@ describe("GET /stats", () => {
       uptime_seconds: expect.any(Number),
     });
     expect(value.namespaces).toEqual({});
-    expect(value.connections).toEqual({ ws: 0, "socket.io": 0 });
+    expect(value.connections).toEqual({ ws: 0, "socket.io": 0, pigeon: 0, p2p: 0, randomchat: 0 });
     expect(Number.isInteger(value.uptime_seconds)).toBe(true);
     expect(value.uptime_seconds).toBeGreaterThanOrEqual(0);
   });
@@ -107,7 +107,7 @@ describe("GET /stats", () => {
     await peer("sio");
     await peer("sio");
     const value = await waitFor(stats, (s) => connectionTotal(s) === 4, { timeoutMs: 5_000, what: "/stats to count 4 connections" });
-    expect(value.connections).toEqual({ ws: 2, "socket.io": 2 });
+    expect(value.connections).toEqual({ ws: 2, "socket.io": 2, pigeon: 0, p2p: 0, randomchat: 0 });
     expect(value.total_peers).toBe(3);
   });
 

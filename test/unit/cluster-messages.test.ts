@@ -81,6 +81,7 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   },
   reap: { ps: "reap", nodeId: "n" },
   workers: { ps: "workers", nodeIds: ["a", "b"] },
+  stop: { ps: "stop" },
   connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false },
 };
 

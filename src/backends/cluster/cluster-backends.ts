@@ -21,6 +21,12 @@ export interface ClusterBackendsOptions {
 export interface ClusterBackends extends Backends {
   /** Takes the primary's answers to the store and the limits (the worker's one dispatcher calls it). */
   receive(message: StoreReply | LimitsResults): void;
+  /**
+   * The channel to the primary closed: every call waiting for it fails now and every later one at
+   * once (state changes with 503, registrations go to the worker's insurance limiter, budget
+   * hand-overs fail), so nothing in the worker's shutdown waits on a primary that cannot answer.
+   */
+  primaryGone(): void;
 }
 
 /**
@@ -48,6 +54,10 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
     adapter: createAdapter(),
     health: () => ({}),
     receive,
+    primaryGone() {
+      store.primaryGone();
+      limits.primaryGone();
+    },
     async attach(given) {
       handlers = given;
     },

@@ -1,5 +1,5 @@
 import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../../protocol/cluster-messages.ts";
-import { coalescing, type Sender } from "./channel.ts";
+import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
 
@@ -25,7 +25,9 @@ type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "
  * `callTimeoutMs` (a hand-over take: plus its wait); a result that comes later is dropped. A
  * registration the primary does not answer in time is decided by the in-memory insurance limiter,
  * as the Redis limiter does while Redis is down; a budget call that times out rejects, and
- * MessageBudgets gives the connection a fresh budget. The worker's dispatcher hands this client
+ * MessageBudgets gives the connection a fresh budget. Once the primary is gone (`primaryGone`) or
+ * the client is closed, every waiting call fails at once and every later one without being sent
+ * (registrations then go to the insurance limiter). The worker's dispatcher hands this client
  * every LimitsResults (`receive`).
  */
 export class ClusterLimits {
@@ -33,6 +35,11 @@ export class ClusterLimits {
   readonly registrations: RegistrationLimiter;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /**
+   * Set once no answer can come (closed, or the primary gone): what calls fail with from then on,
+   * one error for all (see ReplicatedStore's).
+   */
+  private refusal: Error | undefined;
   /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
   private readonly outbox: (call: LimitsRequest) => void;
 
@@ -59,17 +66,28 @@ export class ClusterLimits {
     };
   }
 
-  /** Fails every call still waiting for the primary. Safe to call twice. */
+  /** Fails every call still waiting for the primary, and every later one. Safe to call twice. */
   close(): Promise<void> {
-    for (const [id, pending] of this.pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new Error("limits closed"));
-      this.pending.delete(id);
-    }
+    this.refuse("limits closed");
     return Promise.resolve();
   }
 
+  /** The channel to the primary closed: every call waiting for it fails now, every later one at once. */
+  primaryGone(): void {
+    this.refuse("the cluster primary is gone");
+  }
+
+  private refuse(reason: string): void {
+    const refusal = (this.refusal ??= withoutStack(new Error(reason)));
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(refusal);
+      this.pending.delete(id);
+    }
+  }
+
   private call(call: Call, timeoutMs: number): Promise<Extract<LimitsResult, { ok: true }>["value"]> {
+    if (this.refusal !== undefined) return Promise.reject(this.refusal);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -10,7 +10,7 @@ import {
 } from "../../protocol/cluster-messages.ts";
 import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import type { Meta } from "../../protocol/requests.ts";
-import { coalescing, type Sender } from "./channel.ts";
+import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
 import { applyMutation } from "./mutation.ts";
 import type {
@@ -41,6 +41,8 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** The start's hello, which fails with a plain Error (start-up reports it), not a 503. */
+  hello: boolean;
 }
 
 /**
@@ -50,14 +52,21 @@ interface Pending {
  *
  * Calls: `start()`'s hello and each mutation carry an id of this replica, expect exactly one
  * answer with it (a snapshot, a result) and give up after `callTimeoutMs` (503 for a mutation);
- * an answer that comes later is dropped. The worker's dispatcher hands this store every StoreReply
- * (`receive`).
+ * an answer that comes later is dropped. Once the primary is gone (`primaryGone`) or the store is
+ * closed, every waiting call fails at once and every later one without being sent (503): nothing
+ * waits on a primary that cannot answer. The worker's dispatcher hands this store every
+ * StoreReply (`receive`).
  */
 export class ReplicatedStore implements StateStore {
   private readonly replica = new MemoryStore();
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private ready: Promise<void> | undefined;
+  /**
+   * Set once no answer can come (closed, or the primary gone): what calls fail with from then on,
+   * one error object for all of them (thousands of peers close at once then, each failure logged).
+   */
+  private refusal: { mutation: ProtocolError; hello: Error } | undefined;
   /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
   private readonly outbox: (message: CallMessage) => void;
   private readonly reportDepartures = (departures: Departure[]): void => {
@@ -75,8 +84,7 @@ export class ReplicatedStore implements StateStore {
   start(): Promise<void> {
     this.ready ??= new Promise<void>((resolve, reject) => {
       const id = this.nextId++;
-      this.wait(id, undefined, () => resolve(), reject);
-      this.link.send({ ps: "hello", id });
+      if (this.wait(id, undefined, () => resolve(), reject)) this.link.send({ ps: "hello", id });
     });
     return this.ready;
   }
@@ -140,10 +148,27 @@ export class ReplicatedStore implements StateStore {
     return this.replica.stats();
   }
 
+  /** Fails every call still waiting for the primary, and every later one. Safe to call twice. */
   async close(): Promise<void> {
+    this.refuse("store closed");
+  }
+
+  /**
+   * The channel to the primary closed: every call waiting for it fails now (503), every later one
+   * at once. Reads go on from the replica as it is.
+   */
+  primaryGone(): void {
+    this.refuse("the cluster primary is gone");
+  }
+
+  private refuse(reason: string): void {
+    const refusal = (this.refusal ??= {
+      mutation: withoutStack(new ProtocolError(ErrorCode.Unavailable, reason)),
+      hello: withoutStack(new Error(`no state snapshot from the primary: ${reason}`)),
+    });
     for (const [id, pending] of this.pending) {
       clearTimeout(pending.timer);
-      pending.reject(new ProtocolError(ErrorCode.Unavailable, "store closed"));
+      pending.reject(pending.hello ? refusal.hello : refusal.mutation);
       this.pending.delete(id);
     }
   }
@@ -182,13 +207,19 @@ export class ReplicatedStore implements StateStore {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // The host answers with what the same method of its store returned.
-      this.wait(id, method, resolve as (value: unknown) => void, reject);
-      this.outbox(callMessage<Mutation>(id, method, args));
+      if (this.wait(id, method, resolve as (value: unknown) => void, reject)) this.outbox(callMessage<Mutation>(id, method, args));
     });
   }
 
-  /** Waits for the one answer to call `id` (a mutation, or the hello when `method` is undefined), for callTimeoutMs at most. */
-  private wait(id: number, method: Mutation | undefined, resolve: (value: unknown) => void, reject: (error: Error) => void): void {
+  /**
+   * Waits for the one answer to call `id` (a mutation, or the hello when `method` is undefined), for
+   * callTimeoutMs at most. Returns false, having rejected, when no answer can come: send nothing.
+   */
+  private wait(id: number, method: Mutation | undefined, resolve: (value: unknown) => void, reject: (error: Error) => void): boolean {
+    if (this.refusal !== undefined) {
+      reject(method === undefined ? this.refusal.hello : this.refusal.mutation);
+      return false;
+    }
     const timer = setTimeout(() => {
       this.pending.delete(id);
       reject(
@@ -197,7 +228,8 @@ export class ReplicatedStore implements StateStore {
           : new ProtocolError(ErrorCode.Unavailable, `state store did not answer ${method} in time`),
       );
     }, this.options.callTimeoutMs);
-    this.pending.set(id, { resolve, reject, timer });
+    this.pending.set(id, { resolve, reject, timer, hello: method === undefined });
+    return true;
   }
 
   /** Takes the call an answer is for; undefined when it is no longer waited for (timed out, closed). */
