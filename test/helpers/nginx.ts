@@ -13,10 +13,26 @@ export interface NginxProcess {
   readonly http: string;
   readonly ws: string;
   readonly standalone: Standalone;
+  /** The TLS server, when started with `tls`. */
+  readonly tls: NginxTls | undefined;
   readonly process: ChildProcess;
   /** nginx's stderr lines so far. */
   readonly output: string[];
   stop(): Promise<void>;
+}
+
+/** nginx's TLS server (the optional second server of the site, nginx/tls). */
+export interface NginxTls {
+  readonly port: number;
+  /** `https://127.0.0.1:<port>` */
+  readonly https: string;
+  /** `wss://127.0.0.1:<port>/ws` */
+  readonly wss: string;
+}
+
+export interface NginxOptions {
+  /** Also render and run the TLS server, with these PEM files (test/helpers/tls.ts makes them). */
+  tls?: { readonly certPath: string; readonly keyPath: string };
 }
 
 /**
@@ -44,14 +60,18 @@ function accepts(port: number): Promise<boolean> {
 
 /**
  * Runs real nginx in the foreground with the project's template rendered (nginx/render.ts) for the
- * given upstream addresses, listening on a free loopback port. Resolves once it accepts connections.
+ * given upstream addresses, listening on a free loopback port (and with `tls`, its TLS server on
+ * another). Resolves once it accepts connections on each.
  */
-export async function startNginx(upstreams: readonly string[]): Promise<NginxProcess> {
+export async function startNginx(upstreams: readonly string[], options: NginxOptions = {}): Promise<NginxProcess> {
   const binary = findNginx();
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
+    const tlsPort = options.tls === undefined ? undefined : await freePort();
     const dir = mkdtempSync(join(tmpdir(), "peer-nginx-test-"));
-    const standalone = renderStandalone(dir, { upstreams, listen: `127.0.0.1:${port}` });
+    const tls = options.tls === undefined || tlsPort === undefined ? undefined : { listen: `127.0.0.1:${tlsPort}`, cert: options.tls.certPath, key: options.tls.keyPath };
+    const standalone = renderStandalone(dir, { upstreams, listen: `127.0.0.1:${port}`, tls });
+    const ports = tlsPort === undefined ? [port] : [port, tlsPort];
     const child = spawn(binary, standalone.args, { stdio: ["ignore", "ignore", "pipe"] });
     const output: string[] = [];
     createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
@@ -60,9 +80,9 @@ export async function startNginx(upstreams: readonly string[]): Promise<NginxPro
     void exited.then(() => (running = false));
     // Up once it accepts connections; given up on when it exits or after 10 s (reported below).
     const up = await waitFor(
-      async () => running && (await accepts(port)),
+      async () => running && (await Promise.all(ports.map(accepts))).every(Boolean),
       (accepting) => accepting || !running,
-      { timeoutMs: 10_000, intervalMs: 50, what: `nginx to accept connections on port ${port}` },
+      { timeoutMs: 10_000, intervalMs: 50, what: `nginx to accept connections on port ${ports.join(" and ")}` },
     ).catch(() => false);
     if (up) {
       return {
@@ -70,6 +90,7 @@ export async function startNginx(upstreams: readonly string[]): Promise<NginxPro
         http: `http://127.0.0.1:${port}`,
         ws: `ws://127.0.0.1:${port}/ws`,
         standalone,
+        tls: tlsPort === undefined ? undefined : { port: tlsPort, https: `https://127.0.0.1:${tlsPort}`, wss: `wss://127.0.0.1:${tlsPort}/ws` },
         process: child,
         output,
         async stop() {
@@ -100,9 +121,9 @@ export class NginxFront {
   #error: unknown = new Error("nginx was not started");
 
   /** Starts nginx with one upstream per node (its loopback address and port). */
-  async start(nodes: readonly { readonly port: number }[]): Promise<void> {
+  async start(nodes: readonly { readonly port: number }[], options: NginxOptions = {}): Promise<void> {
     try {
-      this.#proxy = await startNginx(nodes.map((node) => `127.0.0.1:${node.port}`));
+      this.#proxy = await startNginx(nodes.map((node) => `127.0.0.1:${node.port}`), options);
     } catch (error) {
       this.#error = error;
     }

