@@ -27,11 +27,11 @@ Options:
   --quick             smoke run: 1 round, small sizes, short windows
   --transport T       ws or sio (default both)
   --payload P         signal payload: sdp or ice (default both)
-  --duration S        measurement window in seconds (signal, broadcast, match)
-  --pairs N           signal: client pairs (default 100)
-  --window N          signal: messages in flight per client (32); broadcast: broadcasts in flight (8)
+  --duration S        measurement window in seconds (signal, broadcast, match, dialects)
+  --pairs N           signal, dialects: client pairs (default 100)
+  --window N          signal, dialects: messages in flight per client (32); broadcast: broadcasts in flight (8)
   --peers N           connect: connections; broadcast: namespace size; memory: peers; match: active peers;
-                      hundredk: peers held (default 100000)
+                      hundredk: peers held (default 100000); dialects: random-chat users paired (2000)
   --queued N          match: waiting tickets (default 10000)
   --ns-size N         memory/match: peers per namespace
   --data-bytes N      broadcast: size of the data (default 1024)
@@ -41,7 +41,8 @@ Options:
   --deadline S        stress: seconds each connection has to connect + register (+ upgrade) (default 10)
   --load-processes N  stress: load processes the clients are spread over (default 4); hundredk: (default 8)
   --adapter A         nodes: sharded or classic Socket.IO Redis adapter (default both)
-  --client C          load clients: wire (default; minimal framing, cheapest) or library (ws, socket.io-client)
+  --client C          load clients: wire (default; minimal framing, cheapest) or library (ws, socket.io-client;
+                      dialects: ws, as the originals' Node clients)
   --no-baseline       measure the server only
   --profile           write V8 CPU profiles of every target (--cpu-prof) and print where each spent
                       its CPU during the measurement window (add --no-baseline for the server only)

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ping } from "../../test/helpers/redis-server.ts";
 import { exited, freePort, spawnPinned, stopProcess } from "./processes.ts";
-import { BENCH_SERVER_CONFIG, HOST, ROOT, startNodeService, type NodeService, type TargetSpec, type TargetStop } from "./targets.ts";
+import { BENCH_SERVER_CONFIG, HOST, ROOT, serverConfigFor, startNodeService, type NodeService, type TargetSpec, type TargetStop } from "./targets.ts";
 
 const REDIS_BINARY = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server";
 /** The system instance's port: never the bench's. */
@@ -67,6 +67,8 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
       const redis = await startRedis(context.cpus);
       const dir = mkdtempSync(join(tmpdir(), "peer-bench-nodes-"));
       const services: NodeService[] = [];
+      /** Each node's admin listener port, when it serves one (see serverConfigFor). */
+      const admins: (number | undefined)[] = [];
       const cleanup = async (): Promise<TargetStop> => {
         // Nodes first (each removes its peers from Redis on the way out), then Redis.
         try {
@@ -82,7 +84,9 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
           Array.from({ length: nodes }, async (_, index) => {
             const port = await freePort(HOST);
             const configPath = join(dir, `node${index}.json`);
-            writeFileSync(configPath, JSON.stringify({ ...BENCH_SERVER_CONFIG, port }));
+            const { config, admin } = await serverConfigFor(BENCH_SERVER_CONFIG, port);
+            admins[index] = admin;
+            writeFileSync(configPath, JSON.stringify(config));
             const service = await startNodeService({
               entry: join(ROOT, "cluster.ts"),
               args: ["--config", configPath],
@@ -104,7 +108,10 @@ export function redisNodesTarget(options: { nodes: number; adapter: RedisAdapter
       const redisDied = exited(redis.child).then(() => `redis-server exited unexpectedly (${redis.child.exitCode ?? redis.child.signalCode})`);
       let stopping = false;
       return {
-        endpoints: services.map((service) => ({ host: HOST, port: service.port })),
+        endpoints: services.map((service, index) => {
+          const admin = admins[index];
+          return { host: HOST, port: service.port, ...(admin === undefined ? {} : { admin }) };
+        }),
         pids: [...services.map((service) => service.child.pid as number), redis.child.pid as number],
         names: [...services.map((_, index) => `node${index}`), "redis"],
         output: services.flatMap((service) => service.output.slice(-10)),

@@ -11,6 +11,19 @@ export const HOST = "127.0.0.1";
 export interface Endpoint {
   readonly host: string;
   readonly port: number;
+  /** The port of the server's admin listener on `host`, when it serves one (metrics_enabled). */
+  readonly admin?: number;
+}
+
+/**
+ * A server's config.json for the bench on `port`, and its admin listener's port: with
+ * metrics_enabled (BENCH_SERVER_OPTIONS), a free port the bench picks, so that it knows where to
+ * ask the admin API where peers are; otherwise none.
+ */
+export async function serverConfigFor(config: Record<string, unknown>, port: number): Promise<{ config: Record<string, unknown>; admin: number | undefined }> {
+  if (config["metrics_enabled"] !== true) return { config: { ...config, port }, admin: undefined };
+  const admin = await freePort(HOST);
+  return { config: { ...config, port, metrics_host: HOST, metrics_port: admin }, admin };
 }
 
 export interface StartContext {
@@ -146,7 +159,21 @@ export const BENCH_SERVER_CONFIG: Readonly<Record<string, unknown>> = {
   rate_limit_burst: 1_000_000,
   send_buffer_size: 4_096,
   randomchat_max_msg_per_second: 1_000_000,
+  ...serverOptionsFromEnv(process.env["BENCH_SERVER_OPTIONS"]),
 };
+
+/**
+ * More server options for every run, as a JSON object of config.json keys in the environment
+ * variable BENCH_SERVER_OPTIONS, to measure the server in another configuration (e.g.
+ * `BENCH_SERVER_OPTIONS='{"metrics_enabled":true,"metrics_port":0}'`). They are in the report's
+ * serverConfig like the others.
+ */
+function serverOptionsFromEnv(text: string | undefined): Record<string, unknown> {
+  if (text === undefined || text === "") return {};
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("BENCH_SERVER_OPTIONS must be a JSON object of config.json keys");
+  return parsed as Record<string, unknown>;
+}
 
 /** The real server: `node --import tsx cluster.ts --config <tmp>` with PEER_WORKERS set. */
 export function serverTarget(options: { id?: string; description?: string; workers?: number; config?: Record<string, unknown>; cpus?: string } = {}): TargetSpec {
@@ -158,7 +185,8 @@ export function serverTarget(options: { id?: string; description?: string; worke
       const port = await freePort(HOST);
       const dir = mkdtempSync(join(tmpdir(), "peer-bench-"));
       const configPath = join(dir, "config.json");
-      writeFileSync(configPath, JSON.stringify({ ...BENCH_SERVER_CONFIG, ...options.config, port }));
+      const { config, admin } = await serverConfigFor({ ...BENCH_SERVER_CONFIG, ...options.config }, port);
+      writeFileSync(configPath, JSON.stringify(config));
       try {
         const service = await startNodeService({
           entry: join(ROOT, "cluster.ts"),
@@ -169,7 +197,7 @@ export function serverTarget(options: { id?: string; description?: string; worke
           knownPort: port,
         });
         return {
-          endpoints: [{ host: HOST, port: service.port }],
+          endpoints: [{ host: HOST, port: service.port, ...(admin === undefined ? {} : { admin }) }],
           pids: [service.child.pid as number],
           output: service.output,
           died: service.died,

@@ -3,7 +3,7 @@ import WebSocket from "ws";
 import type { Endpoint } from "../core/targets.ts";
 import type { Transport } from "./protocol.ts";
 import { ReplyWaiters } from "./reply-waiters.ts";
-import { connectWire } from "./wire.ts";
+import { connectWire, type WsRoute } from "./wire.ts";
 
 /** A received message: for /ws the parsed frame, for Socket.IO the event's argument plus `type`. */
 export interface Envelope {
@@ -155,11 +155,14 @@ class SioClient implements BenchClient {
  */
 export type ClientKind = "wire" | "library";
 
-/** Opens one client; rejects if the connection fails. `localAddress` picks the loopback source address. */
-export function connectClient(kind: ClientKind, transport: Transport, endpoint: Endpoint, localAddress?: string, timeoutMs = 20_000): Promise<BenchClient> {
-  if (kind === "wire") return connectWire(transport, endpoint, localAddress, timeoutMs);
+/**
+ * Opens one client; rejects if the connection fails. `localAddress` picks the loopback source
+ * address; `route` another WebSocket endpoint than `/ws` for the "ws" transport (a dialect's).
+ */
+export function connectClient(kind: ClientKind, transport: Transport, endpoint: Endpoint, localAddress?: string, timeoutMs = 20_000, route?: WsRoute): Promise<BenchClient> {
+  if (kind === "wire") return connectWire(transport, endpoint, localAddress, timeoutMs, undefined, route);
   if (transport === "ws") {
-    const socket = new WebSocket(`ws://${endpoint.host}:${endpoint.port}/ws`, {
+    const socket = new WebSocket(`ws://${endpoint.host}:${endpoint.port}${route?.path ?? "/ws"}`, {
       perMessageDeflate: false,
       generateMask: zeroMask,
       skipUTF8Validation: true,
@@ -167,7 +170,11 @@ export function connectClient(kind: ClientKind, transport: Transport, endpoint: 
       ...(localAddress === undefined ? {} : { localAddress }),
     });
     return new Promise((resolve, reject) => {
-      socket.once("open", () => resolve(new WsClient(socket)));
+      socket.once("open", () => {
+        const client = new WsClient(socket);
+        client.onText = route?.onText;
+        resolve(client);
+      });
       socket.once("error", reject);
     });
   }

@@ -1,17 +1,23 @@
 import type { Endpoint } from "../core/targets.ts";
 import type { BenchClient } from "./clients.ts";
 
-/** One process's entry in `GET /stats?detail=peers`. */
+/** One process's entry in the admin API's `GET /admin/stats?detail=peers`. */
 interface ProcessStats {
   readonly node_id: string;
   readonly pid: number;
   readonly peers?: readonly string[];
 }
 
-/** Which process (node_id) holds each registered fingerprint, from `GET /stats?detail=peers` on `endpoint`. */
+/**
+ * Which process (node_id) holds each registered fingerprint, from the admin API's
+ * `GET /admin/stats?detail=peers` on `endpoint`'s admin listener (the public /stats names no
+ * peer). Rejects when the target serves no admin listener: it runs one with metrics_enabled
+ * (`BENCH_SERVER_OPTIONS='{"metrics_enabled":true}'`).
+ */
 export async function peerLocations(endpoint: Endpoint, timeoutMs = 5_000): Promise<{ byFingerprint: Map<string, string>; processes: readonly ProcessStats[] }> {
-  const response = await fetch(`http://${endpoint.host}:${endpoint.port}/stats?detail=peers`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!response.ok) throw new Error(`GET /stats?detail=peers answered ${response.status}`);
+  if (endpoint.admin === undefined) throw new Error(`the target serves no admin listener, which tells where peers are (BENCH_SERVER_OPTIONS='{"metrics_enabled":true}')`);
+  const response = await fetch(`http://${endpoint.host}:${endpoint.admin}/admin/stats?detail=peers`, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!response.ok) throw new Error(`GET /admin/stats?detail=peers answered ${response.status}`);
   const body = (await response.json()) as { workers?: ProcessStats[] };
   const processes = body.workers ?? [];
   const byFingerprint = new Map<string, string>();
@@ -22,12 +28,18 @@ export async function peerLocations(endpoint: Endpoint, timeoutMs = 5_000): Prom
 /**
  * Where the target put each pair (clients 2k and 2k+1): how many pairs have their two peers in
  * different processes (cluster workers or nodes), and how many processes hold any of them.
+ * Undefined, with a note, when the target cannot say (no admin listener).
  */
 export async function pairPlacement(
   endpoint: Endpoint,
   clients: readonly BenchClient[],
-): Promise<{ crossedPairs: number; crossedByPair: boolean[]; processes: number; notes: string[] }> {
-  const { byFingerprint } = await peerLocations(endpoint);
+): Promise<{ crossedPairs: number; crossedByPair: boolean[]; processes: number; notes: string[] } | { unknown: string }> {
+  let byFingerprint: Map<string, string>;
+  try {
+    ({ byFingerprint } = await peerLocations(endpoint));
+  } catch (error) {
+    return { unknown: `pairs' placement not measured: ${(error as Error).message}` };
+  }
   let crossedPairs = 0;
   let unknown = 0;
   const crossedByPair: boolean[] = [];
@@ -43,6 +55,6 @@ export async function pairPlacement(
     used.add(a).add(b);
     if (a !== b) crossedPairs++;
   }
-  const notes = unknown > 0 ? [`${unknown} pairs not found in /stats?detail=peers (a process did not answer in time?)`] : [];
+  const notes = unknown > 0 ? [`${unknown} pairs not found in /admin/stats?detail=peers (a process did not answer in time?)`] : [];
   return { crossedPairs, crossedByPair, processes: used.size, notes };
 }

@@ -36,7 +36,7 @@ export interface SignalParams {
   readonly pairEndpoints?: readonly [number, number];
   /** Silent peers (registered, joined in twos) held on these endpoints during the run, e.g. on a node no signal targets; endpoints the target lacks are skipped. */
   readonly idle?: { readonly endpoints: readonly number[]; readonly perEndpoint: number };
-  /** After set-up, read GET /stats?detail=peers and report how many pairs have their two peers in different processes. */
+  /** After set-up, ask the admin API (GET /admin/stats?detail=peers) how many pairs have their two peers in different processes. */
   readonly placement?: boolean;
 }
 
@@ -213,6 +213,34 @@ export type FromCrowdClient =
   | { readonly type: "opened"; readonly summary: CrowdShardSummary }
   | { readonly type: "checked"; readonly pingMs: readonly number[]; readonly signalMs: readonly number[]; readonly errors: readonly string[] };
 
+/** The dialects peer-server serves besides its own protocol (src/dialects/), as the bench drives them. */
+export type DialectName = "pigeon" | "p2p" | "randomchat";
+
+/**
+ * Offer relay of one dialect: `pairs` pairs of that dialect's clients set up as its users do
+ * (PeerPigeon: announce into one network per pair; p2p: IDENTIFY, JOIN_ROOM one room per pair;
+ * random chat: everyone `available`, the server pairs), then each client keeps `window` SDP offers
+ * in flight towards its partner, as the signal job does.
+ */
+export interface DialectSignalParams {
+  readonly dialect: DialectName;
+  readonly pairs: number;
+  readonly window: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Hard cap on offers counted in the measurement window. */
+  readonly maxMessages: number;
+}
+
+/** Random-chat pairing: `users` clients connect (round-robin over the endpoints), then all send `available` at once. */
+export interface DialectPairingParams {
+  readonly users: number;
+  /** Connections being set up at once. */
+  readonly concurrency: number;
+  /** Bound for pairing everyone, after the last `available` was sent. */
+  readonly maxMs: number;
+}
+
 /** Every job kind and its parameters. A new kind: add it here and a runner in load/worker.ts. */
 export interface JobParamsByKind {
   connect: ConnectParams;
@@ -222,6 +250,8 @@ export interface JobParamsByKind {
   match: MatchParams;
   stress: StressParams;
   crowd: CrowdParams;
+  "dialect-signal": DialectSignalParams;
+  "dialect-pairing": DialectPairingParams;
 }
 
 export type JobKind = keyof JobParamsByKind;

@@ -220,9 +220,20 @@ class WireClient implements BenchClient {
 /** Told each step of a connection set-up as it starts (for the stress job: where a hung connection stopped), with a detail such as the Engine.IO sid. */
 export type StepListener = (step: string, detail?: string) => void;
 
-/** Opens a wire-level client: TCP connect, HTTP upgrade, and for Socket.IO the namespace handshake. */
-export function connectWire(transport: Transport, endpoint: Endpoint, localAddress?: string, timeoutMs = 20_000, onStep?: StepListener): Promise<BenchClient> {
-  const path = transport === "ws" ? "/ws" : "/socket.io/?EIO=4&transport=websocket";
+/** Another WebSocket endpoint than `/ws` for the "ws" transport (a dialect's), and who reads its first frames. */
+export interface WsRoute {
+  /** Path and query, e.g. `/p2p/ws` or `/pigeon?peerId=...`. */
+  readonly path: string;
+  /** The client's `onText` from the start, so that a greeting sent with the 101 answer is seen. */
+  readonly onText?: (text: string) => boolean;
+}
+
+/**
+ * Opens a wire-level client: TCP connect, HTTP upgrade, and for Socket.IO the namespace handshake.
+ * `route` replaces `/ws` for the "ws" transport.
+ */
+export function connectWire(transport: Transport, endpoint: Endpoint, localAddress?: string, timeoutMs = 20_000, onStep?: StepListener, route?: WsRoute): Promise<BenchClient> {
+  const path = transport === "ws" ? (route?.path ?? "/ws") : "/socket.io/?EIO=4&transport=websocket";
   const request =
     `GET ${path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
@@ -245,6 +256,7 @@ export function connectWire(transport: Transport, endpoint: Endpoint, localAddre
         return;
       }
       const client = new WireClient(transport, socket);
+      client.onText = route?.onText;
       socket.on("data", (data: Buffer) => client.feed(data));
       const rest = Buffer.from(head.slice(end + 4), "latin1");
       if (transport === "ws") {

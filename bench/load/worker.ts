@@ -5,6 +5,8 @@ import type { JobContext, JobRunner } from "./context.ts";
 import { runBroadcast } from "./jobs/broadcast.ts";
 import { runConnect } from "./jobs/connect.ts";
 import { runCrowd } from "./jobs/crowd.ts";
+import { runDialectPairing } from "./jobs/dialect-pairing.ts";
+import { runDialectSignal } from "./jobs/dialect-signal.ts";
 import { runHold } from "./jobs/hold.ts";
 import { runMatch } from "./jobs/match.ts";
 import { runSignal } from "./jobs/signal.ts";
@@ -24,6 +26,8 @@ const RUNNERS: { readonly [K in JobKind]: JobRunner<JobParamsByKind[K]> } = {
   match: runMatch,
   stress: runStress,
   crowd: runCrowd,
+  "dialect-signal": runDialectSignal,
+  "dialect-pairing": runDialectPairing,
 };
 
 const PROGRESS_INTERVAL_MS = 200;

@@ -9,7 +9,8 @@ import { payloadTitle, signalParams } from "./signal.ts";
  * ("0,1"); the load process runs on CPU 1, so on a 2-core machine it competes with the server and
  * the CPU per operation is the figure to read next to the rates. Ratio = all workers / one worker.
  * Pairs are placed by the primary's router (least connections): the signal cases report how many
- * pairs ended up on two different workers (GET /stats?detail=peers).
+ * pairs ended up on two different workers, when the server runs its admin listener
+ * (`BENCH_SERVER_OPTIONS='{"metrics_enabled":true}'`; the admin API's GET /admin/stats?detail=peers).
  */
 const SERVER_CPUS = "0,1";
 const LOAD_CPUS = "1";

@@ -2,6 +2,7 @@ import type { Scenario } from "../core/scenario.ts";
 import { broadcastScenario } from "./broadcast.ts";
 import { clusterScenario } from "./cluster.ts";
 import { connectScenario } from "./connect.ts";
+import { dialectsScenario } from "./dialects.ts";
 import { hundredkScenario } from "./hundredk.ts";
 import { matchScenario } from "./match.ts";
 import { memoryScenario } from "./memory.ts";
@@ -13,7 +14,7 @@ import { stressScenario } from "./stress.ts";
  * Every scenario, in the order `all` runs them. To add one, write bench/scenarios/<name>.ts
  * exporting a Scenario and list it here.
  */
-export const SCENARIOS: readonly Scenario[] = [connectScenario, signalScenario, broadcastScenario, memoryScenario, matchScenario, clusterScenario, stressScenario, nodesScenario];
+export const SCENARIOS: readonly Scenario[] = [connectScenario, signalScenario, broadcastScenario, memoryScenario, matchScenario, clusterScenario, stressScenario, nodesScenario, dialectsScenario];
 
 /** Scenarios run only when named: `hundredk` holds 100,000 peers and takes the whole machine. */
 export const ON_DEMAND_SCENARIOS: readonly Scenario[] = [hundredkScenario];

@@ -172,7 +172,7 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
       try {
         where = (await peerLocations(endpoint, 30_000)).byFingerprint;
       } catch (error) {
-        notes.push(`GET /stats?detail=peers failed: ${(error as Error).message}`);
+        notes.push(`where peers are is unknown: ${(error as Error).message}`);
       }
       const score = (candidate: (typeof candidates)[number]): number =>
         (where.get(candidate.fingerprint) !== where.get(a.fingerprint) ? 2 : 0) + (candidate.transport !== a.transport ? 1 : 0);

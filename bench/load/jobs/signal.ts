@@ -96,7 +96,8 @@ export async function runSignal(params: SignalParams, context: JobContext): Prom
         (done) => context.progress({ phase: "connecting idle peers", done, total: idleTotal }),
       );
     }
-    const placement = params.placement === true ? await pairPlacement(context.endpoint(0), clients) : undefined;
+    const placed = params.placement === true ? await pairPlacement(context.endpoint(0), clients) : undefined;
+    const placement = placed === undefined || "unknown" in placed ? undefined : placed;
     crossedPair = placement?.crossedByPair ?? [];
 
     const fires: (() => void)[] = [];
@@ -170,7 +171,7 @@ export async function runSignal(params: SignalParams, context: JobContext): Prom
         ...cpuPerOpByRoot(start, end, count),
         ...(placement === undefined ? {} : placementMetrics(placement.crossedPairs, placement.processes, crossedSamples, localSamples)),
       },
-      notes: [...loadNotes(loadCpuPct), ...noise.notes, ...(placement?.notes ?? [])],
+      notes: [...loadNotes(loadCpuPct), ...noise.notes, ...(placement?.notes ?? []), ...(placed !== undefined && "unknown" in placed ? [placed.unknown] : [])],
     };
   } finally {
     sending = false;
