@@ -6,7 +6,7 @@ import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
 import type { Logger } from "../observability/logger.ts";
 import { isRequestType, type DecodedRequest } from "../protocol/decoder.ts";
 import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
-import type { ClientRequest, RequestOf, RequestType } from "../protocol/requests.ts";
+import { REQUEST_VALIDATORS, type ClientRequest, type RequestOf, type RequestType } from "../protocol/requests.ts";
 import { errorBody, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
 import type { Departure, StateStore } from "../backends/state-store.ts";
 import type { Connection } from "./connection.ts";
@@ -225,7 +225,7 @@ export class Hub {
         }
         if (session.closed) break;
         if (reply !== undefined) this.respond(session, reply, ack);
-        else if (ack !== undefined) ack({ type: "ok", payload: { ref: refOf(request) } });
+        else if (ack !== undefined) ack(okReply(refOf(request)));
         const after = session.afterReply;
         session.afterReply = undefined;
         after?.();
@@ -263,6 +263,11 @@ export class Hub {
     return errorBody(ErrorCode.Internal, "internal error", ref);
   }
 }
+
+const okOf = (ref: string | undefined): Record<string, unknown> => Object.freeze({ type: "ok", payload: Object.freeze({ ref }) });
+/** The `ok` acknowledgement of each request type, built once: one goes out per acknowledged signal. */
+const OK_REPLIES: ReadonlyMap<string, Record<string, unknown>> = new Map([...REQUEST_VALIDATORS.keys()].map((type) => [type, okOf(type)]));
+const okReply = (ref: string | undefined): Record<string, unknown> => (ref === undefined ? undefined : OK_REPLIES.get(ref)) ?? okOf(ref);
 
 /** The type a request, or the decoder's error for it, answers to: the `ref` of its error reply. */
 const refOf = (request: DecodedRequest): string | undefined => (request instanceof ProtocolError ? request.ref : request.type);

@@ -40,7 +40,7 @@ const discovered = (peerId: string) => (message: Record<string, unknown>) =>
 const disconnected = (peerId: string) => (message: Record<string, unknown>) =>
   message["type"] === "peer-disconnected" && (message["data"] as Record<string, unknown>)["peerId"] === peerId;
 
-/** The pid of the worker holding `identity`, as /stats?detail=peers lists it. */
+/** The pid of the worker holding `identity`, as the admin listener's /admin/stats?detail=peers lists it. */
 async function workerPid(server: ServerProcess, identity: string): Promise<number> {
   const nodeId = await waitFor(() => workerOf(server, identity), (found) => found !== undefined, { timeoutMs: 5_000, what: `${identity} to be registered` });
   const worker = (await workers(server)).find((candidate) => candidate.node_id === nodeId);
@@ -90,6 +90,8 @@ describe("a worker dies (2 workers)", () => {
   }, 40_000);
 
   it("random chat: the partner of a user on the dead worker gets partner-left once and is paired with the next user", async () => {
+    // The worker killed before has been replaced: connections are routed to both again.
+    await waitFor(() => workers(server), (list) => list.length === 2, { timeoutMs: 15_000, what: "two workers" });
     const x = await chatter(server);
     const xPid = await workerPid(server, x.identity);
     let y = await chatter(server);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { forwardedSignal, signalParts } from "../../src/dialects/dialect-connection.ts";
 import {
   AuthMessage,
   authError,
@@ -45,8 +46,8 @@ describe("p2p wire: reading", () => {
 
   it("reads a signal's target and carries its sdp or candidate untouched, never a client's fromPeerId", () => {
     const candidate = { candidate: "candidate:1 1 UDP 1 10.0.0.1 9 typ host", sdpMid: null, sdpMLineIndex: 0, usernameFragment: "u" };
-    expect(readSignal("ICE_CANDIDATE", { toPeerId: "b", fromPeerId: "x", iceCandidate: candidate })).toEqual({ toPeerId: "b", payload: { t: "ICE_CANDIDATE", c: candidate } });
-    expect(readSignal("SDP_OFFER", { toPeerId: "b", sdp: { type: "offer", sdp: "v=0" } })).toEqual({ toPeerId: "b", payload: { t: "SDP_OFFER", s: { type: "offer", sdp: "v=0" } } });
+    expect(readSignal("ICE_CANDIDATE", { toPeerId: "b", fromPeerId: "x", iceCandidate: candidate })).toEqual({ toPeerId: "b", value: candidate });
+    expect(readSignal("SDP_OFFER", { toPeerId: "b", sdp: { type: "offer", sdp: "v=0" } })).toEqual({ toPeerId: "b", value: { type: "offer", sdp: "v=0" } });
     for (const frame of [{ sdp: { type: "offer" } }, { toPeerId: "", sdp: {} }, { toPeerId: "x".repeat(65), sdp: {} }, { toPeerId: 5, sdp: {} }, { toPeerId: "b", sdp: "v=0" }, { toPeerId: "b" }]) {
       expect(readSignal("SDP_OFFER", frame)).toBeUndefined();
     }
@@ -67,10 +68,22 @@ describe("p2p wire: writing", () => {
     expect(authSuccess("alice")).toBe('{"type":"AUTH_SUCCESS","status":"success","username":"alice"}');
   });
 
-  it("rebuilds a relayed frame from the core's payload, fields as sent; anything else is dropped", () => {
-    const candidate = { candidate: "c", sdpMid: null, sdpMLineIndex: 0, usernameFragment: "u" };
-    expect(JSON.parse(relayedSignal("a", { t: "ICE_CANDIDATE", c: candidate }) ?? "")).toEqual({ type: "ICE_CANDIDATE", fromPeerId: "a", iceCandidate: candidate });
-    expect(relayedSignal("a", { t: "SDP_ANSWER", s: { type: "answer", sdp: "v=0" } })).toBe('{"type":"SDP_ANSWER","fromPeerId":"a","sdp":{"type":"answer","sdp":"v=0"}}');
-    for (const payload of [null, "x", { t: "CHAT_MESSAGE", s: {} }, { t: "SDP_OFFER" }, { t: "ICE_CANDIDATE", s: {} }]) expect(relayedSignal("a", payload)).toBeUndefined();
+  it("rebuilds a relayed frame around the value's text as sent, fields as sent", () => {
+    const candidate = '{"candidate":"c","sdpMid":null,"sdpMLineIndex":0,"usernameFragment":"u"}';
+    expect(relayedSignal("ICE_CANDIDATE", "a", candidate)).toBe(`{"type":"ICE_CANDIDATE","fromPeerId":"a","iceCandidate":${candidate}}`);
+    expect(relayedSignal("SDP_ANSWER", "a", '{"type":"answer","sdp":"v=0"}')).toBe('{"type":"SDP_ANSWER","fromPeerId":"a","sdp":{"type":"answer","sdp":"v=0"}}');
+  });
+});
+
+describe("a dialect signal forwarded as text", () => {
+  it("the core's signal body around a forwarded payload gives back the type, the sender and the value's text untouched", () => {
+    const valueText = '{"type":"offer","sdp":"v=0\\r\\n\\u00e9 \\"q\\""}';
+    const { payload, payloadJson } = forwardedSignal("SDP_OFFER", JSON.parse(valueText), valueText);
+    expect(JSON.parse(payloadJson)).toEqual(payload);
+    const body = `{"from":"p2p:a","to":"p2p:b","payload":${payloadJson},"ts":1700000000000}`;
+    expect(signalParts(body)).toEqual({ t: "SDP_OFFER", from: "p2p:a", valueText, ts: 1_700_000_000_000 });
+    // The same payload serialized again (another node's path) reads the same.
+    expect(signalParts(JSON.stringify({ from: "p2p:a", to: "p2p:b", payload, ts: 1 }))?.valueText).toBe(JSON.stringify(JSON.parse(valueText)));
+    expect(signalParts('{"from":"p2p:a","payload":{"x":1},"ts":1}')).toBeUndefined();
   });
 });

@@ -43,9 +43,9 @@ describe("random chat frames", () => {
     expect(parse('{"type":"next"}')).toEqual({ type: "next" });
     expect(parse('{"type":"leave"}')).toEqual({ type: "leave" });
     expect(parse('{"type":"ping"}')).toEqual({ type: "ping" });
-    expect(parse('{"type":"offer","sdp":"v=0"}')).toEqual({ type: "offer", value: "v=0" });
-    expect(parse('{"type":"answer","sdp":"v=0"}')).toEqual({ type: "answer", value: "v=0" });
-    expect(parse('{"type":"ice","candidate":{"candidate":"c","sdpMid":null}}')).toEqual({ type: "ice", value: { candidate: "c", sdpMid: null } });
+    expect(parse('{"type":"offer","sdp":"v=0"}')).toEqual({ type: "offer", value: "v=0", valueText: '"v=0"' });
+    expect(parse('{"type":"answer","sdp":"v=0"}')).toEqual({ type: "answer", value: "v=0", valueText: '"v=0"' });
+    expect(parse('{"type":"ice","candidate":{"candidate":"c","sdpMid":null}}')).toEqual({ type: "ice", value: { candidate: "c", sdpMid: null }, valueText: '{"candidate":"c","sdpMid":null}' });
     expect(parse('{"type":"auth","userId":"alice","token":"t"}')).toEqual({ type: "auth", userId: "alice", token: "t" });
     expect(parse('{"type":"auth"}')).toEqual({ type: "auth", userId: undefined, token: undefined });
   });
@@ -55,15 +55,15 @@ describe("random chat frames", () => {
       expect(parse(text)).toEqual({ refused: "INVALID_FORMAT" });
     }
     expect(parseFrame('{"type":"offer","sdp":{"a":{"b":{"c":{}}}}}', 4)).toEqual({ refused: "INVALID_FORMAT" });
-    expect(parseFrame('{"type":"offer","sdp":{"a":{"b":{}}}}', 4)).toEqual({ type: "offer", value: { a: { b: {} } } });
+    expect(parseFrame('{"type":"offer","sdp":{"a":{"b":{}}}}', 4)).toEqual({ type: "offer", value: { a: { b: {} } }, valueText: '{"a":{"b":{}}}' });
     for (const type of ["dance", "__proto__", "constructor", "READY", "matched"]) expect(parse(JSON.stringify({ type }))).toEqual({ refused: "UNKNOWN_TYPE" });
   });
 
   it("builds the server's frames in the original's shapes", () => {
     expect(JSON.parse(errorFrame("NOT_PAIRED"))).toEqual({ type: "error", code: "NOT_PAIRED", message: expect.any(String) });
     expect(JSON.parse(matchedFrame("room", "partner", true))).toEqual({ type: "matched", roomId: "room", partnerId: "partner", initiator: true });
-    expect(JSON.parse(relayedFrame("offer", "id", "v=0"))).toEqual({ type: "offer", from: "id", sdp: "v=0" });
-    expect(JSON.parse(relayedFrame("ice", "id", { candidate: "c" }))).toEqual({ type: "ice", from: "id", candidate: { candidate: "c" } });
+    expect(JSON.parse(relayedFrame("offer", "id", '"v=0"'))).toEqual({ type: "offer", from: "id", sdp: "v=0" });
+    expect(JSON.parse(relayedFrame("ice", "id", '{"candidate":"c"}'))).toEqual({ type: "ice", from: "id", candidate: { candidate: "c" } });
     expect(clientIdOf(identityOf("abc"))).toBe("abc");
     expect(groupRoomOf("s1")).toBe("randomchat/s1");
   });

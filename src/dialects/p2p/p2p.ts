@@ -7,10 +7,11 @@ import type { Hub } from "../../core/hub.ts";
 import type { Session } from "../../core/session.ts";
 import type { Body } from "../../protocol/envelope.ts";
 import { CloseCode, ErrorCode } from "../../protocol/errors.ts";
+import { memberText } from "../../protocol/json-span.ts";
 import type { MemberEntry, ServerBody } from "../../protocol/server-messages.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import type { WsProtocol } from "../../transport/ws-endpoint.ts";
-import { DialectConnection } from "../dialect-connection.ts";
+import { DialectConnection, forwardedSignal } from "../dialect-connection.ts";
 import { errorCodeOf, submit, type Dialect, type DialectDeps } from "../dialect.ts";
 import {
   AuthMessage,
@@ -30,6 +31,7 @@ import {
   readSignal,
   relayedSignal,
   roomMembers,
+  signalKey,
   scopeOf,
   userLeftRoom,
   type PeerInfo,
@@ -115,10 +117,6 @@ export class P2pConnection extends DialectConnection {
 
   protected override translate(type: string, body: Body): string | undefined {
     switch (type) {
-      case "signal": {
-        const from = idOf(body.from ?? "");
-        return from === undefined ? undefined : relayedSignal(from, body.payload);
-      }
       case "peer_joined":
         return this.peerJoined(body as ServerBody<"peer_joined">);
       case "peer_left":
@@ -127,6 +125,12 @@ export class P2pConnection extends DialectConnection {
         // Error notices (the close code says it), pong, and every other core message: the original has no such frame.
         return undefined;
     }
+  }
+
+  /** SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE from a member of this room, the value as its sender sent it. */
+  protected signalFrame(t: string, from: string, valueText: string): string | undefined {
+    const id = idOf(from);
+    return id === undefined || !isSignalType(t) ? undefined : relayedSignal(t, id, valueText);
   }
 
   private peerJoined(body: ServerBody<"peer_joined">): string | undefined {
@@ -191,7 +195,7 @@ class P2pProtocol implements WsProtocol<P2pConnection> {
     if (frame === undefined) return;
     const type = frame["type"];
     if (type === "JOIN_ROOM") this.joinRoom(session, connection, readRoomId(frame));
-    else if (isSignalType(type)) this.signal(session, type, frame);
+    else if (isSignalType(type)) this.signal(session, type, frame, text);
     // CHAT_MESSAGE (chat goes peer to peer), a second IDENTIFY and unknown types: ignored.
   }
 
@@ -253,10 +257,11 @@ class P2pProtocol implements WsProtocol<P2pConnection> {
    * one room. The core's refusals (another room 403, unknown id 404, yourself 400) are dropped
    * silently, as the original dropped an unknown target.
    */
-  private signal(session: Session, type: SignalType, frame: Record<string, unknown>): void {
+  private signal(session: Session, type: SignalType, frame: Record<string, unknown>, text: string): void {
     const signal = readSignal(type, frame);
     if (signal === undefined) return;
-    submit(this.hub, session, { type: "signal", to: identityOf(signal.toPeerId), payload: signal.payload, payloadJson: undefined });
+    const { payload, payloadJson } = forwardedSignal(type, signal.value, memberText(text, signalKey(type)));
+    submit(this.hub, session, { type: "signal", to: identityOf(signal.toPeerId), payload, payloadJson });
   }
 }
 

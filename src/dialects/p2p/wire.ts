@@ -127,37 +127,23 @@ export function readRoomId(frame: Fields): string | undefined {
   return roomId;
 }
 
-/**
- * What the core carries from sender to recipient for one signaling frame: its type and its
- * description or candidate, exactly as the client sent them (short keys: it travels once per ICE
- * candidate). `fromPeerId` is never read from the client: the core says who sent it.
- */
-export interface SignalPayload {
-  t: SignalType;
-  /** SDP_OFFER and SDP_ANSWER: the `sdp` object `{type, sdp}`. */
-  s?: Fields;
-  /** ICE_CANDIDATE: the `iceCandidate` object, every field as sent (`usernameFragment`, a null `sdpMid`). */
-  c?: Fields;
-  /** Index signature: the core's payloads are plain JSON objects. */
-  [key: string]: unknown;
-}
-
 /** True for a frame type that is relayed. */
 export const isSignalType = (type: unknown): type is SignalType => type === "SDP_OFFER" || type === "SDP_ANSWER" || type === "ICE_CANDIDATE";
 
+/** The key of the value a signaling frame carries: its description (`sdp`) or candidate (`iceCandidate`). */
+export const signalKey = (type: SignalType): "sdp" | "iceCandidate" => (type === "ICE_CANDIDATE" ? "iceCandidate" : "sdp");
+
 /**
- * The target id and payload of a signaling frame, or undefined when it is to be ignored: a
- * missing, empty or overlong `toPeerId`, or an `sdp` (`iceCandidate`) that is not an object.
+ * The target id and the value (description or candidate, exactly as the client sent it: every
+ * field kept, `usernameFragment`, a null `sdpMid`) of a signaling frame, or undefined when it is to
+ * be ignored: a missing, empty or overlong `toPeerId`, or a value that is not an object.
+ * `fromPeerId` is never read from the client: the core says who sent it.
  */
-export function readSignal(type: SignalType, frame: Fields): { toPeerId: string; payload: SignalPayload } | undefined {
+export function readSignal(type: SignalType, frame: Fields): { toPeerId: string; value: Fields } | undefined {
   const toPeerId = frame["toPeerId"];
   if (typeof toPeerId !== "string" || toPeerId.length === 0 || toPeerId.length > MAX_PEER_ID_LENGTH) return undefined;
-  if (type === "ICE_CANDIDATE") {
-    const candidate = frame["iceCandidate"];
-    return isObject(candidate) ? { toPeerId, payload: { t: type, c: candidate } } : undefined;
-  }
-  const sdp = frame["sdp"];
-  return isObject(sdp) ? { toPeerId, payload: { t: type, s: sdp } } : undefined;
+  const value = frame[signalKey(type)];
+  return isObject(value) ? { toPeerId, value } : undefined;
 }
 
 // Outbound: field order as the original wrote them.
@@ -177,11 +163,9 @@ export const userLeftRoom = (roomId: string, peer: PeerInfo): string => JSON.str
 /**
  * A relayed signaling frame: `{type, fromPeerId, sdp}` or `{type, fromPeerId, iceCandidate}`, the
  * original's frame without its `toPeerId` (the recipient's own id, which is never sent to its
- * owner; the client does not read it). Undefined for a payload that is no p2p signal.
+ * owner; the client does not read it), around the value's text as its sender sent it. The sender
+ * id is a UUID the server made: nothing to escape.
  */
-export function relayedSignal(fromPeerId: string, payload: unknown): string | undefined {
-  if (!isObject(payload) || !isSignalType(payload["t"])) return undefined;
-  const type = payload["t"];
-  if (type === "ICE_CANDIDATE") return isObject(payload["c"]) ? JSON.stringify({ type, fromPeerId, iceCandidate: payload["c"] }) : undefined;
-  return isObject(payload["s"]) ? JSON.stringify({ type, fromPeerId, sdp: payload["s"] }) : undefined;
+export function relayedSignal(type: SignalType, fromPeerId: string, valueText: string): string {
+  return `{"type":"${type}","fromPeerId":"${fromPeerId}","${signalKey(type)}":${valueText}}`;
 }

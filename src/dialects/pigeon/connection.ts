@@ -18,12 +18,6 @@ import {
   signalFrame,
 } from "./wire.ts";
 
-/** What a signal carries through the core: the PeerPigeon type and its `data`, untouched. */
-export interface SignalPayload {
-  t: string;
-  d: unknown;
-}
-
 const REPLACED = "another connection with this peerId replaced this one";
 
 /**
@@ -77,8 +71,6 @@ export class PigeonConnection extends DialectConnection {
 
   protected translate(type: string, body: Body): string | undefined {
     switch (type) {
-      case "signal":
-        return this.signal(body);
       case "peer_joined":
         return this.joined(body);
       case "peer_left":
@@ -94,11 +86,11 @@ export class PigeonConnection extends DialectConnection {
     }
   }
 
-  private signal(body: Body): string | undefined {
-    const from = peerIdOf(body.from ?? "");
-    const payload = body.payload as Partial<SignalPayload> | undefined;
-    if (from === undefined || typeof payload?.t !== "string" || !SIGNAL_TYPES.has(payload.t)) return undefined;
-    return signalFrame(payload.t, payload.d, from, this.peerId, this.networkName, body.ts ?? Date.now());
+  /** `offer`, `answer`, `ice-candidate` from a peer of this network, `data` as its sender sent it. */
+  protected signalFrame(t: string, from: string, valueText: string, ts: number): string | undefined {
+    const peerId = peerIdOf(from);
+    if (peerId === undefined || !SIGNAL_TYPES.has(t)) return undefined;
+    return signalFrame(t, valueText, peerId, this.peerId, this.networkName, ts);
   }
 
   private joined(body: Body): string | undefined {

@@ -5,10 +5,12 @@ import type { Hub } from "../../core/hub.ts";
 import type { Ack, Session } from "../../core/session.ts";
 import { CloseCode, ErrorCode } from "../../protocol/errors.ts";
 import { nestsDeeperThan } from "../../protocol/json-depth.ts";
+import { memberText } from "../../protocol/json-span.ts";
 import type { PingRequest } from "../../protocol/requests.ts";
 import type { ErrorPayload, ServerBody } from "../../protocol/server-messages.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import type { RefusedUpgrade, WsProtocol } from "../../transport/ws-endpoint.ts";
+import { forwardedSignal } from "../dialect-connection.ts";
 import { submit, type Dialect, type DialectDeps } from "../dialect.ts";
 import { PigeonConnection } from "./connection.ts";
 import { createPigeonHttp } from "./http.ts";
@@ -118,7 +120,7 @@ class PigeonProtocol implements WsProtocol<PigeonConnection> {
       case "offer":
       case "answer":
       case "ice-candidate":
-        this.signal(session, connection, message, type);
+        this.signal(session, connection, message, type, text);
         return;
       case "ping":
         submit(this.hub, session, PING, (reply) => {
@@ -199,12 +201,11 @@ class PigeonProtocol implements WsProtocol<PigeonConnection> {
    * unknown peer, itself) is dropped silently, as the originals dropped what they could not
    * deliver. Only a sender over its message rate is told (`error`), so that it slows down.
    */
-  private signal(session: Session, connection: PigeonConnection, fields: Record<string, unknown>, type: string): void {
+  private signal(session: Session, connection: PigeonConnection, fields: Record<string, unknown>, type: string, text: string): void {
     const target = fields["targetPeerId"];
     if (!isPeerId(target) || !SIGNAL_TYPES.has(type)) return;
-    // The shape PigeonConnection reads back (SignalPayload).
-    const payload = { t: type, d: fields["data"] ?? null };
-    submit(this.hub, session, { type: "signal", to: identityOf(target), payload, payloadJson: undefined }, (reply) => {
+    const { payload, payloadJson } = forwardedSignal(type, fields["data"], memberText(text, "data"));
+    submit(this.hub, session, { type: "signal", to: identityOf(target), payload, payloadJson }, (reply) => {
       const failure = errorOf(reply);
       if (failure?.code === ErrorCode.TooMany) connection.sendError(failure.message);
     });

@@ -98,8 +98,9 @@ export function disconnectedFrame(peerId: string, isHub: boolean, target: string
 }
 
 /** An `offer`, `answer` or `ice-candidate` as its target receives it. */
-export function signalFrame(type: string, data: unknown, from: string, target: string, network: string, timestamp: number): string {
-  return JSON.stringify({ type, data, fromPeerId: from, targetPeerId: target, networkName: network, timestamp });
+export function signalFrame(type: string, dataText: string, from: string, target: string, network: string, timestamp: number): string {
+  // Spliced around the data's text as its sender sent it; the type is one of SIGNAL_TYPES and both ids are 40 hex.
+  return `{"type":"${type}","data":${dataText},"fromPeerId":"${from}","targetPeerId":"${target}","networkName":${JSON.stringify(network)},"timestamp":${timestamp}}`;
 }
 
 /** `pong`, the answer to `ping`. */

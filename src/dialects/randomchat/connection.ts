@@ -10,13 +10,12 @@ import { ErrorCode } from "../../protocol/errors.ts";
 import type { ClientRequest } from "../../protocol/requests.ts";
 import type { MemberEntry } from "../../protocol/server-messages.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
-import { DialectConnection } from "../dialect-connection.ts";
+import { DialectConnection, forwardedSignal } from "../dialect-connection.ts";
 import { errorCodeOf, submit } from "../dialect.ts";
 import {
   GROUP_ROOM_TEMPLATE,
   LOBBY,
   PARTNER_LEFT_FRAME,
-  RELAYED,
   RandomChatError,
   clientIdOf,
   errorFrame,
@@ -94,15 +93,18 @@ export class RandomChatConnection extends DialectConnection {
     else if (this.phase === "idle") this.wait();
   }
 
-  /** `offer`, `answer`, `ice`: to the partner, as `{t, sdp}` / `{t, candidate}` in a core signal; NOT_PAIRED without one. */
-  relay(type: RelayedType, value: unknown): void {
+  /**
+   * `offer`, `answer`, `ice`: to the partner in a core signal, the `sdp` or `candidate` as its text
+   * arrived (`valueText`, when it could be read); NOT_PAIRED without one.
+   */
+  relay(type: RelayedType, value: unknown, valueText: string | undefined): void {
     const partner = this.partner;
     if (partner === undefined) {
       this.refuse(RandomChatError.NotPaired);
       return;
     }
-    const payload = { t: type, [RELAYED[type]]: value };
-    this.request({ type: "signal", to: partner.identity, payload, payloadJson: undefined }, (reply) => {
+    const { payload, payloadJson } = forwardedSignal(type, value, valueText);
+    this.request({ type: "signal", to: partner.identity, payload, payloadJson }, (reply) => {
       if (reply["type"] !== "error") return;
       const code = errorCodeOf(reply);
       // The partner left (it is no longer in the room, or gone): its partner-left is on its way.
@@ -149,8 +151,6 @@ export class RandomChatConnection extends DialectConnection {
 
   protected translate(type: string, body: Body): string | undefined {
     switch (type) {
-      case "signal":
-        return this.relayed(body);
       case "matched":
         this.onMatched(body);
         return undefined;
@@ -227,13 +227,10 @@ export class RandomChatConnection extends DialectConnection {
   }
 
   /** An offer, answer or ice from the partner, in the client's words; anything else is dropped. */
-  private relayed(body: Body): string | undefined {
+  protected signalFrame(t: string, from: string, valueText: string): string | undefined {
     const partner = this.partner;
-    if (partner === undefined || body.from !== partner.identity) return undefined;
-    const payload = body.payload as { t?: unknown } | undefined;
-    const type = payload?.t;
-    if (!isRelayedType(type)) return undefined;
-    return relayedFrame(type, partner.clientId, (payload as Record<string, unknown>)[RELAYED[type]]);
+    if (partner === undefined || from !== partner.identity || !isRelayedType(t)) return undefined;
+    return relayedFrame(t, partner.clientId, valueText);
   }
 }
 

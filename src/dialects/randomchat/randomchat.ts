@@ -95,7 +95,7 @@ export class RandomChatProtocol implements WsProtocol<RandomChatConnection> {
       case "offer":
       case "answer":
       case "ice":
-        connection.relay(frame.type, frame.value);
+        connection.relay(frame.type, frame.value, frame.valueText);
         return;
       case "next":
         connection.nextPartner();

@@ -1,3 +1,4 @@
+import { memberText } from "../../protocol/json-span.ts";
 import { nestsDeeperThan } from "../../protocol/json-depth.ts";
 
 /**
@@ -66,16 +67,20 @@ export const RELAYED = { offer: "sdp", answer: "sdp", ice: "candidate" } as cons
 export type RelayedType = keyof typeof RELAYED;
 export const isRelayedType = (type: unknown): type is RelayedType => type === "offer" || type === "answer" || type === "ice";
 
-/** An offer, answer or ice as the partner receives it: `{type, from, sdp}` or `{type:"ice", from, candidate}`. */
-export function relayedFrame(type: RelayedType, fromClientId: string, value: unknown): string {
-  return type === "ice" ? JSON.stringify({ type, from: fromClientId, candidate: value }) : JSON.stringify({ type, from: fromClientId, sdp: value });
+/**
+ * An offer, answer or ice as the partner receives it: `{type, from, sdp}` or `{type:"ice", from,
+ * candidate}`, around the value's text as its sender sent it (the client id is a UUID the server
+ * made: nothing to escape).
+ */
+export function relayedFrame(type: RelayedType, fromClientId: string, valueText: string): string {
+  return `{"type":"${type}","from":"${fromClientId}","${RELAYED[type]}":${valueText}}`;
 }
 
 /** One client frame, checked. */
 export type ClientFrame =
   | { readonly type: "auth"; readonly userId: string | undefined; readonly token: unknown }
   | { readonly type: "available" | "next" | "leave" | "ping" }
-  | { readonly type: RelayedType; readonly value: unknown };
+  | { readonly type: RelayedType; readonly value: unknown; readonly valueText: string | undefined };
 
 /** A frame refused at the edge, with the error its client gets. */
 export interface RefusedFrame {
@@ -107,7 +112,7 @@ export function parseFrame(text: string, maxDepth: number): ClientFrame | Refuse
     case "offer":
     case "answer":
     case "ice":
-      return { type, value: fields[RELAYED[type]] };
+      return { type, value: fields[RELAYED[type]], valueText: memberText(text, RELAYED[type]) };
     case "auth": {
       const userId = fields["userId"];
       if (userId === undefined || userId === null) return { type, userId: undefined, token: fields["token"] };
