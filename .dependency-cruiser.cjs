@@ -5,7 +5,7 @@
  *   backends/  (contracts at its root; memory/, cluster/, redis/ beside each other)
  *   delivery/  limits/
  *   core/                                        the transport-free domain
- *   transport/  http/
+ *   transport/  http/  admin/                   the edges; admin/ is the admin listener and its route table
  *   dialects/                                    other servers' protocols, bound to the core over transport/
  *   server.ts                                    the one place that wires everything
  *   process/  cluster/                           process roles (single, primary, worker)
@@ -15,7 +15,7 @@
  * their contracts (src/backends/*.ts), never an implementation folder.
  */
 const IMPLEMENTATIONS = "^src/backends/(memory|cluster|redis)/";
-const ABOVE_CORE = "^src/(transport|http|dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
+const ABOVE_CORE = "^src/(transport|http|admin|dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
 
 module.exports = {
   forbidden: [
@@ -46,7 +46,7 @@ module.exports = {
       severity: "error",
       comment: "a backend gets the handlers it needs at start; it never imports the core or the server",
       from: { path: "^src/backends/" },
-      to: { path: "^src/(core|delivery|limits|transport|http|process|cluster)/|^src/server\\.ts$" },
+      to: { path: "^src/(core|delivery|limits|transport|http|admin|process|cluster)/|^src/server\\.ts$" },
     },
     {
       name: "backend-implementations-stand-alone",
@@ -78,14 +78,14 @@ module.exports = {
       name: "transports-below-server",
       severity: "error",
       from: { path: "^src/(transport|http)/" },
-      to: { path: `${IMPLEMENTATIONS}|^src/(dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$` },
+      to: { path: `${IMPLEMENTATIONS}|^src/(admin|dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$` },
     },
     {
       name: "dialects-below-server",
       severity: "error",
       comment: "a dialect binds to the core through its public modules and a transport's endpoint seam",
       from: { path: "^src/dialects/" },
-      to: { path: `${IMPLEMENTATIONS}|^src/(process|cluster|delivery)/|^src/server\\.ts$|^cluster\\.ts$` },
+      to: { path: `${IMPLEMENTATIONS}|^src/(admin|process|cluster|delivery)/|^src/server\\.ts$|^cluster\\.ts$` },
     },
     {
       name: "dialects-stand-alone",
@@ -100,6 +100,13 @@ module.exports = {
       comment: "the HTTP endpoints read a status source the server gives them",
       from: { path: "^src/http/" },
       to: { path: "^src/(core|delivery|transport|backends|limits)/" },
+    },
+    {
+      name: "admin-knows-no-domain",
+      severity: "error",
+      comment: "the admin listener serves the routes the process roles give it; it imports only the floor below it",
+      from: { path: "^src/admin/" },
+      to: { path: "^src/", pathNot: "^src/(admin|config|observability)/" },
     },
     {
       name: "server-below-process-roles",

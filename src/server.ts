@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type RequestLis
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
+import type { Duplex } from "node:stream";
 import { Server as SocketIoServer } from "socket.io";
 import type { Backends } from "./backends/backends.ts";
 import { memoryBackends } from "./backends/memory/memory-backends.ts";
@@ -11,9 +12,12 @@ import type { DirectLinks } from "./delivery/direct-links.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { assertLibraryInternals } from "./internals/library-internals.ts";
-import { createHttpHandler, type WorkerStats } from "./http/routes.ts";
+import { createHttpHandler, statsBody, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
+import { BanList, normalizeAddress } from "./limits/bans.ts";
+import { adminApi, type AdminAnswer, type AdminRequest } from "./admin/admin-api.ts";
 import type { Logger } from "./observability/logger.ts";
+import { noMetrics, type Metrics } from "./observability/metrics.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
 import { NativeWsProtocol } from "./transport/raw-ws.ts";
 import { oversizeReadLimit, WsEndpoint } from "./transport/ws-endpoint.ts";
@@ -30,6 +34,12 @@ export const RAW_WS_PATH = "/ws";
 
 /** Server-to-server event between processes of one deployment (carried by the adapter). */
 const STATS_EVENT = "peer-server:stats";
+/** Server-to-server event: a ban was made or lifted; each process reads the bans and closes what they cover, and answers how many. */
+const BANS_EVENT = "peer-server:bans";
+/** How long a question to every other process (STATS_EVENT, BANS_EVENT) waits: who did not answer by then is left out. */
+const EVERY_PROCESS_TIMEOUT_MS = 1_000;
+/** How often each process reads the bans again, in case it missed a BANS_EVENT. */
+const BAN_REFRESH_MS = 5_000;
 /** How often Node looks for requests past header_timeout / read_timeout: they are cut at most this late. */
 const DEADLINE_CHECK_MS = 250;
 
@@ -55,6 +65,8 @@ export interface ServerDeps {
    * arrived; decided by the cluster primary for its workers. Default: this process's own count.
    */
   overCapacity?: (request: IncomingMessage) => boolean;
+  /** What the core, the transports and delivery count and time (metrics_enabled). Default: noMetrics, which does nothing. */
+  metrics?: Metrics;
 }
 
 /** Which step of start() failed: reaching the backends, or listening. */
@@ -78,6 +90,11 @@ export interface PeerServer {
   /** Connections open on this process, raw and Engine.IO, registered or not: what max_peers counts. */
   connectionCount(): number;
   /**
+   * Answers a request of the admin API (src/admin/admin-api.ts) from this process: the shared
+   * state, and its reach to every other process of the deployment. 503 before start() has wired it.
+   */
+  admin(request: AdminRequest): Promise<AdminAnswer>;
+  /**
    * Stops accepting, tells every peer (close 1001) and unregisters it, closes the transports (at
    * most write_timeout for slow peers), then the backends. Safe to call twice.
    */
@@ -87,6 +104,7 @@ export interface PeerServer {
 /** What createServer builds once the backends are connected. */
 interface Running {
   hub: Hub;
+  admin(request: AdminRequest): Promise<AdminAnswer>;
   listen(): Promise<AddressInfo | undefined>;
   connectionCount(): number;
   /** Everything but the backends, in shutdown order. */
@@ -131,6 +149,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
       return started;
     },
     connectionCount: () => running?.connectionCount() ?? 0,
+    admin: (request) => running?.admin(request) ?? Promise.resolve({ status: 503, body: JSON.stringify({ error: "the server is starting" }) }),
     close() {
       closed ??= (async () => {
         await started?.catch(() => undefined);
@@ -145,6 +164,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
 /** Builds the server on connected backends. */
 function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backends): Running {
   const { logger } = deps;
+  const metrics = deps.metrics ?? noMetrics;
   const { store } = backends;
   const clustered = backends.adapter !== undefined;
   const startedAt = Date.now();
@@ -185,6 +205,11 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     allowRequest: (request, callback) => admission.admitSession(request, callback),
     ...(backends.adapter === undefined ? {} : { adapter: backends.adapter }),
   });
+  // Engine.IO's own upgrade listener, which Socket.IO just attached (and the only one so far): the
+  // upgrade dispatcher below calls it for Socket.IO's path, so that a banned address is refused
+  // with 403 on every path before anything else.
+  const engineUpgrade = httpServer.listeners("upgrade") as ((request: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
+  httpServer.removeAllListeners("upgrade");
   // After Engine.IO attached: it takes over the 'request' listeners present when it does.
   if (deps.listen === false) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
   if (deps.generateSessionId !== undefined) {
@@ -201,24 +226,34 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     ...(links === undefined ? {} : { links }),
     // Deliveries arrive only after start(), when `hub` exists.
     deliverEncoded: (fingerprint, type, bodyJson) => hub.deliverEncoded(fingerprint, type, bodyJson),
+    metrics,
   });
 
+  // Read on every connection and registration without a store call; every process reads it again
+  // when a ban changes (BANS_EVENT) and every BAN_REFRESH_MS.
+  const bans = new BanList({ store, now: Date.now, onError: (error) => logger.warn({ err: error }, "could not read the bans") });
   const hub = new Hub({
     config,
     store,
     delivery,
+    bans,
     budgetStore: backends.budgetStore,
     registrationLimiter: backends.registrationLimiter,
     logger,
     nodeId,
+    metrics,
   });
-  installRecipientFilter(nsp, hub.joinGate);
+  installRecipientFilter(nsp, hub.joinGate, metrics === noMetrics ? undefined : (receivedAt) => metrics.signalDelivered(receivedAt));
   const localConnections = (): number => {
     let count = io.engine.clientsCount;
     for (const endpoint of endpoints) count += endpoint.connectionCount;
     return count;
   };
-  const admission = new Admission(deps.overCapacity ?? (() => localConnections() >= config.maxPeers), () => hub.isAccepting);
+  const admission = new Admission(
+    deps.overCapacity ?? (() => localConnections() >= config.maxPeers),
+    () => hub.isAccepting,
+    (address) => bans.addressBanned(address),
+  );
   admission.watchSessions(io.engine);
   // Every plain-WebSocket endpoint by its exact path: the native protocol at /ws and each dialect's.
   const ids = new ConnectionIds();
@@ -228,7 +263,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     endpoints.push(endpoint);
     for (const path of paths) endpointByPath.set(path, endpoint);
   };
-  mount([RAW_WS_PATH], new WsEndpoint(new NativeWsProtocol(config, hub), config, hub, nsp, logger, admission, ids));
+  mount([RAW_WS_PATH], new WsEndpoint(new NativeWsProtocol(config, hub), config, hub, nsp, logger, admission, ids, metrics));
   const dialects = createDialects({
     config,
     hub,
@@ -238,8 +273,8 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     startedAt,
     nodeId,
   });
-  for (const dialect of dialects) mount(dialect.wsPaths, new WsEndpoint(dialect.protocol, config, hub, nsp, logger, admission, ids));
-  bindSocketIo(io, hub, config, admission);
+  for (const dialect of dialects) mount(dialect.wsPaths, new WsEndpoint(dialect.protocol, config, hub, nsp, logger, admission, ids, metrics));
+  bindSocketIo(io, hub, config, admission, metrics);
 
   const localStats = (detail: boolean): WorkerStats => {
     // The connections max_peers counts (localConnections), by transport: admitted or not yet refused,
@@ -251,27 +286,61 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     for (const session of hub.sessions()) if (session.fingerprint !== undefined) peers.push(session.fingerprint);
     return { node_id: nodeId, pid: process.pid, connections, peers };
   };
+  metrics.track({
+    connections: () => localStats(false).connections,
+    peers: () => {
+      let peers = 0;
+      for (const session of hub.sessions()) if (session.fingerprint !== undefined) peers++;
+      return peers;
+    },
+    redisUp: () => {
+      const redis = backends.health()["redis"];
+      return redis === undefined ? undefined : redis === "up";
+    },
+  });
   if (clustered) {
     io.on(CLOSE_EVENT, (connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) => {
       hub.closeLocal(connectionId, code, closeCode, message);
     });
     io.on(STATS_EVENT, (detail: boolean, reply: (stats: WorkerStats) => void) => reply(localStats(detail)));
+    io.on(BANS_EVENT, (reply: (closed: number) => void) => void takeUpBans().then(reply));
   }
-  const allStats = async (detail: boolean): Promise<WorkerStats[]> => {
-    if (!clustered) return [localStats(detail)];
-    // Every cross-process call is bounded: a worker that does not answer in time is left out.
+  /** Asks every other process of the deployment; who does not answer within EVERY_PROCESS_TIMEOUT_MS is left out. */
+  const everyOther = async <T>(event: string, ...args: unknown[]): Promise<T[]> => {
+    if (!clustered) return [];
     let timer: NodeJS.Timeout | undefined;
-    const others = await Promise.race([
-      (io.serverSideEmitWithAck(STATS_EVENT, detail) as Promise<WorkerStats[]>).catch(() => [] as WorkerStats[]),
-      new Promise<WorkerStats[]>((resolve) => (timer = setTimeout(() => resolve([]), 1_000))),
+    const answers = await Promise.race([
+      (io.serverSideEmitWithAck(event, ...args) as Promise<T[]>).catch(() => [] as T[]),
+      new Promise<T[]>((resolve) => (timer = setTimeout(() => resolve([]), EVERY_PROCESS_TIMEOUT_MS))),
     ]);
     clearTimeout(timer);
+    return answers;
+  };
+  const allStats = async (detail: boolean): Promise<WorkerStats[]> => {
+    const others = await everyOther<WorkerStats>(STATS_EVENT, detail);
     return [localStats(detail), ...others].sort((a, b) => a.node_id.localeCompare(b.node_id));
   };
+  /** Reads the bans again and closes this process's connections they cover; resolves with how many. */
+  const takeUpBans = async (): Promise<number> => {
+    await bans.refresh();
+    return hub.moderation.closeBanned();
+  };
+  /** Every process of the deployment takes the bans up; resolves with how many connections were closed. */
+  const bansChanged = async (): Promise<number> => {
+    const [here, others] = await Promise.all([takeUpBans(), everyOther<number>(BANS_EVENT)]);
+    return others.reduce((sum, closed) => sum + closed, here);
+  };
 
-  httpServer.on("upgrade", (request, socket, head: Buffer) => {
+  httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (admission.banned(request)) {
+      socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
     const url = request.url ?? "";
-    if (url.startsWith(SOCKET_IO_PATH)) return; // Engine.IO's own upgrade listener takes it
+    if (url.startsWith(SOCKET_IO_PATH)) {
+      for (const listener of engineUpgrade) listener.call(httpServer, request, socket, head);
+      return;
+    }
     const endpoint = endpointByPath.get(url.split("?", 1)[0] ?? "");
     if (endpoint !== undefined) {
       endpoint.handleUpgrade(request, socket, head);
@@ -292,19 +361,37 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     }
     return { ...stats, connections };
   };
+  // /stats lists the native protocol's namespaces; a dialect's scopes (names with a `/`, which no
+  // native name can hold) are counted by that dialect's own endpoints.
+  const nativeNamespaces = (namespaces: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.entries(namespaces).filter(([name]) => !name.includes("/")));
+  const publicSnapshot = async (detail: boolean) => {
+    const figures = await snapshot(detail);
+    return { ...figures, namespaces: nativeNamespaces(figures.namespaces) };
+  };
   const handleCore = createHttpHandler(
-    {
-      accepting: () => hub.isAccepting,
-      backends: () => backends.health(),
-      maxPeers: config.maxPeers,
-      // /stats lists the native protocol's namespaces; a dialect's scopes (names with a `/`, which no
-      // native name can hold) are counted by that dialect's own endpoints.
-      snapshot: async (detail) => {
-        const figures = await snapshot(detail);
-        return { ...figures, namespaces: Object.fromEntries(Object.entries(figures.namespaces).filter(([name]) => !name.includes("/"))) };
-      },
-    },
+    { accepting: () => hub.isAccepting, backends: () => backends.health(), maxPeers: config.maxPeers, snapshot: publicSnapshot },
     startedAt,
+  );
+  const admin = adminApi(
+    {
+      stats: async (peers) => statsBody(await publicSnapshot(peers), config.maxPeers, startedAt),
+      namespaces: async () => {
+        const stats = await store.stats();
+        return { totalPeers: stats.totalPeers, namespaces: nativeNamespaces(stats.namespaces) };
+      },
+      members: (name, limit, offset) => store.listMembers(name, null, limit, offset),
+      room: (roomId) => store.roomInfo(roomId),
+      peer: (fingerprint) => store.peerDetails(fingerprint),
+      disconnect: (fingerprint, reason) => hub.moderation.disconnect(fingerprint, reason === "" ? undefined : reason),
+      addBan: (ban) => store.addBan(ban, Date.now()),
+      listBans: () => store.listBans(Date.now()),
+      removeBan: (id) => store.removeBan(id, Date.now()),
+      bansChanged,
+      normalizeAddress,
+      now: Date.now,
+    },
+    { onError: (error) => logger.error({ err: error }, "admin request failed") },
   );
   handleHttp = (request, response) => {
     if (request.method === "GET" || request.method === "HEAD") {
@@ -317,8 +404,11 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
 
   return {
     hub,
-    listen: () =>
-      new Promise<AddressInfo | undefined>((resolve, reject) => {
+    admin,
+    listen: async () => {
+      // Bans are in force from the first connection on.
+      await bans.start(BAN_REFRESH_MS, () => hub.moderation.closeBanned());
+      return new Promise<AddressInfo | undefined>((resolve, reject) => {
         for (const endpoint of endpoints) endpoint.start();
         if (deps.listen === false) {
           resolve(undefined);
@@ -329,10 +419,12 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
           httpServer.off("error", reject);
           resolve(httpServer.address() as AddressInfo);
         });
-      }),
+      });
+    },
     connectionCount: localConnections,
     async drain() {
       hub.stopAccepting();
+      bans.stop();
       const sessions = [...hub.sessions()];
       for (const session of sessions) {
         closeWithNotice(session.connection, ErrorCode.Unavailable, CloseCode.GoingAway, "server shutting down");

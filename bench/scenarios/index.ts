@@ -6,6 +6,7 @@ import { dialectsScenario } from "./dialects.ts";
 import { hundredkScenario } from "./hundredk.ts";
 import { matchScenario } from "./match.ts";
 import { memoryScenario } from "./memory.ts";
+import { metricsScenario } from "./metrics.ts";
 import { nodesScenario } from "./nodes.ts";
 import { signalScenario } from "./signal.ts";
 import { stressScenario } from "./stress.ts";
@@ -16,8 +17,11 @@ import { stressScenario } from "./stress.ts";
  */
 export const SCENARIOS: readonly Scenario[] = [connectScenario, signalScenario, broadcastScenario, memoryScenario, matchScenario, clusterScenario, stressScenario, nodesScenario, dialectsScenario];
 
-/** Scenarios run only when named: `hundredk` holds 100,000 peers and takes the whole machine. */
-export const ON_DEMAND_SCENARIOS: readonly Scenario[] = [hundredkScenario];
+/**
+ * Scenarios run only when named: `hundredk` holds 100,000 peers and takes the whole machine;
+ * `metrics` measures the server against itself with metrics on and off.
+ */
+export const ON_DEMAND_SCENARIOS: readonly Scenario[] = [hundredkScenario, metricsScenario];
 
 /** Resolves a command-line name: one scenario, or `all`. */
 export function scenariosNamed(name: string): Scenario[] | undefined {

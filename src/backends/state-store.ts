@@ -2,7 +2,7 @@ import type { Criteria, Meta } from "../protocol/requests.ts";
 
 /**
  * The state that must be one for the whole deployment: the peer registry (fingerprint and alias
- * uniqueness), namespace and room membership, room ownership, matchmaking queues.
+ * uniqueness), namespace and room membership, room ownership, matchmaking queues, bans.
  *
  * Implementations live side by side (memory for one process; cluster IPC and Redis for many) and
  * pass one contract suite (test/contract). Domain failures are thrown as ProtocolError with the
@@ -21,6 +21,8 @@ export interface StateStore {
   unregisterPeer(fingerprint: string, connectionId: string): Promise<Departure | undefined>;
   /** Resolves a `to` field: as a fingerprint first, then as an alias. */
   resolvePeer(to: string): Promise<PeerRecord | undefined>;
+  /** Everything the deployment holds about a registered fingerprint (never an alias), for the operator. */
+  peerDetails(fingerprint: string): Promise<PeerDetails | undefined>;
   /**
    * Resolves the target of a signal or relay from `from` and checks that the two may talk, in one
    * step (one round trip for remote stores): 404 unknown target, 400 the sender itself, 403 no
@@ -34,8 +36,12 @@ export interface StateStore {
   joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult>;
   /** Leaves a namespace or room (404 if not a member); drops the peer's ticket there, unless it is `open`. */
   leaveScope(name: string, fingerprint: string): Promise<void>;
-  /** Lists members, oldest first. Rooms are listed to members only (403). Unknown names are empty. */
-  listMembers(name: string, requester: string, limit: number): Promise<MemberPage>;
+  /**
+   * Lists members, oldest first: at most `limit`, after skipping the `offset` oldest (default 0).
+   * Rooms are listed to members only (403); a null `requester` is the operator (the admin API),
+   * who is shown rooms too. Unknown names are empty.
+   */
+  listMembers(name: string, requester: string | null, limit: number, offset?: number): Promise<MemberPage>;
   /** True when the peer is a member of the scope. */
   isMember(name: string, fingerprint: string): Promise<boolean>;
   /** True when a namespace or room of that name has members. */
@@ -70,6 +76,17 @@ export interface StateStore {
    */
   removeNode(nodeId: string): Promise<Departure[]>;
 
+  /**
+   * Adds a ban (an existing ban with the same id is replaced). Bans expire by the clock of the
+   * callers, never the backend's: `now` is the caller's time, with which bans expired by then are
+   * forgotten, so every copy of a replicated state forgets the same ones.
+   */
+  addBan(ban: Ban, now: number): Promise<void>;
+  /** The bans in force at `now` (expiresAt after it), oldest first (by createdAt, then id). */
+  listBans(now: number): Promise<Ban[]>;
+  /** Lifts a ban: true when a ban with that id was in force at `now`, false when none was (unknown, or expired). */
+  removeBan(id: string, now: number): Promise<boolean>;
+
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
 }
@@ -95,6 +112,40 @@ export interface PeerRecord {
   alias: string;
   connectionId: string;
   nodeId: string;
+}
+
+/** A registered peer as the operator sees it (StateStore.peerDetails). */
+export interface PeerDetails extends PeerRecord {
+  meta: Meta;
+  /** Every namespace and room it is in, by name. */
+  scopes: PeerScope[];
+}
+
+/** One scope a peer is in. */
+export interface PeerScope {
+  name: string;
+  /** True for a private room, false for a public namespace. */
+  room: boolean;
+  /** The app_type it joined a namespace with ("" for a room). */
+  app_type: string;
+}
+
+/** What a ban applies to: a peer's fingerprint, or a client address (see limits/bans.ts normalizeAddress). */
+export type BanKind = "fingerprint" | "ip";
+
+/** One ban, deployment-wide: the peer or address is refused until expiresAt. */
+export interface Ban {
+  /** Chosen by the caller (random), so that every copy of a replicated state agrees on it. */
+  id: string;
+  kind: BanKind;
+  /** The fingerprint, or the address in its normal form. */
+  value: string;
+  /** Why, as the operator wrote it ("" when none was given). */
+  reason: string;
+  /** When it was made: ms since the epoch, on the caller's clock. */
+  createdAt: number;
+  /** When it ends: ms since the epoch, on the callers' clocks. */
+  expiresAt: number;
 }
 
 /** What a peer left behind: the scopes others must be told about. */

@@ -9,11 +9,16 @@ import { LimitsHost } from "../backends/cluster/limits-host.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
+import { MachineScrape } from "../observability/prometheus-cluster.ts";
+import { metricsRoute } from "../admin/metrics-route.ts";
+import { adminApiRoutes } from "../admin/admin-api-route.ts";
+import { adminListener, listenAdminOrExit } from "../process/observability.ts";
 import { exhaustive, workerToPrimaryGuard, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
 import type { Sender } from "../backends/cluster/channel.ts";
 import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
+import { AdminForwarding } from "./admin-forwarding.ts";
 
 interface WorkerSlot {
   index: number;
@@ -29,6 +34,11 @@ interface WorkerSlot {
 
 /** Restarts of one slot closer together than this are delayed, so a crash loop cannot spin. */
 const RESTART_BACKOFF_MS = 1_000;
+/**
+ * How long a worker may take to answer an admin API request: above the worker's own bounds (a
+ * store call 5 s, a question to every process 1 s), so that it is the worker that says what failed.
+ */
+const ADMIN_TIMEOUT_MS = 10_000;
 
 /**
  * The cluster primary: forks the workers, owns the listening socket and routes connections to
@@ -52,6 +62,28 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   const slots = new Map<number, WorkerSlot>();
   const lastStart = new Map<number, number>();
   let listener: NetServer | undefined;
+  /** Set before any worker is forked: prom-client's side of the scrape listens to every worker's messages. */
+  const machineScrape = config.metricsEnabled ? new MachineScrape() : undefined;
+  // A worker that is starting (a replacement) may not answer yet: prom-client would wait 5 s for it
+  // and fail the scrape anyway, so such a scrape fails at once.
+  const everyWorkerReady = (): boolean => slots.size === workerCount && [...slots.values()].every((slot) => slot.ready);
+  /** The admin API's requests, each answered by one ready worker for the whole deployment. */
+  const forwarding = new AdminForwarding({
+    workers: () => [...slots.values()].filter((slot) => slot.ready).map((slot) => slot.link),
+    timeoutMs: ADMIN_TIMEOUT_MS,
+  });
+  /** The machine's admin listener (metrics_enabled); it listens once the main listener does. */
+  const admin =
+    machineScrape === undefined
+      ? undefined
+      : adminListener(
+          config,
+          [
+            metricsRoute(() => (everyWorkerReady() ? machineScrape.scrape() : Promise.reject(new Error("a worker is starting; try again")))),
+            ...adminApiRoutes((request) => forwarding.forward(request)),
+          ],
+          logger,
+        );
   /** Resolves the shutdown's wait once no worker is left. */
   let allExited: (() => void) | undefined;
   /** A worker exited with a failure during the shutdown (it was cut, or crashed). */
@@ -60,6 +92,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     deadlineMs: config.shutdownTimeoutMs,
     close: async () => {
       listener?.close();
+      void admin?.close();
+      forwarding.close();
       const gone = new Promise<void>((resolve) => (allExited = resolve));
       for (const slot of slots.values()) slot.link.send({ ps: "stop" });
       if (slots.size > 0) await gone;
@@ -98,6 +132,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message, logger) },
     };
     slots.set(index, slot);
+    logger.info({ worker: index, workerPid: worker.process.pid }, "worker started");
     /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
     const adapters = new Map<string, string>();
     const fromWorker = workerToPrimaryGuard((ps, problem) => logger.warn({ worker: index, ps, problem }, "dropped a malformed message from a worker"));
@@ -119,11 +154,15 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         case "ready":
           slot.nodeId = message.nodeId;
           slot.ready = true;
-          logger.info({ worker: index, pid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
+          // `workerPid`: every line has the primary's own `pid` already.
+          logger.info({ worker: index, workerPid: worker.process.pid, nodeId: message.nodeId }, "worker ready");
           announceWorkers();
           break;
         case "load":
           slot.load = message.connections + (slot.longLivedSent - message.handOffs);
+          break;
+        case "admin-response":
+          forwarding.receive(message);
           break;
         default:
           exhaustive(message);
@@ -153,7 +192,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
           survivor?.link.send({ ps: "reap", nodeId: slot.nodeId });
         }
         void host.removeNode(slot.nodeId).then((departures) => {
-          const fields = { worker: index, code, signal, peersRemoved: departures.length };
+          const fields = { worker: index, workerPid: worker.process.pid, code, signal, peersRemoved: departures.length };
           if (shutdown.stopping) logger.info(fields, "worker stopped");
           else logger.warn(fields, "worker exited");
         });
@@ -222,6 +261,12 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   }
   const address = server.address() as AddressInfo;
   logListening(logger, { host: address.address, port: address.port, workers: workerCount, tls: config.tlsCert !== "" });
+  if (admin === undefined) return;
+  await listenAdminOrExit(admin, config, logger, () => {
+    for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
+  });
+  // A shutdown that began while the admin listener was starting closed nothing yet.
+  if (shutdown.stopping) void admin.close();
 }
 
 /**

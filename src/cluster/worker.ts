@@ -7,6 +7,8 @@ import { connectRedisBackends, type RedisBackends } from "../backends/redis/redi
 import { Shutdown } from "../process/shutdown.ts";
 import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/start-up.ts";
 import type { Logger } from "../observability/logger.ts";
+import { answerPrimaryScrapes } from "../observability/prometheus-cluster.ts";
+import { createProcessMetrics } from "../process/observability.ts";
 import { exhaustive, primaryToWorkerGuard, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { createServer, type PeerServer } from "../server.ts";
 import { parentChannel } from "../backends/cluster/channel.ts";
@@ -44,6 +46,10 @@ const PRIMARY_LOST_GRACE_MS = 1_000;
 export async function runWorker(config: Config, index: number, logger: Logger): Promise<void> {
   const machine = `${hostname()}-${process.ppid}`;
   const nodeId = `${machine}.w${index}-${process.pid}-${randomBytes(3).toString("hex")}`;
+  // The primary's scrapes are answered from the start: a worker never leaves one waiting. The
+  // default process metrics carry the worker's index, so that they stay apart once aggregated.
+  const metrics = createProcessMetrics(config, { worker: String(index) });
+  if (metrics !== undefined) answerPrimaryScrapes(metrics.registry);
   const fromPrimary = primaryToWorkerGuard((ps, problem) => logger.warn({ ps, problem }, "dropped a malformed message from the primary"));
   const channel = parentChannel<WorkerToPrimary, PrimaryToWorker>(fromPrimary);
   const redis = config.brokerType === "redis";
@@ -73,6 +79,7 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
       overCapacity: (request) => handOffs.isOverCapacity(request),
       ...(directLinks === undefined ? {} : { directLinks }),
+      ...(metrics === undefined ? {} : { metrics }),
     }),
   );
   // A stop that comes before the server has started closes it once started (close waits for start).
@@ -104,6 +111,10 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
         break;
       case "stop":
         shutdown.begin("the primary is stopping");
+        break;
+      case "admin-request":
+        // Answered for the whole deployment (see AdminForwarding); server.admin never rejects.
+        void server.admin(message).then((answer) => channel.send({ ps: "admin-response", id: message.id, ...answer }));
         break;
       default:
         exhaustive(message);

@@ -29,8 +29,14 @@ export interface Config {
   readonly rateLimitShards: number;
   readonly tlsCert: string;
   readonly tlsKey: string;
+  /** Serve Prometheus metrics (`GET /metrics`) on the admin listener; false: no listener, no metrics work at all. */
   readonly metricsEnabled: boolean;
+  /** The admin listener's port (0: a free one, named in the `admin listening` log line). */
   readonly metricsPort: number;
+  /** The admin listener's bind address; loopback by default: it must never face the internet. */
+  readonly metricsHost: string;
+  /** When set, every admin request needs `Authorization: Bearer <admin_token>` (else 401); "" admits every request. */
+  readonly adminToken: string;
   readonly compressionEnabled: boolean;
   readonly sendBufferSize: number;
   /** Cluster workers; 0 means one per CPU. */
@@ -106,8 +112,10 @@ export const OPTIONS: readonly Option[] = [
   { file: "rate_limit_shards", field: "rateLimitShards", kind: { type: "int", min: 1, max: 65_536 }, default: 32 },
   { file: "tls_cert", field: "tlsCert", kind: { type: "string" }, default: "", env: "TLS_CERT" },
   { file: "tls_key", field: "tlsKey", kind: { type: "string" }, default: "", env: "TLS_KEY" },
-  { file: "metrics_enabled", field: "metricsEnabled", kind: { type: "bool" }, default: false },
-  { file: "metrics_port", field: "metricsPort", kind: { type: "int", min: 0, max: 65_535 }, default: 9090 },
+  { file: "metrics_enabled", field: "metricsEnabled", kind: { type: "bool" }, default: false, env: "PEER_METRICS_ENABLED" },
+  { file: "metrics_port", field: "metricsPort", kind: { type: "int", min: 0, max: 65_535 }, default: 9090, env: "PEER_METRICS_PORT" },
+  { file: "metrics_host", field: "metricsHost", kind: { type: "string" }, default: "127.0.0.1", env: "PEER_METRICS_HOST" },
+  { file: "admin_token", field: "adminToken", kind: { type: "string" }, default: "", env: "PEER_ADMIN_TOKEN" },
   { file: "compression_enabled", field: "compressionEnabled", kind: { type: "bool" }, default: false, env: "PEER_COMPRESSION" },
   { file: "send_buffer_size", field: "sendBufferSize", kind: { type: "int", min: 1, max: 1_000_000 }, default: 32, env: "PEER_SEND_BUFFER" },
   { file: "workers", field: "workers", kind: { type: "int", min: 0, max: 256 }, default: 0, env: "PEER_WORKERS" },
@@ -184,10 +192,9 @@ const INERT_DEFAULTS = { shardCount: 64, rateLimitShards: 32 } as const;
  * the original server's config files load unchanged, and named at start-up so that nobody relies on
  * them silently.
  */
-export function inertOptions(config: Pick<Config, "shardCount" | "rateLimitShards" | "metricsEnabled">): string[] {
+export function inertOptions(config: Pick<Config, "shardCount" | "rateLimitShards">): string[] {
   const notes: string[] = [];
   if (config.shardCount !== INERT_DEFAULTS.shardCount) notes.push("shard_count: this server keeps no sharded peer maps; the value is ignored");
   if (config.rateLimitShards !== INERT_DEFAULTS.rateLimitShards) notes.push("rate_limit_shards: rate budgets are kept per connection, not in sharded maps; the value is ignored");
-  if (config.metricsEnabled) notes.push("metrics_enabled: this version serves no metrics endpoint; nothing listens on metrics_port");
   return notes;
 }

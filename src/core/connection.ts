@@ -11,6 +11,8 @@ export interface Connection {
   readonly id: string;
   /** `ws`, `socket.io`, or a dialect's name: what `/stats` counts the connection under. */
   readonly transport: string;
+  /** The client's address as the TCP connection shows it (a proxy's, behind one); for the log. */
+  readonly remoteAddress?: string | undefined;
   /** Adapter rooms this connection is in; includes its own id. */
   readonly rooms: ReadonlySet<string>;
   /** Pushes one message. Overflowing the send buffer closes the connection as a slow consumer. */

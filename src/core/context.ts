@@ -1,7 +1,9 @@
 import type { Delivery } from "../delivery/delivery.ts";
 import type { MessageBudgets } from "../limits/message-budgets.ts";
 import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
+import type { ConnectionLog } from "../observability/connection-log.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { ServerMessage } from "../protocol/server-messages.ts";
 import type { StateStore } from "../backends/state-store.ts";
 import type { JoinGate } from "./join-gate.ts";
@@ -44,9 +46,13 @@ export interface CoreContext {
   /** Registrations per public key, counted for the whole deployment. */
   readonly registrationLimiter: RegistrationLimiter;
   readonly logger: Logger;
+  /** The lines about connections (opened, registered, refused, rate limited, closed). */
+  readonly log: ConnectionLog;
   readonly clock: Clock;
   /** This process's id in the deployment; recorded with each peer it registers. */
   readonly nodeId: string;
+  /** What is counted and timed for the metrics (noMetrics when they are off). */
+  readonly metrics: Metrics;
 }
 
 /** A handler's direct reply; undefined when the request has none (a Socket.IO acknowledgement then gets `ok`). */
@@ -55,5 +61,6 @@ export type Reply = ServerMessage | undefined;
 /**
  * Handles one validated request. Only `register` runs for an unregistered session, and only for
  * one. A handler that needs no I/O returns synchronously: no promise on the hot path.
+ * `receivedAt` is when the request reached the core, a Metrics.now() stamp (0 with metrics off).
  */
-export type Handler<R> = (session: Session, request: R) => Reply | Promise<Reply>;
+export type Handler<R> = (session: Session, request: R, receivedAt: number) => Reply | Promise<Reply>;

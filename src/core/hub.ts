@@ -3,7 +3,9 @@ import type { Delivery } from "../delivery/delivery.ts";
 import type { BudgetStore } from "../backends/budget-store.ts";
 import { MessageBudgets } from "../limits/message-budgets.ts";
 import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
+import { ConnectionLog, type ConnectionEnd } from "../observability/connection-log.ts";
 import type { Logger } from "../observability/logger.ts";
+import { noMetrics, type Metrics } from "../observability/metrics.ts";
 import { isRequestType, type DecodedRequest } from "../protocol/decoder.ts";
 import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import { REQUEST_VALIDATORS, type ClientRequest, type RequestOf, type RequestType } from "../protocol/requests.ts";
@@ -16,6 +18,7 @@ import { iceServersFor } from "./ice-servers.ts";
 import { JoinGate } from "./join-gate.ts";
 import { Matchmaking } from "./matchmaking.ts";
 import { Messaging } from "./messaging.ts";
+import { Moderation, NO_BANS, type BanCheck } from "./moderation.ts";
 import { Recovery } from "./recovery.ts";
 import { Registration } from "./registration.ts";
 import { Scopes } from "./scopes.ts";
@@ -35,6 +38,10 @@ export interface HubDeps {
   nodeId: string;
   /** Default: the system clock. */
   clock?: Clock;
+  /** What is counted and timed for the metrics. Default: noMetrics (nothing). */
+  metrics?: Metrics;
+  /** The deployment's bans as this process knows them. Default: none. */
+  bans?: BanCheck;
 }
 
 /** One handler per request type: a type without one does not compile. */
@@ -49,6 +56,10 @@ type Handlers = { readonly [T in RequestType]: Handler<RequestOf<T>> };
 export class Hub {
   /** Holds what reaches a joining connection until its peer_list is out (see JoinGate). */
   readonly joinGate: JoinGate;
+  /** The lines about connections; the transports add theirs (see ConnectionLog). */
+  readonly log: ConnectionLog;
+  /** The operator's disconnects and the closing of banned connections (the admin API). */
+  readonly moderation: Moderation;
   private readonly registry = new Sessions();
   /** Every connection's message budget: taken per message here, kept across reconnects in the budget store. */
   private readonly budgets: MessageBudgets;
@@ -56,11 +67,14 @@ export class Hub {
   private readonly recovery: Recovery;
   private readonly handlers: Handlers;
   private readonly clock: Clock;
+  private readonly metrics: Metrics;
   private accepting = true;
 
   constructor(private readonly deps: HubDeps) {
     const clock = deps.clock ?? systemClock;
     this.clock = clock;
+    const metrics = (this.metrics = deps.metrics ?? noMetrics);
+    this.log = new ConnectionLog(deps.logger, clock.now);
     this.budgets = new MessageBudgets({
       perSec: deps.config.rateLimitPerSec,
       burst: deps.config.rateLimitBurst,
@@ -76,17 +90,22 @@ export class Hub {
       budgets: this.budgets,
       registrationLimiter: deps.registrationLimiter,
       logger: deps.logger,
+      log: this.log,
       clock,
       nodeId: deps.nodeId,
+      metrics,
     };
     const recovery = new Recovery(context);
+    const bans = deps.bans ?? NO_BANS;
     const ice = { turnSecret: deps.config.turnSecret, turnUrls: deps.config.turnUrls, turnTtlMs: deps.config.turnTtlMs, stunUrls: deps.config.stunUrls };
     const registration = new Registration({
       ...context,
       recovery,
       closeLocal: (...args) => this.closeLocal(...args),
       iceServers: (fingerprint) => iceServersFor(ice, fingerprint, clock.now()),
+      banned: (fingerprint) => bans.fingerprintBanned(fingerprint),
     });
+    this.moderation = new Moderation({ ...context, bans, closeLocal: (...args) => this.closeLocal(...args) });
     this.recovery = recovery;
     this.registration = registration;
     const scopes = new Scopes(context);
@@ -102,8 +121,8 @@ export class Hub {
       join_room: (session, request) => scopes.joinRoom(session, request.payload),
       room_info: (session, request) => scopes.roomInfo(session, request.payload),
       kick: (session, request) => scopes.kick(session, request.payload),
-      signal: (session, request) => messaging.targeted(session, request),
-      relay: (session, request) => messaging.targeted(session, request),
+      signal: (session, request, receivedAt) => messaging.targeted(session, request, receivedAt),
+      relay: (session, request, receivedAt) => messaging.targeted(session, request, receivedAt),
       broadcast: (session, request) => messaging.broadcast(session, request.payload),
       match: (session, request) => matchmaking.match(session, request.payload),
       match_cancel: (session, request) => matchmaking.cancel(session, request.payload),
@@ -119,10 +138,14 @@ export class Hub {
    */
   open(connection: Connection, overCapacity: boolean): Session | undefined {
     if (!this.accepting || overCapacity) {
-      closeWithNotice(connection, ErrorCode.Unavailable, CloseCode.TryAgainLater, this.accepting ? "server full" : "server shutting down");
+      const reason = this.accepting ? "server full" : "server shutting down";
+      this.log.refusedConnection(connection, CloseCode.TryAgainLater, reason);
+      closeWithNotice(connection, ErrorCode.Unavailable, CloseCode.TryAgainLater, reason);
       return undefined;
     }
     const session = new Session(connection);
+    session.openedAt = this.clock.now();
+    this.log.opened(connection);
     session.budget = this.budgets.fresh();
     this.registry.add(session);
     session.cancelRegisterTimeout = this.clock.setTimer(() => {
@@ -137,11 +160,19 @@ export class Hub {
    */
   receive(session: Session, request: DecodedRequest, ack?: Ack): void {
     if (session.closed) return;
+    const { metrics } = this;
+    metrics.requestReceived(refOf(request));
+    const receivedAt = metrics.now();
     if (session.queue.length >= this.deps.config.rateLimitBurst) {
+      metrics.rateLimited();
+      const logged = loggedRef(request);
+      this.log.rateLimited(session.connection, logged);
+      this.log.refusedRequest(session.connection, ErrorCode.TooMany, logged, "rate limited");
       this.respond(session, { type: "error", body: errorBody(ErrorCode.TooMany, "rate limited", refOf(request)) }, ack);
+      metrics.requestHandled(refOf(request), receivedAt);
       return;
     }
-    session.queue.push({ request, ack });
+    session.queue.push({ request, ack, receivedAt });
     if (!session.draining) void this.drain(session);
   }
 
@@ -152,13 +183,19 @@ export class Hub {
     this.receive(session, new ProtocolError(code, message, ref), ack);
   }
 
-  /** Cleans up after a connection closed for any reason; safe to call twice (both calls share one cleanup). */
-  close(session: Session): Promise<void> {
-    session.closing ??= this.cleanUp(session);
+  /**
+   * Cleans up after a connection closed for any reason; safe to call twice (both calls share one
+   * cleanup). `end`: how it ended as the transport saw it, for the log line, which the first call writes.
+   */
+  close(session: Session, end?: ConnectionEnd): Promise<void> {
+    session.closing ??= this.cleanUp(session, end);
     return session.closing;
   }
 
-  private async cleanUp(session: Session): Promise<void> {
+  private async cleanUp(session: Session, end: ConnectionEnd | undefined): Promise<void> {
+    const { connection } = session;
+    if (end?.code === CloseCode.SlowConsumer) this.log.slowConsumer(connection, session.fingerprint);
+    this.log.closed(connection, session.fingerprint, end, this.clock.now() - session.openedAt);
     session.closed = true;
     session.queue.length = 0;
     session.cancelRegisterTimeout?.();
@@ -173,9 +210,14 @@ export class Hub {
     return this.recovery.storeRecovered(stateLost, settleMs);
   }
 
-  /** Writes an already serialized message to a peer connected here (from another worker); dropped if it left. */
-  deliverEncoded(fingerprint: string, type: string, bodyJson: string): void {
-    this.registry.withFingerprint(fingerprint)?.connection.sendEncoded(type, bodyJson);
+  /**
+   * Writes an already serialized message to a peer connected here (from another worker); dropped if
+   * it left. True when it was handed to the peer's connection.
+   */
+  deliverEncoded(fingerprint: string, type: string, bodyJson: string): boolean {
+    const session = this.registry.withFingerprint(fingerprint);
+    session?.connection.sendEncoded(type, bodyJson);
+    return session !== undefined;
   }
 
   /**
@@ -214,18 +256,26 @@ export class Hub {
     session.draining = true;
     try {
       for (let next = session.queue.shift(); next !== undefined && !session.closed; next = session.queue.shift()) {
-        const { request, ack } = next;
+        const { request, ack, receivedAt } = next;
         let reply: Reply;
         try {
-          if (!this.budgets.take(session.budget)) throw new ProtocolError(ErrorCode.TooMany, "rate limited");
-          const result = this.dispatch(session, request);
+          if (!this.budgets.take(session.budget)) {
+            this.metrics.rateLimited();
+            this.log.rateLimited(session.connection, loggedRef(request));
+            throw new ProtocolError(ErrorCode.TooMany, "rate limited");
+          }
+          const result = this.dispatch(session, request, receivedAt);
           reply = result instanceof Promise ? await result : result;
         } catch (error) {
-          reply = { type: "error", body: this.errorBodyFor(error, refOf(request)) };
+          reply = { type: "error", body: this.errorBodyFor(session, error, request) };
         }
         if (session.closed) break;
         if (reply !== undefined) this.respond(session, reply, ack);
-        else if (ack !== undefined) ack(okReply(refOf(request)));
+        else if (ack !== undefined) {
+          this.metrics.messageSent("ok");
+          ack(okReply(refOf(request)));
+        }
+        this.metrics.requestHandled(refOf(request), receivedAt);
         const after = session.afterReply;
         session.afterReply = undefined;
         after?.();
@@ -239,27 +289,34 @@ export class Hub {
    * Hands a request to the handler of its type. The connection's phase is checked before its
    * fields: register first, and only once, also when the request itself was refused.
    */
-  private dispatch(session: Session, request: DecodedRequest): Reply | Promise<Reply> {
+  private dispatch(session: Session, request: DecodedRequest, receivedAt: number): Reply | Promise<Reply> {
     if (request instanceof ProtocolError) {
       if (request.ref !== undefined && isRequestType(request.ref)) checkPhase(session, request.ref);
       throw request;
     }
     checkPhase(session, request.type);
     // The table pairs each type with its handler; indexing it with the union loses that pairing.
-    return (this.handlers[request.type] as Handler<ClientRequest>)(session, request);
+    return (this.handlers[request.type] as Handler<ClientRequest>)(session, request, receivedAt);
   }
 
+  /** Sends a direct reply; the transports count what they send, the hub what goes to an acknowledgement. */
   private respond(session: Session, reply: ServerMessage, ack: Ack | undefined): void {
-    if (ack !== undefined) ack({ type: reply.type, ...reply.body });
-    else session.connection.send(reply.type, reply.body);
+    if (reply.type === "error") this.metrics.errorReplied(reply.body.payload.code);
+    if (ack !== undefined) {
+      this.metrics.messageSent(reply.type);
+      ack({ type: reply.type, ...reply.body });
+    } else session.connection.send(reply.type, reply.body);
   }
 
-  private errorBodyFor(error: unknown, ref: string | undefined): ServerBody<"error"> {
+  private errorBodyFor(session: Session, error: unknown, request: DecodedRequest): ServerBody<"error"> {
+    const ref = refOf(request);
+    const { connection } = session;
     if (error instanceof ProtocolError) {
-      if (error.cause !== undefined) this.deps.logger.error({ err: error.cause, ref }, "request failed");
+      if (error.cause !== undefined) this.deps.logger.error({ err: error.cause, conn: connection.id, ref: loggedRef(request) }, "request failed");
+      this.log.refusedRequest(connection, error.code, loggedRef(request), error.message);
       return errorBody(error.code, error.message, ref);
     }
-    this.deps.logger.error({ err: error, ref }, "handler failed");
+    this.deps.logger.error({ err: error, conn: connection.id, ref: loggedRef(request) }, "handler failed");
     return errorBody(ErrorCode.Internal, "internal error", ref);
   }
 }
@@ -271,6 +328,12 @@ const okReply = (ref: string | undefined): Record<string, unknown> => (ref === u
 
 /** The type a request, or the decoder's error for it, answers to: the `ref` of its error reply. */
 const refOf = (request: DecodedRequest): string | undefined => (request instanceof ProtocolError ? request.ref : request.type);
+
+/** A request's `ref` for the log: only a type the protocol knows, never a string a client made up. */
+const loggedRef = (request: DecodedRequest): string | undefined => {
+  const ref = refOf(request);
+  return ref !== undefined && isRequestType(ref) ? ref : undefined;
+};
 
 /** `register` comes first, and only once. */
 function checkPhase(session: Session, type: string): void {

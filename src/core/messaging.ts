@@ -6,7 +6,7 @@ import type { CoreContext } from "./context.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the messaging handlers use. */
-export type MessagingContext = Pick<CoreContext, "store" | "delivery" | "sessions" | "clock">;
+export type MessagingContext = Pick<CoreContext, "store" | "delivery" | "sessions" | "clock" | "metrics">;
 
 /**
  * Peer-to-peer messages: `signal` and `relay` to one peer, `broadcast` to a namespace or room.
@@ -18,9 +18,10 @@ export class Messaging {
 
   /**
    * `signal` and `relay`: one target, which must share a namespace or room with the sender (403),
-   * exist (404) and not be the sender (400). No reply.
+   * exist (404) and not be the sender (400). No reply. `receivedAt` (a Metrics.now() stamp, 0 with
+   * metrics off) travels with the message to the target's process, which observes the delivery time.
    */
-  targeted(session: Session, request: TargetedRequest): undefined | Promise<undefined> {
+  targeted(session: Session, request: TargetedRequest, receivedAt = 0): undefined | Promise<undefined> {
     const from = peerOf(session);
     const local = this.ctx.sessions.resolve(request.to);
     if (local !== undefined && local.fingerprint !== undefined) {
@@ -30,18 +31,19 @@ export class Messaging {
       const ts = this.ctx.clock.now();
       if (request.payloadJson !== undefined) local.connection.sendEncoded(request.type, targetedJson(from, local.fingerprint, request.payloadJson, ts));
       else local.connection.send(request.type, { from, to: local.fingerprint, payload: request.payload, ts } satisfies ServerBody<"signal">);
+      this.ctx.metrics.signalDelivered(receivedAt);
       return undefined;
     }
-    return this.targetedRemote(from, request);
+    return this.targetedRemote(from, request, receivedAt);
   }
 
   /** A target on another process, or none: the store resolves it and checks the shared scope in one call. */
-  private async targetedRemote(from: string, request: TargetedRequest): Promise<undefined> {
+  private async targetedRemote(from: string, request: TargetedRequest, receivedAt: number): Promise<undefined> {
     const target = await this.ctx.store.resolveTarget(from, request.to);
     const ts = this.ctx.clock.now();
     const body = { from, to: target.fingerprint, payload: request.payload, ts } satisfies ServerBody<"signal">;
     const bodyJson = request.payloadJson === undefined ? undefined : targetedJson(from, target.fingerprint, request.payloadJson, ts);
-    this.ctx.delivery.toPeer(target, request.type, body, bodyJson);
+    this.ctx.delivery.toPeer(target, request.type, body, bodyJson, receivedAt);
     return undefined;
   }
 

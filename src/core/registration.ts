@@ -5,17 +5,20 @@ import type { IceServerEntry, ServerMessage } from "../protocol/server-messages.
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
 import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";
+import { BANNED } from "./moderation.ts";
 import type { Recovery } from "./recovery.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What registration uses, with two hooks of the hub. */
-export interface RegistrationContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "nodeId"> {
+export interface RegistrationContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "nodeId" | "log"> {
   /** The STUN/TURN servers a newly registered peer is given; undefined when none are configured. */
   readonly iceServers: (fingerprint: string) => IceServerEntry[] | undefined;
   /** Where a disconnected peer leaves the store, or waits for it to be back. */
   readonly recovery: Pick<Recovery, "unregister">;
   /** Closes a connection of this process with a notice (Hub.closeLocal); false if it is not here. */
   readonly closeLocal: (connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) => boolean;
+  /** Whether a ban of this fingerprint is in force (see core/moderation.ts); read without a store call. */
+  readonly banned: (fingerprint: string) => boolean;
 }
 
 const REPLACED_NOTICE = "replaced by a newer connection with the same key";
@@ -32,12 +35,14 @@ export class Registration {
    * Registers the session's key. A requested alias must be free (409); without one, the first free
    * generated alias is taken. If the key is connected already, that connection is replaced: it gets
    * error 409 with close_code 4001 and is closed, its namespaces get one peer_left, and its budget
-   * passes to this one.
+   * passes to this one. A banned fingerprint is refused with 403; one banned while its registration
+   * was at the store is closed (4004) as a connected banned peer is.
    */
   async register(session: Session, request: RegisterRequest): Promise<ServerMessage<"registered">> {
     const { store, delivery, sessions, budgets } = this.ctx;
     const fingerprint = request.identity ?? fingerprintOf(request.publicKey);
     const connection = session.connection;
+    if (this.ctx.banned(fingerprint)) throw new ProtocolError(ErrorCode.Forbidden, BANNED);
     if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
       throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
     }
@@ -84,6 +89,10 @@ export class Registration {
     session.meta = request.meta ?? {};
     sessions.identify(session);
     connection.join(peerRoom(fingerprint));
+    this.ctx.log.registered(connection, fingerprint, registration.alias, replaced?.connectionId);
+    // A ban made while the store was asked: every process closed what the ban covered then, which
+    // this connection was not yet. (Closed here, its `registered` reply is never sent.)
+    if (this.ctx.banned(fingerprint)) this.ctx.closeLocal(connection.id, ErrorCode.Forbidden, CloseCode.Disconnected, BANNED);
     const iceServers = this.ctx.iceServers(fingerprint);
     const payload = iceServers === undefined ? { fingerprint, alias: registration.alias } : { fingerprint, alias: registration.alias, ice_servers: iceServers };
     return { type: "registered", body: { from: fingerprint, payload } };

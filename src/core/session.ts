@@ -11,6 +11,8 @@ export type Ack = (envelope: Record<string, unknown>) => void;
 export interface QueuedRequest {
   request: DecodedRequest;
   ack: Ack | undefined;
+  /** When it reached the core: a Metrics.now() stamp, a small integer (0 with metrics off). */
+  receivedAt: number;
 }
 
 /** What a node keeps about one namespace or room its peer is in. */
@@ -31,6 +33,8 @@ export interface Membership {
 export class Session {
   fingerprint: string | undefined;
   alias: string | undefined;
+  /** When the hub admitted the connection (the clock's ms): its `durationMs` when it closes. */
+  openedAt = 0;
   closed = false;
   /** The cleanup started by Hub.close, shared by every caller. */
   closing: Promise<void> | undefined;

@@ -34,9 +34,11 @@ export interface Delivery {
   emit(rooms: string | readonly string[], type: string, body: Body, except?: readonly string[], fence?: JoinFence, origin?: string): Promise<void> | undefined;
   /**
    * Delivers to one peer on another process. `bodyJson`, when given, is `body` already serialized
-   * (forwarded as received): it is written as is.
+   * (forwarded as received): it is written as is. `receivedAt`, when above 0, is when this process
+   * received the message (a Metrics.now() stamp): it travels beside the message, never in what the
+   * client reads, and the target's process observes the delivery time with it.
    */
-  toPeer(target: PeerAddress, type: string, body: Body, bodyJson?: string): void;
+  toPeer(target: PeerAddress, type: string, body: Body, bodyJson?: string, receivedAt?: number): void;
   /** Like emit, but only to connections of this process (for events every process raises itself). */
   emitLocal(room: string, type: string, body: Body): void;
   /** Makes every connection in room `selector` leave `room`, wherever it is; ordered like emits of `origin`. */

@@ -14,8 +14,11 @@ export interface RoomRoute {
 
 /** What arrives over the links, handled by the delivery of the receiving worker. */
 export interface DirectHandlers {
-  /** A message for one connection of this process: target fingerprint, event type, serialized body. */
-  toPeer(fingerprint: string, type: string, bodyJson: string): void;
+  /**
+   * A message for one connection of this process: target fingerprint, event type, serialized body,
+   * and when the sending worker received it (a Metrics.now() stamp; 0 when it was not timed).
+   */
+  toPeer(fingerprint: string, type: string, bodyJson: string, receivedAt: number): void;
   /** A room emit for this process's connections. */
   toRooms(route: RoomRoute, type: string, bodyJson: string): void;
   /** Connections of this process in room `selector` leave `room`. */
@@ -26,6 +29,7 @@ export interface DirectHandlers {
 
 const LINKS_PER_WORKER = 4;
 const PEER_FRAME = "P";
+const TIMED_PEER_FRAME = "T";
 const ROOMS_FRAME = "R";
 const LEAVE_FRAME = "L";
 const JOIN_FRAME = "J";
@@ -45,7 +49,8 @@ export const directLinkPath = (nodeId: string): string => join(tmpdir(), `peer-s
  * Each worker listens on a Unix socket whose path is derived from its node id, so a sender needs no
  * table to find it; the siblings to fan room emits out to come from the primary. Frames are lines
  * of tab-separated fields (serialized JSON never contains a raw newline or tab outside strings,
- * where they are escaped): `P fingerprint type body`, `R route type body`, `L selector room`, `J selector room`.
+ * where they are escaped): `P fingerprint type body`, `T fingerprint type receivedAt body` (the same,
+ * timed for the metrics), `R route type body`, `L selector room`, `J selector room`.
  */
 export class DirectLinks {
   private readonly server: Server;
@@ -100,9 +105,13 @@ export class DirectLinks {
     return nodeId !== this.nodeId && nodeId.startsWith(this.machine) && nodeId.charCodeAt(this.machine.length) === 46 /* . */;
   }
 
-  /** Sends one message to the connection of `fingerprint` on the worker `nodeId`; dropped if that worker is gone. */
-  toPeer(nodeId: string, origin: string, fingerprint: string, type: string, bodyJson: string): void {
-    this.write(nodeId, origin, `${PEER_FRAME}\t${fingerprint}\t${type}\t${bodyJson}\n`);
+  /**
+   * Sends one message to the connection of `fingerprint` on the worker `nodeId`; dropped if that
+   * worker is gone. `receivedAt` above 0 goes with it (a `T` frame) for the delivery-time metric.
+   */
+  toPeer(nodeId: string, origin: string, fingerprint: string, type: string, bodyJson: string, receivedAt = 0): void {
+    const frame = receivedAt > 0 ? `${TIMED_PEER_FRAME}\t${fingerprint}\t${type}\t${receivedAt}\t${bodyJson}\n` : `${PEER_FRAME}\t${fingerprint}\t${type}\t${bodyJson}\n`;
+    this.write(nodeId, origin, frame);
   }
 
   /** Sends a room emit to every other worker of the machine. */
@@ -188,7 +197,13 @@ export class DirectLinks {
       switch (data.slice(start, first)) {
         case PEER_FRAME: {
           const third = data.indexOf("\t", second + 1);
-          handlers.toPeer(data.slice(first + 1, second), data.slice(second + 1, third), data.slice(third + 1, end));
+          handlers.toPeer(data.slice(first + 1, second), data.slice(second + 1, third), data.slice(third + 1, end), 0);
+          break;
+        }
+        case TIMED_PEER_FRAME: {
+          const third = data.indexOf("\t", second + 1);
+          const fourth = data.indexOf("\t", third + 1);
+          handlers.toPeer(data.slice(first + 1, second), data.slice(second + 1, third), data.slice(fourth + 1, end), integerAt(data, third + 1, fourth));
           break;
         }
         case ROOMS_FRAME: {
@@ -209,4 +224,11 @@ export class DirectLinks {
       this.logger.error({ err: error }, "direct link frame failed");
     }
   }
+}
+
+/** The decimal digits data[start, end) (a stamp this module wrote) as a number, read in place. */
+function integerAt(data: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) value = value * 10 + data.charCodeAt(i) - 48;
+  return value;
 }

@@ -1,6 +1,6 @@
 import type { Namespace } from "socket.io";
 import { PacketType } from "socket.io-parser";
-import { hookAdapterDeliveries, type DeliveryOptions } from "../internals/library-internals.ts";
+import { hookAdapterDeliveries, type AdapterRecipient, type DeliveryOptions } from "../internals/library-internals.ts";
 import type { JoinFence } from "./delivery.ts";
 
 /**
@@ -48,18 +48,32 @@ export interface RecipientFilter {
 }
 
 const FLAG = "peerServerJoinFence";
+/** A targeted message's receipt time (Metrics.now() of the process that received it), beside the packet like FLAG. */
+const RECEIVED_AT_FLAG = "peerServerReceivedAt";
 
-/** Routes every local delivery of the namespace's adapter through `filter` when it matters. */
-export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter): void {
+/**
+ * Routes every local delivery of the namespace's adapter through `filter` when it matters. A packet
+ * that carries its receipt time (emitThroughAdapter `receivedAt`) is reported to `delivered` with
+ * it once handed to its recipient here.
+ */
+export function installRecipientFilter(nsp: Namespace, filter: RecipientFilter, delivered?: (receivedAt: number) => void): void {
   hookAdapterDeliveries(nsp.adapter, (options, deliver, select) => {
     const fence = fenceOf(options);
+    const receivedAt = delivered === undefined ? 0 : receivedAtOf(options);
+    const handOff =
+      receivedAt > 0
+        ? (socket: AdapterRecipient): void => {
+            deliver(socket);
+            delivered?.(receivedAt);
+          }
+        : deliver;
     if (fence === undefined && filter.idle()) {
-      select(options, deliver);
+      select(options, handOff);
       return;
     }
     select(options, (socket) => {
       const decision = filter.route(socket.id, options.rooms, fence);
-      if (decision === true) deliver(socket);
+      if (decision === true) handOff(socket);
       else if (decision !== false) decision.push({ fence, deliver: () => deliver(socket) });
     });
   });
@@ -80,13 +94,14 @@ export function emitThroughAdapter(
   except: readonly string[],
   type: string,
   body: unknown,
-  options: { fence?: JoinFence | undefined; local?: boolean },
+  options: { fence?: JoinFence | undefined; local?: boolean; receivedAt?: number },
   onFailure: BroadcastFailure,
 ): Promise<void> | undefined {
   // FLAG is not one of socket.io's own flags: the adapters copy `flags` whole, so it travels with the packet.
   const flags: Record<string, unknown> = {};
   if (options.fence !== undefined) flags[FLAG] = options.fence;
   if (options.local === true) flags["local"] = true;
+  if (options.receivedAt !== undefined && options.receivedAt > 0) flags[RECEIVED_AT_FLAG] = options.receivedAt;
   try {
     const pending: unknown = nsp.adapter.broadcast(
       { type: PacketType.EVENT, data: [type, body], nsp: nsp.name },
@@ -99,6 +114,11 @@ export function emitThroughAdapter(
     onFailure(error);
     return undefined;
   }
+}
+
+function receivedAtOf(options: DeliveryOptions): number {
+  const value = options.flags?.[RECEIVED_AT_FLAG];
+  return typeof value === "number" ? value : 0;
 }
 
 function fenceOf(options: DeliveryOptions): JoinFence | undefined {

@@ -1,5 +1,6 @@
 import type { Namespace, Server as SocketIoServer } from "socket.io";
 import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import type { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import type { DirectLinks } from "./direct-links.ts";
 import { peerRoom, type Delivery } from "./delivery.ts";
@@ -19,8 +20,10 @@ export interface SocketDeliveryOptions {
    * only server-side events. With Redis every message for another process goes through Redis.
    */
   links?: DirectLinks;
-  /** Writes an already serialized message to a connection of this process, if it is here. */
-  deliverEncoded(fingerprint: string, type: string, bodyJson: string): void;
+  /** Writes an already serialized message to a connection of this process, if it is here (then true). */
+  deliverEncoded(fingerprint: string, type: string, bodyJson: string): boolean;
+  /** Observes the delivery time of the timed messages that arrive over the links. */
+  metrics: Metrics;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface SocketDeliveryOptions {
  *   is per room and per target peer, not across them.)
  */
 export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
-  const { io, logger, links } = options;
+  const { io, logger, links, metrics } = options;
   const nsp: Namespace = io.of("/");
   const failed = (error: unknown): void => logger.error({ err: error }, "adapter broadcast failed");
   const roomList = (rooms: string | readonly string[]): readonly string[] => (typeof rooms === "string" ? [rooms] : rooms);
@@ -53,7 +56,9 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
   };
 
   links?.onReceive({
-    toPeer: options.deliverEncoded,
+    toPeer: (fingerprint, type, bodyJson, receivedAt) => {
+      if (options.deliverEncoded(fingerprint, type, bodyJson) && receivedAt > 0) metrics.signalDelivered(receivedAt);
+    },
     toRooms: (route, type, bodyJson) => {
       emitThroughAdapter(nsp, route.rooms, route.except, type, JSON.parse(bodyJson) as unknown, { fence: route.fence, local: true }, failed);
     },
@@ -62,12 +67,12 @@ export function createSocketDelivery(options: SocketDeliveryOptions): Delivery {
   });
 
   return {
-    toPeer(target, type, body, bodyJson) {
+    toPeer(target, type, body, bodyJson, receivedAt = 0) {
       if (links !== undefined && links.isSibling(target.nodeId)) {
-        links.toPeer(target.nodeId, body.from ?? "", target.fingerprint, type, bodyJson ?? JSON.stringify(body));
+        links.toPeer(target.nodeId, body.from ?? "", target.fingerprint, type, bodyJson ?? JSON.stringify(body), receivedAt);
         return;
       }
-      void emitThroughAdapter(nsp, [peerRoom(target.fingerprint)], [], type, body, {}, failed);
+      void emitThroughAdapter(nsp, [peerRoom(target.fingerprint)], [], type, body, { receivedAt }, failed);
     },
     emit(rooms, type, body, except, fence, origin) {
       const list = roomList(rooms);

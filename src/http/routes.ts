@@ -5,8 +5,15 @@ export interface WorkerStats {
   node_id: string;
   pid: number;
   connections: Record<string, number>;
-  /** Fingerprints registered on this process; only with `GET /stats?detail=peers` (debugging). */
+  /** Fingerprints registered on this process; only on the admin listener (`GET /admin/stats?detail=peers`). */
   peers?: string[];
+}
+
+/** The deployment's figures, with one entry per worker. */
+export interface StatsSnapshot {
+  totalPeers: number;
+  namespaces: Record<string, number>;
+  workers: WorkerStats[];
 }
 
 /** What the HTTP endpoints report; supplied by the server wiring. */
@@ -15,14 +22,29 @@ export interface StatusSource {
   /** Backends this process needs, each "up" or "down" (e.g. `{ redis: "down" }`); empty when there are none. */
   backends(): Record<string, "up" | "down">;
   maxPeers: number;
-  /** Figures for the whole deployment this process belongs to, with one entry per worker. */
-  snapshot(detail: boolean): Promise<{ totalPeers: number; namespaces: Record<string, number>; workers: WorkerStats[] }>;
+  /**
+   * Figures for the whole deployment this process belongs to, with one entry per worker; with
+   * `detail`, each worker lists its peers (for the admin API only: never on the public port).
+   */
+  snapshot(detail: boolean): Promise<StatsSnapshot>;
+}
+
+/** The body of `GET /stats` (and of the admin API's `GET /admin/stats`) for a snapshot. */
+export function statsBody(snapshot: StatsSnapshot, maxPeers: number, startedAt: number): Record<string, unknown> {
+  return {
+    total_peers: snapshot.totalPeers,
+    max_peers: maxPeers,
+    namespaces: snapshot.namespaces,
+    connections: sumConnections(snapshot.workers),
+    workers: snapshot.workers,
+    uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
+  };
 }
 
 /** `GET /health` and `GET /stats`, with the documented JSON shapes. */
 export function createHttpHandler(source: StatusSource, startedAt: number) {
   return (request: IncomingMessage, response: ServerResponse): void => {
-    const [path, query = ""] = (request.url ?? "/").split("?", 2);
+    const path = (request.url ?? "/").split("?", 1)[0];
     if (request.method !== "GET" && request.method !== "HEAD") {
       send(response, 405, { error: "method not allowed" });
       return;
@@ -52,16 +74,9 @@ export function createHttpHandler(source: StatusSource, startedAt: number) {
       return;
     }
     if (path === "/stats") {
-      void source.snapshot(new URLSearchParams(query).get("detail") === "peers").then(
-        (snapshot) =>
-          send(response, 200, {
-            total_peers: snapshot.totalPeers,
-            max_peers: source.maxPeers,
-            namespaces: snapshot.namespaces,
-            connections: sumConnections(snapshot.workers),
-            workers: snapshot.workers,
-            uptime_seconds: Math.floor((Date.now() - startedAt) / 1000),
-          }),
+      // Totals only: which fingerprints are where is the operator's to know (the admin API's /admin/stats).
+      void source.snapshot(false).then(
+        (snapshot) => send(response, 200, statsBody(snapshot, source.maxPeers, startedAt)),
         (error: unknown) => send(response, 503, { error: String(error) }),
       );
       return;

@@ -6,6 +6,33 @@ export type { Logger } from "pino";
 /** Log lines waiting for stdout to take them, at most; past it, new lines are dropped. */
 const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
 
+/** Secret-bearing keys whose values a line never shows, at its top level or one object down (the options' file and field names alike). */
+const SECRET_KEYS = [
+  "token",
+  "password",
+  "secret",
+  "authorization",
+  "redis_password",
+  "redisPassword",
+  "turn_secret",
+  "turnSecret",
+  "admin_token",
+  "adminToken",
+  "pigeon_auth_token",
+  "pigeonAuthToken",
+  "randomchat_auth_token",
+  "randomchatAuthToken",
+];
+/** pino `redact` paths: each secret key at the top level and one level down, and request headers. */
+export const REDACTED_PATHS: readonly string[] = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((key) => `*.${key}`),
+  "headers.authorization",
+  "headers.cookie",
+  "*.headers.authorization",
+  "*.headers.cookie",
+];
+
 /**
  * JSON lines on stdout; the `listening` line carries the bound port for tools and tests.
  *
@@ -17,12 +44,16 @@ const MAX_BACKLOG_BYTES = 8 * 1024 * 1024;
  * SIGKILL (cluster workers that had logged a failure for each of thousands of peers at shutdown
  * stayed so for good). And a synchronous destination that retries sleeps 100 ms each time the
  * pipe is full, stalling the process through a burst of lines.
+ *
+ * Every line has `pid` (the base): no line may pass a `pid` of its own (a worker's is `workerPid`),
+ * nor a key its logger's child bindings hold (`role`, `worker`): JSON with a key twice is kept
+ * differently by each log tool. Values of secret-bearing keys are written as `[redacted]` (REDACTED_PATHS).
  */
 export function createLogger(config: Pick<Config, "logLevel">): Logger {
   const stdout = destination({ dest: 1, sync: true, maxLength: MAX_BACKLOG_BYTES, retryEAGAIN: () => false });
   // EAGAIN and EPIPE: the line waits for the next write (see above); nothing to do here.
   stdout.on("error", () => undefined);
-  return pino({ level: config.logLevel, base: { pid: process.pid } }, stdout);
+  return pino({ level: config.logLevel, base: { pid: process.pid }, redact: { paths: [...REDACTED_PATHS], censor: "[redacted]" } }, stdout);
 }
 
 /**
@@ -32,4 +63,9 @@ export function createLogger(config: Pick<Config, "logLevel">): Logger {
 export function logListening(logger: Logger, fields: Record<string, unknown>): void {
   const level = logger.levelVal > 30 && logger.level !== "silent" ? logger.child({}, { level: "info" }) : logger;
   level.info(fields, "listening");
+}
+
+/** `address` (host:port, or a URL) without the user name and password a URL may carry: fit for a message. */
+export function withoutCredentials(address: string): string {
+  return address.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1");
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ConfigError, configPathFromArgs, loadConfig, type Config } from "../config/load.ts";
 import { LibraryInternalsError } from "../internals/library-internals.ts";
-import { logListening, type Logger } from "../observability/logger.ts";
+import { logListening, withoutCredentials, type Logger } from "../observability/logger.ts";
 import { StartError, type PeerServer } from "../server.ts";
 
 /** Reads config from the command line and environment, or exits (code 2) with one clear message. */
@@ -42,7 +42,7 @@ export async function startOrExit(server: PeerServer, config: Config, logger: Lo
   } catch (error) {
     if (!(error instanceof StartError)) throw error;
     if (error.step === "listen") console.error(`cannot listen on ${config.host}:${config.port}: ${error.message}`);
-    else if (config.brokerType === "redis") console.error(`cannot reach Redis at ${config.redisAddr}: ${error.message}`);
+    else if (config.brokerType === "redis") console.error(`cannot reach Redis at ${withoutCredentials(config.redisAddr)}: ${error.message}`);
     else console.error(`cannot start the backends: ${error.message}`);
     process.exit(1);
   }

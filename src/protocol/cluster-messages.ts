@@ -8,11 +8,12 @@ import type { StateStore } from "../backends/state-store.ts";
  * message once, with the guard of its direction (workerToPrimaryGuard, primaryToWorkerGuard), and
  * dispatches it with an exhaustive switch on `ps`.
  *
- * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-save`, `limits-take`)
- * carries an id unique to its sender, is given up by the sender after a timeout
- * (ReplicatedStore and ClusterLimits `callTimeoutMs`), and is answered by exactly one reply with
- * the same id (`snapshot`, `result`, `limits-result`); a reply whose id is no longer waited for is
- * dropped. Every other message is a notice: no id, no reply.
+ * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-save`, `limits-take`
+ * from a worker; `admin-request` from the primary) carries an id unique to its sender, is given up
+ * by the sender after a timeout (ReplicatedStore and ClusterLimits `callTimeoutMs`, the primary's
+ * admin forwarding), and is answered by exactly one reply with the same id (`snapshot`, `result`,
+ * `limits-result`, `admin-response`); a reply whose id is no longer waited for is dropped. Every
+ * other message is a notice: no id, no reply.
  */
 
 /** The StateStore methods that change state: they run on the primary, then on every replica. */
@@ -28,6 +29,8 @@ export const MUTATIONS = [
   "requestMatch",
   "cancelMatch",
   "removeNode",
+  "addBan",
+  "removeBan",
 ] as const satisfies readonly (keyof StateStore)[];
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -113,9 +116,33 @@ export interface HandOff {
   full: boolean;
 }
 
+/**
+ * A request to the admin API (src/admin/admin-api.ts) that the primary's admin listener received,
+ * for one worker to answer with the deployment's state: answered by one `admin-response` with the
+ * same id. `path` carries the query string; `body` is the request's body as text ("" for none).
+ */
+export interface AdminRequestMessage {
+  ps: "admin-request";
+  id: number;
+  method: string;
+  path: string;
+  body: string;
+}
+
+/** A worker's answer to an `admin-request`: the HTTP status and the JSON body as text ("" for none). */
+export interface AdminResponseMessage {
+  ps: "admin-response";
+  id: number;
+  status: number;
+  body: string;
+  /** The methods the path takes, with a 405. */
+  allow?: string;
+}
+
 export type WorkerToPrimary =
   | StoreRequest
   | LimitsCalls
+  | AdminResponseMessage
   /** The worker is serving: the router may hand it connections. */
   | { ps: "ready"; nodeId: string }
   /**
@@ -137,6 +164,7 @@ export type PrimaryToWorker =
    * worker that also got SIGTERM from its process group does not take it for a second one.
    */
   | { ps: "stop" }
+  | AdminRequestMessage
   | HandOff;
 
 /** Told of each message a guard drops: its `ps` and what is wrong with it. */
@@ -216,6 +244,8 @@ const MUTATION_ARGS: { readonly [K in Mutation]: ArgTypes<MutationArgs[K]> } = {
   requestMatch: ["object"],
   cancelMatch: ["string", "string"],
   removeNode: ["string"],
+  addBan: ["object", "number"],
+  removeBan: ["string", "number"],
 };
 const ARG_TYPES = new Map<string, readonly string[]>(Object.entries(MUTATION_ARGS));
 
@@ -246,7 +276,12 @@ const checkStoreResult: Check = (message) => {
 const checkSnapshot: Check = (message) => {
   if (typeof message.id !== "number") return "id is not a number";
   const state = message.state;
-  return isObject(state) && Array.isArray(state.peers) && Array.isArray(state.scopes) && Array.isArray(state.queues) && typeof state.joinSeq === "number"
+  return isObject(state) &&
+    Array.isArray(state.peers) &&
+    Array.isArray(state.scopes) &&
+    Array.isArray(state.queues) &&
+    typeof state.joinSeq === "number" &&
+    Array.isArray(state.bans)
     ? undefined
     : "state is not a snapshot";
 };
@@ -293,6 +328,11 @@ const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
   ready: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
   load: (message) =>
     typeof message.connections === "number" && typeof message.handOffs === "number" ? undefined : "connections and handOffs are not numbers",
+  "admin-response": (message) =>
+    hasId(message) ??
+    (typeof message.status === "number" && typeof message.body === "string" && (message.allow === undefined || typeof message.allow === "string")
+      ? undefined
+      : "an admin response needs a status and a body"),
 });
 
 const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
@@ -306,6 +346,11 @@ const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
   workers: (message) =>
     Array.isArray(message.nodeIds) && (message.nodeIds as unknown[]).every((nodeId) => typeof nodeId === "string") ? undefined : "nodeIds are not strings",
   stop: () => undefined,
+  "admin-request": (message) =>
+    hasId(message) ??
+    (typeof message.method === "string" && typeof message.path === "string" && typeof message.body === "string"
+      ? undefined
+      : "an admin request needs a method, a path and a body"),
   connection: (message) =>
     message.data instanceof Uint8Array && typeof message.longLived === "boolean" && typeof message.full === "boolean"
       ? undefined

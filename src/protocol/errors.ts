@@ -27,6 +27,8 @@ export const CloseCode = {
   Replaced: 4001,
   /** The peer's outgoing queue passed `send_buffer_size`: it stopped reading. */
   SlowConsumer: 4002,
+  /** Disconnected by the operator (the admin API), or banned: its fingerprint or its address. */
+  Disconnected: 4004,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

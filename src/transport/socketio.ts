@@ -6,6 +6,8 @@ import type { Body } from "../protocol/envelope.ts";
 import type { Config } from "../config/load.ts";
 import { engineWebSocketBacklog } from "../internals/library-internals.ts";
 import type { Admission } from "../limits/admission.ts";
+import type { ConnectionEnd } from "../observability/connection-log.ts";
+import { noMetrics, type Metrics } from "../observability/metrics.ts";
 import { decodeRequest } from "../protocol/decoder.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { nestsDeeperThan } from "../protocol/json-depth.ts";
@@ -17,6 +19,12 @@ import { BAD_PACKET_EVENT } from "./socketio-parser.ts";
  */
 const POLLING_SLACK = 8;
 
+/** How an event of the main namespace begins in Socket.IO's encoding: its type follows. */
+const EVENT_PACKET = '2["';
+
+/** Socket.IO's disconnect reasons that mean the server ended the connection (the others: the client left or its transport broke). */
+const SERVER_REASONS: ReadonlySet<string> = new Set(["server namespace disconnect", "server shutting down", "forced server close", "ping timeout", "parse error"]);
+
 /**
  * A Socket.IO socket as a core Connection. Each protocol message type is an event whose single
  * argument is the envelope without `type`.
@@ -24,18 +32,31 @@ const POLLING_SLACK = 8;
 class SocketIoConnection implements Connection {
   readonly transport = "socket.io";
   private closed = false;
+  /** Set when the server closes the connection (close()): how it ended. */
+  private end: ConnectionEnd | undefined;
   /**
    * Packets in the engine's write buffer (exact from its first flush on): every packet is announced
    * (`packetCreate`) as it enters the buffer, which empties only when flushed (`flush`), both public
    * engine.io events.
    */
   private queued = 0;
+  /**
+   * True while send or sendEncoded hands a packet to the engine: those are counted by their type
+   * there, and `packetCreate` counts only the others (the adapter's room emits), reading the type
+   * from the encoded text. Reading it from a packet of our own would copy the whole message once
+   * more: the engine's text of a packet is a concatenation that V8 flattens when it is read, and
+   * flattening the part first costs a second copy when the whole is written (measured: about 5% of
+   * a Socket.IO signal's CPU).
+   */
+  private sending = false;
 
   constructor(
     private readonly socket: Socket,
     sendBufferSize: number,
+    private readonly metrics: Metrics,
   ) {
     const engine = socket.conn;
+    const counting = metrics !== noMetrics;
     engine.on("flush", () => {
       this.queued = 0;
     });
@@ -44,7 +65,11 @@ class SocketIoConnection implements Connection {
     // Over WebSocket the engine holds packets while a send is in flight (until the next tick) even
     // for a client that reads promptly; they count only while the socket below is backed up too,
     // i.e. the kernel stopped taking data because the client stopped reading.
-    engine.on("packetCreate", () => {
+    engine.on("packetCreate", (packet: { data?: unknown }) => {
+      // One server message per event packet (`2["type",...`) that send and sendEncoded did not count;
+      // acknowledgements are counted by the hub.
+      const data = packet.data;
+      if (counting && !this.sending && typeof data === "string" && data.startsWith(EVENT_PACKET)) metrics.messageSentIn(data, EVENT_PACKET.length);
       const queued = this.queued++;
       if (this.closed || queued < sendBufferSize) return;
       const transport = engine.transport;
@@ -57,18 +82,41 @@ class SocketIoConnection implements Connection {
     return this.socket.id;
   }
 
+  get remoteAddress(): string {
+    return this.socket.handshake.address;
+  }
+
+  /** How the connection ended, given Socket.IO's disconnect reason. */
+  ending(reason: string): ConnectionEnd {
+    return this.end ?? { code: undefined, reason, byServer: SERVER_REASONS.has(reason) };
+  }
+
   get rooms(): ReadonlySet<string> {
     return this.socket.rooms;
   }
 
   send(type: string, body: Body): void {
-    if (!this.closed) this.socket.emit(type, body);
+    if (this.closed) return;
+    this.metrics.messageSent(type);
+    this.sending = true;
+    try {
+      this.socket.emit(type, body);
+    } finally {
+      this.sending = false;
+    }
   }
 
   sendEncoded(type: string, bodyJson: string): void {
-    // An EVENT packet of the default namespace in Socket.IO's wire format, written to the engine as
-    // the adapter writes a broadcast, so the body is not parsed and serialized again.
-    if (!this.closed) this.socket.conn.write(`2["${type}",${bodyJson}]`);
+    if (this.closed) return;
+    this.metrics.messageSent(type);
+    this.sending = true;
+    try {
+      // An EVENT packet of the default namespace in Socket.IO's wire format, written to the engine
+      // as the adapter writes a broadcast, so the body is not parsed and serialized again.
+      this.socket.conn.write(`2["${type}",${bodyJson}]`);
+    } finally {
+      this.sending = false;
+    }
   }
 
   join(room: string): void {
@@ -79,19 +127,29 @@ class SocketIoConnection implements Connection {
     void this.socket.leave(room);
   }
 
-  close(code: CloseCode, _reason?: string): void {
+  close(code: CloseCode, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.end = { code, reason, byServer: true };
     // disconnect() leaves every room synchronously; a slow consumer's queue is discarded, not drained.
     this.socket.disconnect(true);
-    if (code === CloseCode.SlowConsumer) this.socket.conn.close(true);
+    if (code === CloseCode.SlowConsumer) {
+      this.metrics.slowConsumer();
+      this.socket.conn.close(true);
+    }
   }
 }
 
 /** Wires Socket.IO connections into the hub. */
-export function bindSocketIo(io: Server, hub: Hub, config: Pick<Config, "sendBufferSize" | "maxJsonDepth" | "maxMessageSize">, admission: Admission): void {
+export function bindSocketIo(
+  io: Server,
+  hub: Hub,
+  config: Pick<Config, "sendBufferSize" | "maxJsonDepth" | "maxMessageSize">,
+  admission: Admission,
+  metrics: Metrics = noMetrics,
+): void {
   io.on("connection", (socket) => {
-    const connection = new SocketIoConnection(socket, config.sendBufferSize);
+    const connection = new SocketIoConnection(socket, config.sendBufferSize, metrics);
     const session = hub.open(connection, admission.refusesSession(socket.conn.request));
     if (session === undefined) return;
     // Engine.IO reads packets up to twice max_message_size (maxHttpBufferSize), so one over the
@@ -104,7 +162,7 @@ export function bindSocketIo(io: Server, hub: Hub, config: Pick<Config, "sendBuf
       }
     });
     socket.onAny((event: string, ...args: unknown[]) => onEvent(hub, session, event, args, config.maxJsonDepth));
-    socket.on("disconnect", () => void hub.close(session));
+    socket.on("disconnect", (reason: string) => void hub.close(session, connection.ending(reason)));
   });
 }
 

@@ -6,12 +6,16 @@ import type { Config } from "../config/load.ts";
 import type { Connection } from "../core/connection.ts";
 import type { BroadcastCache } from "../delivery/broadcast-cache.ts";
 import { registerAdapterPeer, unregisterAdapterPeer, type AdapterPeer } from "../internals/library-internals.ts";
+import type { ConnectionEnd } from "../observability/connection-log.ts";
+import type { Metrics } from "../observability/metrics.ts";
 import { encodeRaw, spliceType, type Body } from "../protocol/envelope.ts";
 import { CloseCode } from "../protocol/errors.ts";
 import type { KeepalivePeer } from "./keepalive.ts";
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
 const SEND_TEXT = { binary: false } as const;
+/** A connection the keepalive cut: no close frame, as a client sees it (1006). */
+const KEEPALIVE_END: ConnectionEnd = { code: 1006, reason: "no sign of life within pong_wait", byServer: true };
 
 /**
  * Adapter ids for WebSocket connections: 20 characters like Socket.IO's own (the sharded Redis
@@ -33,7 +37,12 @@ export interface WsConnectionContext {
   readonly config: Config;
   /** Converts an adapter broadcast to a native frame once for all its recipients. */
   readonly cache: BroadcastCache;
+  /** Counts what is sent and the slow consumers. */
+  readonly metrics: Metrics;
 }
+
+/** Where the type starts in an adapter broadcast's encoded event (`2["type",{...}]`). */
+const ENCODED_TYPE_START = 3;
 
 /**
  * A peer on a plain WebSocket: the native protocol at /ws, or a dialect (which subclasses it to
@@ -48,8 +57,8 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
   private queued = 0;
   private closed = false;
   lastSeenMs = 0;
-  /** Set once the hub admitted the connection: ends its session. */
-  onServerClose: (() => void) | undefined;
+  /** Set once the hub admitted the connection: ends its session, when the server closes it. */
+  onServerClose: ((end: ConnectionEnd) => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -66,6 +75,10 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
     return this.context.nsp.adapter.socketRooms(this.id) ?? NO_ROOMS;
   }
 
+  get remoteAddress(): string | undefined {
+    return this.tcp.remoteAddress;
+  }
+
   /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
   handshake(): Record<string, unknown> {
     return { address: this.tcp.remoteAddress ?? "", transport: this.transport, issued: this.issued };
@@ -76,16 +89,21 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
   }
 
   send(type: string, body: Body): void {
+    if (!this.closed) this.context.metrics.messageSent(type);
     this.write(encodeRaw(type, body));
   }
 
   sendEncoded(type: string, bodyJson: string): void {
+    if (!this.closed) this.context.metrics.messageSent(type);
     this.write(spliceType(type, bodyJson));
   }
 
   deliverEncoded(packets: unknown[]): void {
     const frame = this.context.cache.frameFor(packets);
-    if (frame !== undefined) this.write(frame);
+    if (frame === undefined) return;
+    // A frame exists only for one encoded event, `2["type",...`.
+    if (!this.closed) this.context.metrics.messageSentIn(packets[0] as string, ENCODED_TYPE_START);
+    this.write(frame);
   }
 
   /**
@@ -98,6 +116,7 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
     if (this.closed) return;
     if (this.socket.bufferedAmount === 0) this.queued = 0;
     else if (++this.queued > this.context.config.sendBufferSize) {
+      this.context.metrics.slowConsumer();
       this.close(CloseCode.SlowConsumer, "slow consumer");
       return;
     }
@@ -117,7 +136,7 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
     this.detach();
     // The peer is gone for everyone now, not when its close handshake ends: a slow consumer may
     // take write_timeout to get there, and until then it would still look registered.
-    this.onServerClose?.();
+    this.onServerClose?.({ code, reason, byServer: true });
     this.socket.close(code, reason);
     // A peer that is not reading will never complete the close handshake.
     setTimeout(() => this.socket.terminate(), this.context.config.writeTimeoutMs).unref();
@@ -141,6 +160,7 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
   }
 
   terminate(): void {
+    if (!this.closed) this.onServerClose?.(KEEPALIVE_END);
     this.detach();
     this.socket.terminate();
   }

@@ -10,6 +10,7 @@ import type { Session } from "../core/session.ts";
 import { BroadcastCache } from "../delivery/broadcast-cache.ts";
 import type { Admission } from "../limits/admission.ts";
 import type { Logger } from "../observability/logger.ts";
+import { noMetrics, type Metrics } from "../observability/metrics.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { Keepalive } from "./keepalive.ts";
 import type { ConnectionIds, WsConnection} from "./ws-connection.ts";
@@ -60,8 +61,9 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     private readonly logger: Logger,
     private readonly admission: Admission,
     private readonly ids: ConnectionIds,
+    metrics: Metrics = noMetrics,
   ) {
-    this.context = { nsp, config, cache: new BroadcastCache() };
+    this.context = { nsp, config, cache: new BroadcastCache(), metrics };
     this.server = new WebSocketServer({
       noServer: true,
       // The ws library closes a frame over maxPayload with 1009 before anyone can say why. Frames up
@@ -118,17 +120,18 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     const connection = this.protocol.createConnection(this.ids.next(), ws, this.context, request);
     this.connections.add(connection);
     this.keepalive.watch(connection);
-    ws.on("close", () => {
+    ws.on("close", (code: number, reason: Buffer) => {
       this.connections.delete(connection);
       this.keepalive.unwatch(connection);
       connection.detach();
-      if (session !== undefined) void this.hub.close(session);
+      // Closed by the client (when the server closed it, onServerClose below came first).
+      if (session !== undefined) void this.hub.close(session, { code, reason: reason.toString(), byServer: false });
     });
-    ws.on("error", (error) => this.logger.debug({ err: error, id: connection.id }, "websocket error"));
+    ws.on("error", (error) => this.logger.debug({ err: error, conn: connection.id }, "websocket error"));
     ws.on("pong", () => this.keepalive.seen(connection));
     const session = this.hub.open(connection, refused);
     if (session === undefined) return;
-    connection.onServerClose = () => void this.hub.close(session);
+    connection.onServerClose = (end) => void this.hub.close(session, end);
     ws.on("message", (data: Buffer, isBinary: boolean) => {
       this.keepalive.seen(connection);
       if (data.length > this.config.maxMessageSize) {

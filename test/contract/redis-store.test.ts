@@ -75,6 +75,20 @@ describe("RedisStore specifics", () => {
     expect(await a.stats()).toEqual({ totalPeers: 1, namespaces: { [namespace]: 1 }, peersByKind: { "": 1 } });
   });
 
+  it("two nodes share the bans; expired ones are forgotten in Redis itself", async () => {
+    const [a, b] = await twoNodes();
+    const now = Date.now();
+    const ban = { id: `ban-${uid()}`, kind: "fingerprint" as const, value: newFingerprint(), reason: "spam", createdAt: now, expiresAt: now + 1_000 };
+    await a.addBan(ban, now);
+    expect(await b.listBans(now)).toEqual([ban]);
+    expect(await b.listBans(ban.expiresAt)).toEqual([]);
+    expect(await a.listBans(now)).toEqual([]);
+    const lifted = { ...ban, id: `ban-${uid()}`, expiresAt: now + 60_000 };
+    await b.addBan(lifted, now);
+    expect(await a.removeBan(lifted.id, now)).toBe(true);
+    expect(await b.listBans(now)).toEqual([]);
+  });
+
   it("a fingerprint taken over through another node is reported as replaced there", async () => {
     const [a, b] = await twoNodes();
     const namespace = `ns-${uid()}`;

@@ -169,6 +169,21 @@ describe("ReplicatedStore: several replicas of one host", () => {
     expect(page.peers.map((member) => member.fingerprint)).toEqual(peers.map((peer) => peer.fingerprint));
   });
 
+  it("bans reach every replica as they change, and a replica that starts later gets them in its snapshot", async () => {
+    const [writer, reader] = [await replica(), await replica()];
+    const now = Date.now();
+    const ban = { id: `ban-${uid()}`, kind: "ip" as const, value: "127.0.0.3", reason: "", createdAt: now, expiresAt: now + 60_000 };
+    await writer.store.addBan(ban, now);
+    const ours = async (store: ReplicatedStore) => (await store.listBans(now)).filter((entry) => entry.id === ban.id);
+    await waitFor(() => ours(reader.store), (found) => found.length === 1, { timeoutMs: 2_000, what: "the ban on the other replica" });
+    const late = await replica();
+    expect(await ours(late.store)).toEqual([ban]);
+    expect(await reader.store.removeBan(ban.id, now)).toBe(true);
+    for (const { store } of [writer, late]) {
+      await waitFor(() => ours(store), (found) => found.length === 0, { timeoutMs: 2_000, what: "the lifted ban gone" });
+    }
+  });
+
   it("a replica started later holds the waiting tickets' avoid lists and replays matches as the host decides them", async () => {
     const writer = await replica();
     const queue = `queue-${uid()}`;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 import type { Meta } from "../../src/protocol/requests.ts";
-import type { MatchOutcome, MatchTicket, RegisterPeer, StateStore } from "../../src/backends/state-store.ts";
+import type { Ban, MatchOutcome, MatchTicket, RegisterPeer, StateStore } from "../../src/backends/state-store.ts";
 
 /**
  * The StateStore contract: every implementation (memory, cluster IPC, Redis) must pass it.
@@ -414,6 +414,63 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         const page = await store.listMembers(room, owner.fingerprint, 50);
         expect(page.total).toBe(1);
         expect(page.peers).toEqual([{ fingerprint: owner.fingerprint, alias: owner.alias, app_type: "", meta: {} }]);
+      });
+
+      it("skips the offset oldest members; an offset past the end gives an empty page with the full total", async () => {
+        const namespace = scopeName("ns");
+        const peers: TestPeer[] = [];
+        for (let index = 0; index < 5; index++) peers.push(await addPeer());
+        for (const peer of peers) await join(namespace, peer);
+        const page = await store.listMembers(namespace, peers[0]?.fingerprint ?? "", 2, 2);
+        expect(page.total).toBe(5);
+        expect(fingerprints(page.peers)).toEqual(fingerprints(peers.slice(2, 4)));
+        expect(fingerprints((await store.listMembers(namespace, "", 10, 4)).peers)).toEqual(fingerprints(peers.slice(4)));
+        expect(await store.listMembers(namespace, "", 10, 5)).toEqual({ peers: [], total: 5 });
+        expect(fingerprints((await store.listMembers(namespace, "", 3, 0)).peers)).toEqual(fingerprints(peers.slice(0, 3)));
+      });
+
+      it("lists a room to the operator (a null requester), with an offset too", async () => {
+        const room = scopeName("room");
+        const owner = await addPeer();
+        const guest = await addPeer();
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, guest.fingerprint, 50);
+        expect(fingerprints((await store.listMembers(room, null, 50)).peers)).toEqual([owner.fingerprint, guest.fingerprint]);
+        expect(await store.listMembers(room, null, 50, 1)).toEqual({ peers: [{ fingerprint: guest.fingerprint, alias: guest.alias, app_type: "", meta: {} }], total: 2 });
+        // The empty requester is nobody: it is shown no room.
+        await expectCode(store.listMembers(room, "", 50), 403);
+      });
+    });
+
+    describe("peerDetails", () => {
+      it("describes a registered fingerprint: alias, connection, node, meta, and its scopes by name", async () => {
+        const peer = await addPeer({ meta: { level: 3 } });
+        const other = await addPeer();
+        const namespace = `b-${uid()}`;
+        const room = `a-${uid()}`;
+        await join(namespace, peer, "game");
+        await store.createRoom(room, other.fingerprint, 5);
+        await store.joinRoom(room, peer.fingerprint, 50);
+        expect(await store.peerDetails(peer.fingerprint)).toEqual({
+          fingerprint: peer.fingerprint,
+          alias: peer.alias,
+          connectionId: peer.connectionId,
+          nodeId,
+          meta: { level: 3 },
+          scopes: [
+            { name: room, room: true, app_type: "" },
+            { name: namespace, room: false, app_type: "game" },
+          ],
+        });
+        expect((await store.peerDetails(other.fingerprint))?.scopes).toEqual([{ name: room, room: true, app_type: "" }]);
+      });
+
+      it("is undefined for an unknown fingerprint, an alias, and a peer that left", async () => {
+        const peer = await addPeer({ alias: `alias-${uid()}` });
+        expect(await store.peerDetails(newFingerprint())).toBeUndefined();
+        expect(await store.peerDetails(peer.alias)).toBeUndefined();
+        await store.unregisterPeer(peer.fingerprint, peer.connectionId);
+        expect(await store.peerDetails(peer.fingerprint)).toBeUndefined();
       });
     });
 
@@ -1000,6 +1057,48 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(after[p2p]).toBeUndefined();
         expect(Object.keys(after)).not.toContain(p2p);
         expect(after[pigeon]).toBe(1);
+      });
+    });
+
+    describe("bans", () => {
+      const ban = (overrides: Partial<Ban> = {}): Ban => {
+        const createdAt = Date.now();
+        return { id: `ban-${uid()}`, kind: "fingerprint", value: newFingerprint(), reason: "", createdAt, expiresAt: createdAt + 60_000, ...overrides };
+      };
+      /** The bans in force at `now` among `ours` (a shared backend holds other tests' bans too). */
+      const listed = async (now: number, ours: readonly Ban[]): Promise<Ban[]> => {
+        const ids = new Set(ours.map((entry) => entry.id));
+        return (await store.listBans(now)).filter((entry) => ids.has(entry.id));
+      };
+
+      it("adds, lists oldest first, and lifts a ban once", async () => {
+        const first = ban({ kind: "ip", value: "127.0.0.2", reason: "flooding" });
+        const second = ban({ createdAt: first.createdAt + 1, expiresAt: first.createdAt + 30_000 });
+        await store.addBan(second, first.createdAt);
+        await store.addBan(first, first.createdAt);
+        expect(await listed(first.createdAt + 2, [first, second])).toEqual([first, second]);
+        expect(await store.removeBan(first.id, first.createdAt + 3)).toBe(true);
+        expect(await store.removeBan(first.id, first.createdAt + 3)).toBe(false);
+        expect(await listed(first.createdAt + 4, [first, second])).toEqual([second]);
+        expect(await store.removeBan(`ban-${uid()}`, first.createdAt)).toBe(false);
+      });
+
+      it("expires by the caller's clock: in force before expiresAt, never at or after it, and no longer liftable", async () => {
+        const entry = ban();
+        await store.addBan(entry, entry.createdAt);
+        expect(await listed(entry.expiresAt - 1, [entry])).toEqual([entry]);
+        expect(await listed(entry.expiresAt, [entry])).toEqual([]);
+        expect(await store.removeBan(entry.id, entry.expiresAt)).toBe(false);
+        // Forgotten for good once a later clock has seen it expired.
+        expect(await listed(entry.createdAt, [entry])).toEqual([]);
+      });
+
+      it("a ban added with the id of another replaces it", async () => {
+        const entry = ban();
+        const replacement = { ...entry, reason: "again", expiresAt: entry.expiresAt + 1_000 };
+        await store.addBan(entry, entry.createdAt);
+        await store.addBan(replacement, entry.createdAt);
+        expect(await listed(entry.createdAt, [entry])).toEqual([replacement]);
       });
     });
 

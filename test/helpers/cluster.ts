@@ -1,4 +1,4 @@
-import { getJson, type ServerProcess } from "./server-process.ts";
+import { getAdminJson, type ServerProcess } from "./server-process.ts";
 
 export interface WorkerView {
   node_id: string;
@@ -7,9 +7,9 @@ export interface WorkerView {
   peers: string[];
 }
 
-/** The workers as /stats?detail=peers reports them. */
+/** The workers as the admin listener's /admin/stats?detail=peers reports them. */
 export async function workers(server: ServerProcess): Promise<WorkerView[]> {
-  const { body } = await getJson(`${server.http}/stats?detail=peers`);
+  const { body } = await getAdminJson(server, "/admin/stats?detail=peers");
   return body["workers"] as WorkerView[];
 }
 

@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { loadConfig, type Config } from "../../src/config/load.ts";
 import type { Connection } from "../../src/core/connection.ts";
 import { Hub } from "../../src/core/hub.ts";
+import type { BanCheck } from "../../src/core/moderation.ts";
 import type { Session } from "../../src/core/session.ts";
 import type { Delivery, JoinFence, PeerAddress } from "../../src/delivery/delivery.ts";
 import type { RecipientFilter } from "../../src/delivery/join-fence.ts";
@@ -33,6 +34,8 @@ export class FakeConnection implements Connection {
   readonly rooms = new Set<string>();
   readonly received: Received[] = [];
   closeCode: CloseCode | undefined;
+  /** The client's address, as a transport reports it. */
+  remoteAddress: string | undefined;
   /** What the transport does once the server closes it: end the session. */
   onClose: (() => void) | undefined;
 
@@ -153,7 +156,7 @@ export class CoreHarness {
   readonly hub: Hub;
   private ids = 0;
 
-  constructor(options: { store?: MemoryStore; config?: Record<string, unknown> } = {}) {
+  constructor(options: { store?: MemoryStore; config?: Record<string, unknown>; bans?: BanCheck } = {}) {
     const store = (this.store = options.store ?? new MemoryStore());
     this.config = loadConfig({ env: {}, overrides: { ping_interval: "5s", pong_wait: "10s", ...options.config } });
     this.clock.now = 1_700_000_000_000;
@@ -166,6 +169,7 @@ export class CoreHarness {
       logger: pino({ level: "silent" }),
       nodeId: "node-test",
       clock: { now: () => this.clock.now, setTimer: this.clock.setTimer },
+      ...(options.bans === undefined ? {} : { bans: options.bans }),
     });
     this.delivery.filter = this.hub.joinGate;
   }

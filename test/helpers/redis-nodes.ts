@@ -3,7 +3,7 @@ import { expect } from "vitest";
 import { type WorkerView } from "./cluster.ts";
 import { closeAll, connectSio, connectWs, type Envelope, type TestPeer, type Transport } from "./peers.ts";
 import type { RedisServer } from "./redis-server.ts";
-import { getJson, startServer, type ServerProcess } from "./server-process.ts";
+import { getAdminJson, startServer, type ServerProcess } from "./server-process.ts";
 
 /**
  * Several real server processes sharing one private redis-server: each process (or each worker of
@@ -82,9 +82,9 @@ export class PeerPool {
   }
 }
 
-/** Every worker of the deployment as `node` reports it (/stats?detail=peers asks all nodes). */
+/** Every worker of the deployment as `node` reports it (its admin listener's /admin/stats?detail=peers asks all nodes). */
 export async function deploymentWorkers(node: ServerProcess): Promise<WorkerView[]> {
-  const { status, body } = await getJson(`${node.http}/stats?detail=peers`);
+  const { status, body } = await getAdminJson(node, "/admin/stats?detail=peers");
   expect(status).toBe(200);
   return body["workers"] as WorkerView[];
 }

@@ -10,6 +10,12 @@ export interface ServerProcess {
   readonly port: number;
   readonly http: string;
   readonly ws: string;
+  /** The admin listener's port, when it serves one (metrics_enabled: startServer's default). */
+  readonly adminPort: number | undefined;
+  /** `http://127.0.0.1:<adminPort>`, when it serves one. */
+  readonly admin: string | undefined;
+  /** The admin_token it was started with ("" for none). */
+  readonly adminToken: string;
   readonly process: ChildProcess;
   /** Every stdout/stderr line so far, for debugging and log assertions. */
   readonly output: string[];
@@ -30,9 +36,16 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
-/** Starts the real server (`cluster.ts`) as a child process on a free port and waits for its `listening` line. */
+/**
+ * Starts the real server (`cluster.ts`) as a child process on a free port and waits for its
+ * `listening` line. Its admin listener is on too, on a free port (`metrics_enabled: true,
+ * metrics_port: 0` unless `config` says otherwise), and it waits for its `admin listening` line.
+ */
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
-  const config = { host: "127.0.0.1", port: 0, log_level: "info", ...options.config };
+  const config: Record<string, unknown> = { host: "127.0.0.1", port: 0, log_level: "info", metrics_enabled: true, metrics_port: 0, ...options.config };
+  // The admin listener runs when the config file (unless other arguments replace it) or the environment enable metrics.
+  const envMetrics = options.env?.["PEER_METRICS_ENABLED"];
+  const expectAdmin = envMetrics !== undefined ? envMetrics === "true" : options.args === undefined && config["metrics_enabled"] === true;
   const dir = mkdtempSync(join(tmpdir(), "peer-server-test-"));
   const configPath = join(dir, "config.json");
   writeFileSync(configPath, JSON.stringify(config));
@@ -44,16 +57,25 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
   });
   const output: string[] = [];
   const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
-  const port = await new Promise<number>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`server did not start:\n${output.join("\n")}`)), options.timeoutMs ?? 15_000);
+  const { port, adminPort } = await new Promise<{ port: number; adminPort: number | undefined }>((done, fail) => {
+    const timer = setTimeout(() => {
+      // Nobody will stop a server that did not start in time: it goes now, workers and all.
+      child.kill("SIGKILL");
+      fail(new Error(`server did not start:\n${output.join("\n")}`));
+    }, options.timeoutMs ?? 15_000);
+    let mainPort: number | undefined;
+    let admin: number | undefined;
     const onLine = (line: string): void => {
       output.push(line);
-      if (!line.includes('"listening"')) return;
+      if (!line.includes('listening"')) return;
       try {
         const parsed = JSON.parse(line) as { port?: number; msg?: string };
-        if (parsed.msg === "listening" && typeof parsed.port === "number") {
+        if (typeof parsed.port !== "number") return;
+        if (parsed.msg === "listening") mainPort = parsed.port;
+        else if (parsed.msg === "admin listening") admin = parsed.port;
+        if (mainPort !== undefined && (admin !== undefined || !expectAdmin)) {
           clearTimeout(timer);
-          done(parsed.port);
+          done({ port: mainPort, adminPort: admin });
         }
       } catch {
         /* not a log line */
@@ -70,6 +92,9 @@ export async function startServer(options: StartOptions = {}): Promise<ServerPro
     port,
     http: `http://127.0.0.1:${port}`,
     ws: `ws://127.0.0.1:${port}/ws`,
+    adminPort,
+    admin: adminPort === undefined ? undefined : `http://127.0.0.1:${adminPort}`,
+    adminToken: options.env?.["PEER_ADMIN_TOKEN"] ?? (typeof config["admin_token"] === "string" ? config["admin_token"] : ""),
     process: child,
     output,
     exited,
@@ -99,7 +124,18 @@ export async function runToExit(args: string[], env: Record<string, string> = {}
   return { code, output };
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(url);
+export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url, init);
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The admin listener's base URL of a server; throws when it serves none (metrics_enabled false). */
+export function adminOf(server: ServerProcess): string {
+  if (server.admin === undefined) throw new Error("this server has no admin listener (start it with metrics_enabled)");
+  return server.admin;
+}
+
+/** GET of an admin listener's path, with the server's admin_token when it has one. */
+export function getAdminJson(server: ServerProcess, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  return getJson(`${adminOf(server)}${path}`, server.adminToken === "" ? undefined : { headers: { authorization: `Bearer ${server.adminToken}` } });
 }

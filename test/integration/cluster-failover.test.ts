@@ -53,7 +53,7 @@ describe("cluster failover and shutdown (2 workers)", () => {
   const slotOf = (nodeId: string): string => /\.(w\d+)-/.exec(nodeId)?.[1] ?? "?";
   const workersAsSeenBy = async (nodeId: string): Promise<WorkerView[]> => {
     const index = slotOf(nodeId);
-    const { body } = await getJson(`${server.http}/stats?detail=peers&sid=${index}-probe`);
+    const { body } = await getJson(`${server.http}/stats?sid=${index}-probe`);
     return body["workers"] as WorkerView[];
   };
 

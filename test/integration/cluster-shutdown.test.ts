@@ -48,7 +48,7 @@ afterEach(async () => {
 
 /** A 4-worker cluster holding PEERS registered peers, each in a namespace of 100. */
 async function holdPeers(config: Record<string, unknown> = {}): Promise<Held> {
-  const server = await startServer({ env: { PEER_WORKERS: String(WORKERS) }, config: { log_level: "warn", ...config }, timeoutMs: 30_000 });
+  const server = await startServer({ env: { PEER_WORKERS: String(WORKERS) }, config: { log_level: "warn", metrics_enabled: false, ...config }, timeoutMs: 30_000 });
   let crowd: Crowd;
   try {
     crowd = await openCrowd({ url: server.ws, peers: PEERS, processes: 3, concurrency: 1_000, timeoutMs: 120_000 });

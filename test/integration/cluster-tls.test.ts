@@ -4,7 +4,7 @@ import { io as ioClient, type ManagerOptions, type SocketOptions } from "socket.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { WorkerView } from "../helpers/cluster.ts";
 import { closeAll, connectWs, type Envelope, type TestPeer } from "../helpers/peers.ts";
-import { startServer, type ServerProcess } from "../helpers/server-process.ts";
+import { getAdminJson, startServer, type ServerProcess } from "../helpers/server-process.ts";
 import { httpsJson, makeCertificate, type Certificate } from "../helpers/tls.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -100,7 +100,8 @@ describe("cluster with TLS (2 workers)", () => {
     cert?.remove();
   });
 
-  const workers = async (): Promise<WorkerView[]> => (await httpsJson(`${https}/stats?detail=peers`, ca)).body["workers"] as WorkerView[];
+  // The admin listener is plain HTTP on loopback, whatever the client port speaks.
+  const workers = async (): Promise<WorkerView[]> => (await getAdminJson(server, "/admin/stats?detail=peers")).body["workers"] as WorkerView[];
   const workerOf = async (fingerprint: string): Promise<string | undefined> =>
     (await workers()).find((worker) => worker.peers.includes(fingerprint))?.node_id;
 

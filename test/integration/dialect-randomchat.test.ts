@@ -49,7 +49,7 @@ class User {
     return new User(client, String(ready["clientId"]));
   }
 
-  /** Its fingerprint in the core, as /stats?detail=peers lists it. */
+  /** Its fingerprint in the core, as the admin listener's /admin/stats?detail=peers lists it. */
   get identity(): string {
     return `randomchat:${this.clientId}`;
   }

@@ -35,6 +35,8 @@ const ARGS: { [K in Mutation]: MutationArgs[K] } = {
   requestMatch: [ticket],
   cancelMatch: ["ns", "f"],
   removeNode: ["n"],
+  addBan: [{ id: "b", kind: "ip", value: "127.0.0.2", reason: "", createdAt: 1, expiresAt: 2 }, 1],
+  removeBan: ["b", 1],
 };
 const calls = MUTATIONS.map((method, id) => ({ ps: "call", id, method, args: ARGS[method] }) as WorkerToPrimary);
 const applies = MUTATIONS.map((method) => ({ ps: "apply", method, args: ARGS[method] }) as PrimaryToWorker);
@@ -56,6 +58,7 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
       { ps: "limits-register", id: 9, key: "k" },
     ],
   },
+  "admin-response": { ps: "admin-response", id: 10, status: 204, body: "" },
 };
 
 const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { ps: K }> } = {
@@ -82,6 +85,7 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   reap: { ps: "reap", nodeId: "n" },
   workers: { ps: "workers", nodeIds: ["a", "b"] },
   stop: { ps: "stop" },
+  "admin-request": { ps: "admin-request", id: 9, method: "GET", path: "/admin/bans", body: "" },
   connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false },
 };
 
@@ -162,6 +166,9 @@ describe("cluster message guards", () => {
     ["a save without ttl", { ps: "limits-save", id: 1, fingerprint: "f", connectionId: "c", tokens: 1 }],
     ["a take with an undefined from", { ps: "limits-take", id: 1, fingerprint: "f", waitMs: 0 }],
     ["a limits batch with a store call", { ps: "limits-batch", messages: [FROM_WORKER.call] }],
+    ["a ban without its clock", { ps: "call", id: 1, method: "addBan", args: [ARGS.addBan[0]] }],
+    ["an admin response without a status", { ps: "admin-response", id: 1, body: "{}" }],
+    ["an admin response with a parsed body", { ps: "admin-response", id: 1, status: 200, body: {} }],
   ];
 
   const badFromPrimary: [string, unknown][] = [
@@ -183,6 +190,9 @@ describe("cluster message guards", () => {
     ["workers without a list", { ps: "workers", nodeIds: "a" }],
     ["a hand-off with string data", { ps: "connection", data: "GET /", longLived: true, full: false }],
     ["a hand-off without full", { ps: "connection", data: new Uint8Array(0), longLived: false }],
+    ["a snapshot without bans", { ps: "snapshot", id: 1, state: { peers: [], scopes: [], queues: [], joinSeq: 0 } }],
+    ["an admin request without an id", { ps: "admin-request", method: "GET", path: "/admin/bans", body: "" }],
+    ["an admin request without a body", { ps: "admin-request", id: 1, method: "GET", path: "/admin/bans" }],
   ];
 
   const dropsOnce = (make: typeof workerToPrimaryGuard | typeof primaryToWorkerGuard, message: unknown): void => {

@@ -31,5 +31,9 @@ export function applyMutation(store: StateStore, call: StoreCall): Promise<unkno
       return store.cancelMatch(...call.args);
     case "removeNode":
       return store.removeNode(...call.args);
+    case "addBan":
+      return store.addBan(...call.args);
+    case "removeBan":
+      return store.removeBan(...call.args);
   }
 }

@@ -14,12 +14,14 @@ import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
 import { applyMutation } from "./mutation.ts";
 import type {
+  Ban,
   Departure,
   JoinOptions,
   JoinResult,
   MatchOutcome,
   MatchTicket,
   MemberPage,
+  PeerDetails,
   PeerRecord,
   Registration,
   RegisterPeer,
@@ -122,6 +124,12 @@ export class ReplicatedStore implements StateStore {
   removeNode(nodeId: string): Promise<Departure[]> {
     return this.call("removeNode", [nodeId]);
   }
+  addBan(ban: Ban, now: number): Promise<void> {
+    return this.call("addBan", [ban, now]);
+  }
+  removeBan(id: string, now: number): Promise<boolean> {
+    return this.call("removeBan", [id, now]);
+  }
 
   resolvePeer(to: string): Promise<PeerRecord | undefined> {
     return this.replica.resolvePeer(to);
@@ -129,8 +137,11 @@ export class ReplicatedStore implements StateStore {
   resolveTarget(from: string, to: string): Promise<PeerRecord> {
     return this.replica.resolveTarget(from, to);
   }
-  listMembers(name: string, requester: string, limit: number): Promise<MemberPage> {
-    return this.replica.listMembers(name, requester, limit);
+  peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
+    return this.replica.peerDetails(fingerprint);
+  }
+  listMembers(name: string, requester: string | null, limit: number, offset?: number): Promise<MemberPage> {
+    return this.replica.listMembers(name, requester, limit, offset);
   }
   isMember(name: string, fingerprint: string): Promise<boolean> {
     return this.replica.isMember(name, fingerprint);
@@ -143,6 +154,9 @@ export class ReplicatedStore implements StateStore {
   }
   roomInfo(roomId: string): Promise<RoomInfo> {
     return this.replica.roomInfo(roomId);
+  }
+  listBans(now: number): Promise<Ban[]> {
+    return this.replica.listBans(now);
   }
   stats(): Promise<StoreStats> {
     return this.replica.stats();

@@ -2,6 +2,7 @@ import { ErrorCode, ProtocolError, badRequest } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import {
   identityKind,
+  type Ban,
   type Departure,
   type JoinOptions,
   type JoinResult,
@@ -9,6 +10,7 @@ import {
   type MatchTicket,
   type MemberInfo,
   type MemberPage,
+  type PeerDetails,
   type PeerRecord,
   type Registration,
   type RegisterPeer,
@@ -43,6 +45,7 @@ export interface MemorySnapshot {
   scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined }[];
   queues: [string, string[]][];
   joinSeq: number;
+  bans: Ban[];
 }
 
 interface Scope {
@@ -69,6 +72,8 @@ export class MemoryStore implements StateStore {
   private readonly kinds = new Map<string, number>();
   /** The last join seq handed out, across all scopes. */
   private joinSeq = 0;
+  /** Ban id -> ban, oldest first; those expired by the last mutation's `now` are gone. */
+  private readonly bans = new Map<string, Ban>();
 
   async registerPeer(request: RegisterPeer): Promise<Registration> {
     return this.registerPeerSync(request);
@@ -126,6 +131,15 @@ export class MemoryStore implements StateStore {
     return { fingerprint: target.fingerprint, alias: target.alias, connectionId: target.connectionId, nodeId: target.nodeId };
   }
 
+  async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
+    const peer = this.peers.get(fingerprint);
+    if (peer === undefined) return undefined;
+    const scopes = [...peer.scopes]
+      .map(([name, appType]) => ({ name, room: this.scopes.get(name)?.room !== undefined, app_type: appType }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId: peer.nodeId, meta: peer.meta, scopes };
+  }
+
   private resolveSync(to: string): Peer | undefined {
     const byFingerprint = this.peers.get(to);
     if (byFingerprint !== undefined) return byFingerprint;
@@ -154,13 +168,13 @@ export class MemoryStore implements StateStore {
     this.removeMember(scope, peer);
   }
 
-  async listMembers(name: string, requester: string, limit: number): Promise<MemberPage> {
+  async listMembers(name: string, requester: string | null, limit: number, offset = 0): Promise<MemberPage> {
     const scope = this.scopes.get(name);
     if (scope === undefined) return { peers: [], total: 0 };
-    if (scope.room !== undefined && !scope.members.has(requester)) {
+    if (scope.room !== undefined && requester !== null && !scope.members.has(requester)) {
       throw new ProtocolError(ErrorCode.Forbidden, "rooms are visible to their members only");
     }
-    return this.page(scope, limit);
+    return this.page(scope, limit, offset);
   }
 
   async isMember(name: string, fingerprint: string): Promise<boolean> {
@@ -255,6 +269,23 @@ export class MemoryStore implements StateStore {
     return departures;
   }
 
+  async addBan(ban: Ban, now: number): Promise<void> {
+    this.forgetExpiredBans(now);
+    this.bans.delete(ban.id);
+    this.bans.set(ban.id, { ...ban });
+  }
+
+  async listBans(now: number): Promise<Ban[]> {
+    const active: Ban[] = [];
+    for (const ban of this.bans.values()) if (ban.expiresAt > now) active.push({ ...ban });
+    return active.sort(banOrder);
+  }
+
+  async removeBan(id: string, now: number): Promise<boolean> {
+    this.forgetExpiredBans(now);
+    return this.bans.delete(id);
+  }
+
   async stats(): Promise<StoreStats> {
     const counts: [string, number][] = [];
     for (const scope of this.scopes.values()) {
@@ -270,6 +301,7 @@ export class MemoryStore implements StateStore {
     this.scopes.clear();
     this.queues.clear();
     this.kinds.clear();
+    this.bans.clear();
   }
 
   /** The whole state as plain JSON, for seeding a replica. */
@@ -279,6 +311,7 @@ export class MemoryStore implements StateStore {
       scopes: [...this.scopes.values()].map((scope) => ({ name: scope.name, members: [...scope.members], room: scope.room })),
       queues: [...this.queues].map(([key, queue]) => [key, [...queue]]),
       joinSeq: this.joinSeq,
+      bans: [...this.bans.values()],
     };
   }
 
@@ -296,6 +329,7 @@ export class MemoryStore implements StateStore {
     }
     for (const [key, queue] of snapshot.queues) this.queues.set(key, new Set(queue));
     this.joinSeq = snapshot.joinSeq;
+    for (const ban of snapshot.bans) this.bans.set(ban.id, { ...ban });
   }
 
   private requirePeer(fingerprint: string): Peer {
@@ -327,10 +361,15 @@ export class MemoryStore implements StateStore {
     return { added, member: memberInfo(peer, scope.name), seq, ...this.page(scope, listLimit) };
   }
 
-  private page(scope: Scope, limit: number): MemberPage {
+  private page(scope: Scope, limit: number, offset = 0): MemberPage {
     const peers: MemberInfo[] = [];
+    let skipped = 0;
     for (const fingerprint of scope.members.keys()) {
       if (peers.length >= limit) break;
+      if (skipped < offset) {
+        skipped++;
+        continue;
+      }
       const peer = this.peers.get(fingerprint);
       if (peer !== undefined) peers.push(memberInfo(peer, scope.name));
     }
@@ -373,12 +412,21 @@ export class MemoryStore implements StateStore {
     return true;
   }
 
+  private forgetExpiredBans(now: number): void {
+    for (const [id, ban] of this.bans) if (ban.expiresAt <= now) this.bans.delete(id);
+  }
+
   private countKind(fingerprint: string, delta: 1 | -1): void {
     const kind = identityKind(fingerprint);
     const count = (this.kinds.get(kind) ?? 0) + delta;
     if (count > 0) this.kinds.set(kind, count);
     else this.kinds.delete(kind);
   }
+}
+
+/** Oldest first: by createdAt, then by id. */
+function banOrder(a: Ban, b: Ban): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 function sharesAny(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

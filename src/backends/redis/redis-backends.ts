@@ -89,8 +89,10 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
     health: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {
       store.onStatusChange((status, details) => {
-        logger.warn({ status, stateLost: details.stateLost }, "redis status changed");
-        if (status === "ready") void server.storeRecovered(details.stateLost, RECOVERY_SETTLE_MS);
+        if (status === "ready") {
+          logger.info({ backend: "redis", stateLost: details.stateLost }, "backend up");
+          void server.storeRecovered(details.stateLost, RECOVERY_SETTLE_MS);
+        } else logger.warn({ backend: "redis" }, "backend down");
       });
       liveness = new NodeLiveness({
         redis: beat,
@@ -104,6 +106,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
         logger,
       });
       await liveness.start();
+      logger.info({ nodeId, redisAdapter: config.redisAdapter }, "node joined");
     },
     async reapNode(deadNode) {
       await liveness?.reap(deadNode).catch((error: unknown) => logger.warn({ err: error, node: deadNode }, "could not reap a dead node"));
@@ -115,6 +118,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
       await liveness?.stop();
       await store.close();
       for (const client of [pub, sub, beat, limits]) client.disconnect();
+      logger.info({ nodeId }, "node left");
     },
   };
 }

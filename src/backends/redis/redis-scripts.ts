@@ -24,6 +24,9 @@
  *                       NUL-separated, then NUL `open` for an open queue (MatchTicket.open)
  * - `avoid:<queue id>`  HASH waiting fp -> JSON array of the fingerprints its ticket avoids (only when it has some)
  * - `epoch`             random token written once per Redis lifetime (RedisStore notices a wiped Redis)
+ * - `bans`              HASH ban id -> the ban as JSON text
+ * - `banexp`            ZSET ban id scored by its expiry (ms since the epoch, the callers' clock): every
+ *                       ban script first forgets the bans expired at the `now` it is given
  */
 
 /** Helpers shared by the scripts; each script is this library followed by its body. */
@@ -59,14 +62,23 @@ local function memberInfo(fp, scope)
   return {fp, peer[1] or '', redis.call('HGET', k('scopes', fp), scope) or '', peer[2] or '{}'}
 end
 
--- {total, {member, ...}} with the first \`limit\` members, oldest first.
-local function page(scope, limit)
+-- {total, {member, ...}} with \`limit\` members after the \`offset\` oldest (default 0), oldest first.
+local function page(scope, limit, offset)
+  offset = offset or 0
   local key = k('scope', scope)
   local members = {}
   if limit > 0 then
-    for _, fp in ipairs(redis.call('ZRANGE', key, 0, limit - 1)) do members[#members + 1] = memberInfo(fp, scope) end
+    for _, fp in ipairs(redis.call('ZRANGE', key, offset, offset + limit - 1)) do members[#members + 1] = memberInfo(fp, scope) end
   end
   return {redis.call('ZCARD', key), members}
+end
+
+-- Forgets the bans expired at \`now\` (ms, the caller's clock).
+local function forgetExpiredBans(now)
+  local expired = redis.call('ZRANGEBYSCORE', P .. 'banexp', '-inf', now)
+  if #expired == 0 then return end
+  for _, id in ipairs(expired) do redis.call('HDEL', P .. 'bans', id) end
+  redis.call('ZREMRANGEBYSCORE', P .. 'banexp', '-inf', now)
 end
 
 -- {added, member, total, members, seq}; seq is the member's join score (JoinResult.seq)
@@ -233,13 +245,52 @@ removeMember(name, fp)
 return 1
 `,
 
-  // name, requester, limit -> {total, members}
+  // name, requester, limit, offset, operator ('1'|'0': rooms are listed to the operator too) -> {total, members}
   psList: `
-local name, requester, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
-if redis.call('EXISTS', k('room', name)) == 1 and not redis.call('ZSCORE', k('scope', name), requester) then
+local name, requester, limit, offset, operator = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+if operator ~= '1' and redis.call('EXISTS', k('room', name)) == 1 and not redis.call('ZSCORE', k('scope', name), requester) then
   return fail(403, 'rooms are visible to their members only')
 end
-return page(name, limit)
+return page(name, limit, offset)
+`,
+
+  // fp -> false, or {alias, conn, node, metaJson, {name, isRoom (1|0), appType, ...}}
+  psPeer: `
+local fp = ARGV[2]
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'meta')
+if not peer[1] then return false end
+local scopes = {}
+local joined = redis.call('HGETALL', k('scopes', fp))
+for i = 1, #joined, 2 do
+  scopes[#scopes + 1] = joined[i]
+  scopes[#scopes + 1] = redis.call('EXISTS', k('room', joined[i]))
+  scopes[#scopes + 1] = joined[i + 1]
+end
+return {peer[1], peer[2], peer[3], peer[4] or '{}', scopes}
+`,
+
+  // id, banJson, expiresAt, now -> 1
+  psAddBan: `
+local id, ban, expiresAt, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+forgetExpiredBans(now)
+redis.call('HSET', P .. 'bans', id, ban)
+redis.call('ZADD', P .. 'banexp', expiresAt, id)
+return 1
+`,
+
+  // now -> {banJson...}: the bans in force
+  psListBans: `
+forgetExpiredBans(ARGV[2])
+return redis.call('HVALS', P .. 'bans')
+`,
+
+  // id, now -> 1 when a ban in force was lifted, else 0
+  psRemoveBan: `
+local id, now = ARGV[2], ARGV[3]
+forgetExpiredBans(now)
+if redis.call('HDEL', P .. 'bans', id) == 0 then return 0 end
+redis.call('ZREM', P .. 'banexp', id)
+return 1
 `,
 
   // a, b -> 1 when they share a scope, else 0

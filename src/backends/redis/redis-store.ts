@@ -5,6 +5,7 @@ import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
 import {
   identityKind,
+  type Ban,
   type Departure,
   type JoinOptions,
   type JoinResult,
@@ -12,7 +13,9 @@ import {
   type MatchTicket,
   type MemberInfo,
   type MemberPage,
+  type PeerDetails,
   type PeerRecord,
+  type PeerScope,
   type Registration,
   type RegisterPeer,
   type RoomInfo,
@@ -159,6 +162,18 @@ export class RedisStore implements StateStore {
     return { fingerprint, alias, connectionId, nodeId };
   }
 
+  async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
+    const found = (await this.run("psPeer", fingerprint)) as [string, string, string, string, (string | number)[]] | null;
+    if (found === null) return undefined;
+    const [alias, connectionId, nodeId, meta, flat] = found;
+    const scopes: PeerScope[] = [];
+    for (let index = 0; index + 2 < flat.length; index += 3) {
+      scopes.push({ name: String(flat[index]), room: Number(flat[index + 1]) === 1, app_type: String(flat[index + 2]) });
+    }
+    scopes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { fingerprint, alias, connectionId, nodeId, meta: JSON.parse(meta) as Meta, scopes };
+  }
+
   async resolveTarget(from: string, to: string): Promise<PeerRecord> {
     const [fingerprint, alias, connectionId, nodeId] = (await this.run("psRoute", from, to)) as [string, string, string, string];
     return { fingerprint, alias, connectionId, nodeId };
@@ -202,8 +217,8 @@ export class RedisStore implements StateStore {
     await this.run("psLeave", name, fingerprint);
   }
 
-  async listMembers(name: string, requester: string, limit: number): Promise<MemberPage> {
-    const [total, members] = (await this.run("psList", name, requester, limit)) as [number, RawMember[]];
+  async listMembers(name: string, requester: string | null, limit: number, offset = 0): Promise<MemberPage> {
+    const [total, members] = (await this.run("psList", name, requester ?? "", limit, offset, requester === null ? "1" : "0")) as [number, RawMember[]];
     return { peers: members.map(memberInfo), total };
   }
 
@@ -267,6 +282,19 @@ export class RedisStore implements StateStore {
       for (const [fingerprint, scopes] of removed) departures.push({ fingerprint, scopes });
       if (remaining === 0) return departures;
     }
+  }
+
+  async addBan(ban: Ban, now: number): Promise<void> {
+    await this.run("psAddBan", ban.id, JSON.stringify(ban), ban.expiresAt, now);
+  }
+
+  async listBans(now: number): Promise<Ban[]> {
+    const bans = ((await this.run("psListBans", now)) as string[]).map((text) => JSON.parse(text) as Ban);
+    return bans.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  async removeBan(id: string, now: number): Promise<boolean> {
+    return (await this.run("psRemoveBan", id, now)) === 1;
   }
 
   async stats(): Promise<StoreStats> {
