@@ -275,7 +275,8 @@ export class Hub {
           this.metrics.messageSent("ok");
           ack(okReply(refOf(request)));
         }
-        this.metrics.requestHandled(refOf(request), receivedAt);
+        this.metrics.requestHandled(refOf(request), receivedAt, session.handedOffAt);
+        session.handedOffAt = 0;
         const after = session.afterReply;
         session.afterReply = undefined;
         after?.();

@@ -31,7 +31,7 @@ export class Messaging {
       const ts = this.ctx.clock.now();
       if (request.payloadJson !== undefined) local.connection.sendEncoded(request.type, targetedJson(from, local.fingerprint, request.payloadJson, ts));
       else local.connection.send(request.type, { from, to: local.fingerprint, payload: request.payload, ts } satisfies ServerBody<"signal">);
-      this.ctx.metrics.signalDelivered(receivedAt);
+      session.handedOffAt = this.ctx.metrics.signalDelivered(receivedAt);
       return undefined;
     }
     return this.targetedRemote(from, request, receivedAt);

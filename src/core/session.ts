@@ -40,6 +40,12 @@ export class Session {
   closing: Promise<void> | undefined;
   /** Requests are handled one at a time, in arrival order, even when a handler awaits the store. */
   readonly queue: QueuedRequest[] = [];
+  /**
+   * The Metrics.now() stamp of the current request's hand-off to its target on this process (a
+   * signal or relay served locally), which is also when its handling ended; 0 otherwise. Set by
+   * the handler, read and reset by the hub: the clock is read once for both.
+   */
+  handedOffAt = 0;
   draining = false;
   /** Cancels the close for not registering within pong_wait; undefined once registered or closed. */
   cancelRegisterTimeout: (() => void) | undefined;

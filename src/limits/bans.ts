@@ -13,6 +13,8 @@ export function normalizeAddress(address: string): string | undefined {
   const bare = address.includes("%") ? address.slice(0, address.indexOf("%")) : address;
   const family = isIP(bare);
   if (family === 4) return bare;
+  // A dual-stack listener shows every IPv4 client so: the usual case, without a URL parse.
+  if (family === 6 && /^::ffff:\d/i.test(bare) && isIP(bare.slice(7)) === 4) return bare.slice(7);
   if (family !== 6) return undefined;
   // The WHATWG URL parser writes an IPv6 host in its one canonical form (RFC 5952).
   const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);

@@ -20,8 +20,12 @@ export interface Metrics {
   now(): number;
   /** A client request reached the core (a dialect's, as the core type it became); `type` undefined: unknown. */
   requestReceived(type: string | undefined): void;
-  /** The core sent the direct reply to a request received at `receivedAt` (a now() stamp), or finished one that has none. */
-  requestHandled(type: string | undefined, receivedAt: number): void;
+  /**
+   * The core sent the direct reply to a request received at `receivedAt` (a now() stamp), or
+   * finished one that has none. `endedAt`, when above 0, is a stamp already taken at that moment
+   * (a local signal's hand-off, from signalDelivered): the clock is not read again.
+   */
+  requestHandled(type: string | undefined, receivedAt: number, endedAt?: number): void;
   /** An error reply with this code. */
   errorReplied(code: number): void;
   /** A message refused for its peer's message budget (error 429). */
@@ -37,9 +41,9 @@ export interface Metrics {
   slowConsumer(): void;
   /**
    * A signal or relay received at `receivedAt` (a now() stamp of whichever process received it)
-   * was handed to its target's connection here.
+   * was handed to its target's connection here. Returns the stamp of the hand-off (0 from noMetrics).
    */
-  signalDelivered(receivedAt: number): void;
+  signalDelivered(receivedAt: number): number;
   /** Where the gauges are read at each scrape; createServer calls it once it is wired. */
   track(source: GaugeSource): void;
 }
@@ -66,6 +70,6 @@ export const noMetrics: Metrics = {
   messageSent: nothing,
   messageSentIn: nothing,
   slowConsumer: nothing,
-  signalDelivered: nothing,
+  signalDelivered: () => 0,
   track: nothing,
 };

@@ -24,6 +24,8 @@ export const OTHER = "other";
 
 /** Upper bounds of the latency histograms, in seconds (50 µs to 5 s; above: the +Inf bucket). */
 export const LATENCY_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** LATENCY_BUCKETS in whole microseconds: the hot path compares small integers only. */
+const BUCKET_MICROS: readonly number[] = LATENCY_BUCKETS.map((seconds) => Math.round(seconds * 1e6));
 
 /** Metrics.now() stamps are microseconds modulo this (2^30 µs: about 18 minutes), plus 1. */
 const STAMP_RANGE = 2 ** 30;
@@ -117,20 +119,12 @@ export class PrometheusMetrics implements Metrics {
     return ((ORIGIN_MICROS + Math.floor(performance.now() * 1000)) & STAMP_MASK) + 1;
   }
 
-  /** Seconds from the stamp `since` to now, the wrap of the stamps undone; a negative time (clock skew between machines) is 0. */
-  private secondsSince(since: number): number {
-    let micros = this.now() - since;
-    if (micros < -STAMP_RANGE / 2) micros += STAMP_RANGE;
-    else if (micros > STAMP_RANGE / 2) micros -= STAMP_RANGE;
-    return micros > 0 ? micros / 1e6 : 0;
-  }
-
   requestReceived(type: string | undefined): void {
     increment(this.received, this.requestTypes.of(type));
   }
 
-  requestHandled(type: string | undefined, receivedAt: number): void {
-    this.requestDurations.observe(this.requestTypes.of(type), this.secondsSince(receivedAt));
+  requestHandled(type: string | undefined, receivedAt: number, endedAt = 0): void {
+    this.requestDurations.observe(this.requestTypes.of(type), elapsed(receivedAt, endedAt > 0 ? endedAt : this.now()));
   }
 
   errorReplied(code: number): void {
@@ -153,8 +147,10 @@ export class PrometheusMetrics implements Metrics {
     this.slowConsumerCount++;
   }
 
-  signalDelivered(receivedAt: number): void {
-    this.signalDelivery.observe(0, this.secondsSince(receivedAt));
+  signalDelivered(receivedAt: number): number {
+    const now = this.now();
+    this.signalDelivery.observe(0, elapsed(receivedAt, now));
+    return now;
   }
 
   track(source: GaugeSource): void {
@@ -204,10 +200,14 @@ class LabelSet {
   }
 }
 
-/** Histograms over LATENCY_BUCKETS, one row per label value: counts per bucket and the sum, in plain arrays. */
+/**
+ * Histograms over LATENCY_BUCKETS, one row per label value: counts per bucket and the sum, in plain
+ * arrays, in microseconds; seconds only when scraped.
+ */
 class Latencies {
   /** rows x (bounds + 1) counts, not cumulative; the last column is above every bound. */
   private readonly counts: Float64Array;
+  /** Per row, the sum of the observations in microseconds. */
   private readonly sums: Float64Array;
   private readonly width = LATENCY_BUCKETS.length + 1;
 
@@ -216,12 +216,12 @@ class Latencies {
     this.sums = new Float64Array(rows);
   }
 
-  /** One observation in `row`, in seconds (at least 0). */
-  observe(row: number, seconds: number): void {
+  /** One observation in `row`, in whole microseconds (at least 0). */
+  observe(row: number, micros: number): void {
     let bucket = 0;
-    while (bucket < LATENCY_BUCKETS.length && seconds > (LATENCY_BUCKETS[bucket] as number)) bucket++;
+    while (bucket < BUCKET_MICROS.length && micros > (BUCKET_MICROS[bucket] as number)) bucket++;
     increment(this.counts, row * this.width + bucket);
-    this.sums[row] = (this.sums[row] as number) + seconds;
+    this.sums[row] = (this.sums[row] as number) + micros;
   }
 
   /** Prometheus's histogram samples (cumulative `_bucket`s, `_sum`, `_count`), with the row's label if there are several rows. */
@@ -234,10 +234,21 @@ class Latencies {
         cumulative += this.counts[row * this.width + bucket] as number;
         samples.push({ value: cumulative, labels: { ...labels, le: bucket < LATENCY_BUCKETS.length ? (LATENCY_BUCKETS[bucket] as number) : "+Inf" }, metricName: `${name}_bucket` });
       }
-      samples.push({ value: this.sums[row] as number, labels, metricName: `${name}_sum` }, { value: cumulative, labels, metricName: `${name}_count` });
+      samples.push({ value: (this.sums[row] as number) / 1e6, labels, metricName: `${name}_sum` }, { value: cumulative, labels, metricName: `${name}_count` });
     }
     return samples;
   }
+}
+
+/**
+ * Microseconds from the stamp `from` to the stamp `to`, the wrap of the stamps undone; a negative
+ * time (clock skew between machines) is 0. A small integer, like the stamps: nothing to box.
+ */
+function elapsed(from: number, to: number): number {
+  let micros = to - from;
+  if (micros < -STAMP_RANGE / 2) micros += STAMP_RANGE;
+  else if (micros > STAMP_RANGE / 2) micros -= STAMP_RANGE;
+  return micros > 0 ? micros : 0;
 }
 
 /** Adds 1 at `index` (always within the array: indexes come from the label sets). */

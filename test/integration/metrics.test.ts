@@ -203,6 +203,8 @@ describe("metrics on a 2-worker cluster", () => {
     // One HELP per metric: the exposition stays valid with both workers merged.
     const helps = text.split("\n").filter((line) => line.startsWith("# HELP "));
     expect(new Set(helps.map((line) => line.split(" ")[2])).size).toBe(helps.length);
+    // prom-client's IPC messages pass the project's guards without a word, both ways.
+    expect(server.output.filter((line) => line.includes("dropped a malformed message"))).toEqual([]);
   });
 });
 
