@@ -3,6 +3,7 @@
  *
  *   config, observability, internals, protocol   the floor: wire formats, options, logging, library seams
  *   backends/  (contracts at its root; memory/, cluster/, redis/ beside each other)
+ *   trust/                                       pure checks of who a client is: key proofs, access tokens, origins, client addresses
  *   delivery/  limits/
  *   core/                                        the transport-free domain
  *   transport/  http/  admin/                   the edges; admin/ is the admin listener and its route table
@@ -54,6 +55,13 @@ module.exports = {
       comment: "memory and redis do not know each other or the cluster (the cluster's primary keeps a memory store)",
       from: { path: "^src/backends/(memory|redis)/" },
       to: { path: IMPLEMENTATIONS, pathNot: "^src/backends/$1/" },
+    },
+    {
+      name: "trust-is-pure",
+      severity: "error",
+      comment: "the trust checks take their inputs as values: they import only the floor",
+      from: { path: "^src/trust/" },
+      to: { path: "^src/", pathNot: "^src/(trust|config|observability|protocol)/" },
     },
     {
       name: "delivery-below-core",

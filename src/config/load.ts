@@ -83,6 +83,11 @@ export function loadConfig(options: { path?: string; env?: NodeJS.ProcessEnv; ov
   if ((typed.tlsCert === "") !== (typed.tlsKey === "")) {
     problems.push("tls_cert/tls_key: set both or neither");
   }
+  if ([typed.authJwtSecret, typed.authJwtPublicKey, typed.authJwksUrl].filter((value) => value !== "").length > 1) {
+    problems.push("auth_jwt_secret/auth_jwt_public_key/auth_jwks_url: set at most one");
+  }
+  if (typed.connectionBurstPerIp < typed.connectionRatePerIp) problems.push("connection_burst_per_ip: must be at least connection_rate_per_ip");
+  if (typed.registrationBurstPerIp < typed.registrationRatePerIp) problems.push("registration_burst_per_ip: must be at least registration_rate_per_ip");
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(typed);
 }

@@ -66,6 +66,42 @@ export interface Config {
   readonly turnTtlMs: number;
   /** STUN URLs given to every registered peer. */
   readonly stunUrls: readonly string[];
+  /** Proof of key possession at register (challenge + signature): never asked, optional, or required. */
+  readonly keyProof: "off" | "optional" | "required";
+  /** HS256 secret every connection's JWT must be signed with; "" for none. */
+  readonly authJwtSecret: string;
+  /** PEM public key (SPKI) for RS256/ES256/EdDSA JWTs; "" for none. */
+  readonly authJwtPublicKey: string;
+  /** A JWKS URL the JWT verification keys are fetched from; "" for none. */
+  readonly authJwksUrl: string;
+  /** When set, a JWT's `aud` must include it. */
+  readonly authJwtAudience: string;
+  /** When set, a JWT's `iss` must equal it. */
+  readonly authJwtIssuer: string;
+  /** Origins a browser connection may come from ("*": any); requests without Origin always pass. */
+  readonly allowedOrigins: readonly string[];
+  /** Open connections per client address on the machine (all workers). */
+  readonly maxConnectionsPerIp: number;
+  /** New connections per second per client address (steady rate) ... */
+  readonly connectionRatePerIp: number;
+  /** ... and the burst above it. */
+  readonly connectionBurstPerIp: number;
+  /** Registrations per second per client address (whatever the key) ... */
+  readonly registrationRatePerIp: number;
+  /** ... and the burst above it. */
+  readonly registrationBurstPerIp: number;
+  /** Proxies (CIDR or address list) whose X-Forwarded-For is believed. */
+  readonly trustedProxies: readonly string[];
+  /** Namespaces and rooms one peer may be in at once. */
+  readonly maxScopesPerPeer: number;
+  /** Rooms one peer may own at once. */
+  readonly maxRoomsPerPeer: number;
+  /** Match tickets one peer may have waiting at once. */
+  readonly maxTicketsPerPeer: number;
+  /** Largest match criteria, in bytes of JSON. */
+  readonly maxCriteriaBytes: number;
+  /** How long a peer kicked from a room may not join it again. */
+  readonly kickBanMs: number;
 }
 
 type Kind =
@@ -131,6 +167,24 @@ export const OPTIONS: readonly Option[] = [
   { file: "turn_urls", field: "turnUrls", kind: { type: "list" }, default: [], env: "PEER_TURN_URLS" },
   { file: "turn_ttl", field: "turnTtlMs", kind: { type: "duration", minMs: 60_000 }, default: 3_600_000, env: "PEER_TURN_TTL" },
   { file: "stun_urls", field: "stunUrls", kind: { type: "list" }, default: [], env: "PEER_STUN_URLS" },
+  { file: "key_proof", field: "keyProof", kind: { type: "string", oneOf: ["off", "optional", "required"] }, default: "optional", env: "PEER_KEY_PROOF" },
+  { file: "auth_jwt_secret", field: "authJwtSecret", kind: { type: "string" }, default: "", env: "PEER_AUTH_JWT_SECRET" },
+  { file: "auth_jwt_public_key", field: "authJwtPublicKey", kind: { type: "string" }, default: "", env: "PEER_AUTH_JWT_PUBLIC_KEY" },
+  { file: "auth_jwks_url", field: "authJwksUrl", kind: { type: "string" }, default: "", env: "PEER_AUTH_JWKS_URL" },
+  { file: "auth_jwt_audience", field: "authJwtAudience", kind: { type: "string" }, default: "", env: "PEER_AUTH_JWT_AUDIENCE" },
+  { file: "auth_jwt_issuer", field: "authJwtIssuer", kind: { type: "string" }, default: "", env: "PEER_AUTH_JWT_ISSUER" },
+  { file: "allowed_origins", field: "allowedOrigins", kind: { type: "list" }, default: ["*"], env: "PEER_ALLOWED_ORIGINS" },
+  { file: "max_connections_per_ip", field: "maxConnectionsPerIp", kind: { type: "int", min: 1, max: INT32 }, default: 256, env: "PEER_MAX_CONNECTIONS_PER_IP" },
+  { file: "connection_rate_per_ip", field: "connectionRatePerIp", kind: { type: "int", min: 1, max: INT32 }, default: 20, env: "PEER_CONNECTION_RATE_PER_IP" },
+  { file: "connection_burst_per_ip", field: "connectionBurstPerIp", kind: { type: "int", min: 1, max: INT32 }, default: 100, env: "PEER_CONNECTION_BURST_PER_IP" },
+  { file: "registration_rate_per_ip", field: "registrationRatePerIp", kind: { type: "int", min: 1, max: INT32 }, default: 20, env: "PEER_REGISTRATION_RATE_PER_IP" },
+  { file: "registration_burst_per_ip", field: "registrationBurstPerIp", kind: { type: "int", min: 1, max: INT32 }, default: 100, env: "PEER_REGISTRATION_BURST_PER_IP" },
+  { file: "trusted_proxies", field: "trustedProxies", kind: { type: "list" }, default: [], env: "PEER_TRUSTED_PROXIES" },
+  { file: "max_scopes_per_peer", field: "maxScopesPerPeer", kind: { type: "int", min: 1, max: INT32 }, default: 64, env: "PEER_MAX_SCOPES_PER_PEER" },
+  { file: "max_rooms_per_peer", field: "maxRoomsPerPeer", kind: { type: "int", min: 1, max: INT32 }, default: 8, env: "PEER_MAX_ROOMS_PER_PEER" },
+  { file: "max_tickets_per_peer", field: "maxTicketsPerPeer", kind: { type: "int", min: 1, max: INT32 }, default: 8, env: "PEER_MAX_TICKETS_PER_PEER" },
+  { file: "max_criteria_bytes", field: "maxCriteriaBytes", kind: { type: "int", min: 2, max: 1_048_576 }, default: 1024, env: "PEER_MAX_CRITERIA_BYTES" },
+  { file: "kick_ban", field: "kickBanMs", kind: { type: "duration", minMs: 0 }, default: 60_000, env: "PEER_KICK_BAN" },
   {
     file: "log_level",
     field: "logLevel",
