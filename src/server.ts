@@ -3,10 +3,10 @@ import { createServer as createHttpServer, type IncomingMessage, type RequestLis
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import type { Duplex } from "node:stream";
 import { Server as SocketIoServer } from "socket.io";
 import type { Backends } from "./backends/backends.ts";
 import { memoryBackends } from "./backends/memory/memory-backends.ts";
+import { addressRegistrations } from "./backends/registration-limiter.ts";
 import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./delivery/direct-links.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
@@ -14,11 +14,15 @@ import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { assertLibraryInternals } from "./internals/library-internals.ts";
 import { createHttpHandler, statsBody, type WorkerStats } from "./http/routes.ts";
 import { Admission } from "./limits/admission.ts";
+import type { AddressHold } from "./limits/address-quota.ts";
 import { BanList, normalizeAddress } from "./limits/bans.ts";
+import { createConnectionGate } from "./limits/connection-gate.ts";
+import { accessTokenVerifier } from "./trust/access-tokens.ts";
 import { adminApi, type AdminAnswer, type AdminRequest } from "./admin/admin-api.ts";
 import type { Logger } from "./observability/logger.ts";
 import { noMetrics, type Metrics } from "./observability/metrics.ts";
 import { CloseCode, ErrorCode } from "./protocol/errors.ts";
+import { installConnectionEntry } from "./transport/connection-entry.ts";
 import { NativeWsProtocol } from "./transport/raw-ws.ts";
 import { oversizeReadLimit, WsEndpoint } from "./transport/ws-endpoint.ts";
 import { ConnectionIds } from "./transport/ws-connection.ts";
@@ -65,6 +69,12 @@ export interface ServerDeps {
    * arrived; decided by the cluster primary for its workers. Default: this process's own count.
    */
   overCapacity?: (request: IncomingMessage) => boolean;
+  /**
+   * When given, a cluster primary counts the connections per client address as it hands them over
+   * (the hold it took for this request's connection, if any), and this process counts none itself.
+   * Default: this process counts its own.
+   */
+  countedByPrimary?: (request: IncomingMessage) => AddressHold | undefined;
   /** What the core, the transports and delivery count and time (metrics_enabled). Default: noMetrics, which does nothing. */
   metrics?: Metrics;
 }
@@ -129,7 +139,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
     start() {
       started ??= (async () => {
         try {
-          backends = await (deps.connectBackends ?? (async () => memoryBackends()))();
+          backends = await (deps.connectBackends ?? (async () => memoryBackends(addressRegistrations(config))))();
         } catch (error) {
           throw new StartError("backends", error);
         }
@@ -187,6 +197,12 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     ? createHttpsServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), handshakeTimeout: config.headerTimeoutMs, ...deadlines }, onRequest)
     : createHttpServer(deadlines, onRequest);
 
+  // Read on every connection and registration without a store call; every process reads it again
+  // when a ban changes (BANS_EVENT) and every BAN_REFRESH_MS.
+  const bans = new BanList({ store, now: Date.now, onError: (error) => logger.warn({ err: error }, "could not read the bans") });
+  const tokens = accessTokenVerifier(config);
+  const gate = createConnectionGate(config, { tokens, addressBanned: (address) => bans.addressBanned(address), countedByPrimary: deps.countedByPrimary });
+  const origins = gate.origins;
   const io = new SocketIoServer(httpServer, {
     path: SOCKET_IO_PATH,
     serveClient: false,
@@ -199,17 +215,19 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     parser: socketIoParser,
     perMessageDeflate: config.compressionEnabled ? { threshold: 1024 } : false,
     httpCompression: config.compressionEnabled,
-    cors: { origin: true },
+    // allowed_origins: `*` reflects every origin; otherwise only a listed one is named in the answer.
+    cors: { origin: origins.allowsAll ? true : (origin, callback) => callback(null, origins.allowed(origin)) },
     destroyUpgrade: false,
     // Runs for every new Engine.IO session (polling or WebSocket) before it exists: see admission.
     allowRequest: (request, callback) => admission.admitSession(request, callback),
     ...(backends.adapter === undefined ? {} : { adapter: backends.adapter }),
   });
-  // Engine.IO's own upgrade listener, which Socket.IO just attached (and the only one so far): the
-  // upgrade dispatcher below calls it for Socket.IO's path, so that a banned address is refused
-  // with 403 on every path before anything else.
-  const engineUpgrade = httpServer.listeners("upgrade") as ((request: IncomingMessage, socket: Duplex, head: Buffer) => void)[];
-  httpServer.removeAllListeners("upgrade");
+  // Every plain-WebSocket endpoint by its exact path: the native protocol at /ws and each dialect's.
+  const endpoints: WsEndpoint[] = [];
+  const endpointByPath = new Map<string, WsEndpoint>();
+  // Right after Engine.IO attached: every connection passes the gate first, on every path.
+  installConnectionEntry(httpServer, { gate, socketIoPath: SOCKET_IO_PATH, endpoints: endpointByPath, logger });
+  gate.watchSessions(io.engine);
   // After Engine.IO attached: it takes over the 'request' listeners present when it does.
   if (deps.listen === false) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
   if (deps.generateSessionId !== undefined) {
@@ -229,9 +247,6 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     metrics,
   });
 
-  // Read on every connection and registration without a store call; every process reads it again
-  // when a ban changes (BANS_EVENT) and every BAN_REFRESH_MS.
-  const bans = new BanList({ store, now: Date.now, onError: (error) => logger.warn({ err: error }, "could not read the bans") });
   const hub = new Hub({
     config,
     store,
@@ -239,6 +254,8 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     bans,
     budgetStore: backends.budgetStore,
     registrationLimiter: backends.registrationLimiter,
+    addressRegistrationLimiter: backends.addressRegistrationLimiter,
+    ...(tokens === undefined ? {} : { accessTokens: tokens }),
     logger,
     nodeId,
     metrics,
@@ -249,16 +266,9 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     for (const endpoint of endpoints) count += endpoint.connectionCount;
     return count;
   };
-  const admission = new Admission(
-    deps.overCapacity ?? (() => localConnections() >= config.maxPeers),
-    () => hub.isAccepting,
-    (address) => bans.addressBanned(address),
-  );
+  const admission = new Admission(deps.overCapacity ?? (() => localConnections() >= config.maxPeers), () => hub.isAccepting);
   admission.watchSessions(io.engine);
-  // Every plain-WebSocket endpoint by its exact path: the native protocol at /ws and each dialect's.
   const ids = new ConnectionIds();
-  const endpoints: WsEndpoint[] = [];
-  const endpointByPath = new Map<string, WsEndpoint>();
   const mount = (paths: readonly string[], endpoint: WsEndpoint): void => {
     endpoints.push(endpoint);
     for (const path of paths) endpointByPath.set(path, endpoint);
@@ -274,7 +284,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     nodeId,
   });
   for (const dialect of dialects) mount(dialect.wsPaths, new WsEndpoint(dialect.protocol, config, hub, nsp, logger, admission, ids, metrics));
-  bindSocketIo(io, hub, config, admission, metrics);
+  bindSocketIo(io, hub, config, admission, gate, metrics);
 
   const localStats = (detail: boolean): WorkerStats => {
     // The connections max_peers counts (localConnections), by transport: admitted or not yet refused,
@@ -330,24 +340,6 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     const [here, others] = await Promise.all([takeUpBans(), everyOther<number>(BANS_EVENT)]);
     return others.reduce((sum, closed) => sum + closed, here);
   };
-
-  httpServer.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (admission.banned(request)) {
-      socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      return;
-    }
-    const url = request.url ?? "";
-    if (url.startsWith(SOCKET_IO_PATH)) {
-      for (const listener of engineUpgrade) listener.call(httpServer, request, socket, head);
-      return;
-    }
-    const endpoint = endpointByPath.get(url.split("?", 1)[0] ?? "");
-    if (endpoint !== undefined) {
-      endpoint.handleUpgrade(request, socket, head);
-      return;
-    }
-    socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-  });
 
   const snapshot = async (detail: boolean) => {
     const [stats, workers] = await Promise.all([store.stats(), allStats(detail)]);

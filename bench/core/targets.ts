@@ -157,6 +157,12 @@ export const BENCH_SERVER_CONFIG: Readonly<Record<string, unknown>> = {
   log_level: "warn",
   rate_limit_per_sec: 1_000_000,
   rate_limit_burst: 1_000_000,
+  // The load comes from a few loopback addresses: per-address limits would refuse it.
+  max_connections_per_ip: 1_000_000,
+  connection_rate_per_ip: 1_000_000,
+  connection_burst_per_ip: 1_000_000,
+  registration_rate_per_ip: 1_000_000,
+  registration_burst_per_ip: 1_000_000,
   send_buffer_size: 4_096,
   randomchat_max_msg_per_second: 1_000_000,
   ...serverOptionsFromEnv(process.env["BENCH_SERVER_OPTIONS"]),

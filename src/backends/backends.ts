@@ -28,6 +28,8 @@ export interface Backends {
   readonly budgetStore: BudgetStore;
   /** Registrations per public key, for the whole deployment. */
   readonly registrationLimiter: RegistrationLimiter;
+  /** Registrations per client address whatever the key (registration_rate_per_ip), for the whole deployment. */
+  readonly addressRegistrationLimiter: RegistrationLimiter;
   /** The Socket.IO adapter that reaches the other processes; none when the process is alone. */
   readonly adapter?: NonNullable<ServerOptions["adapter"]>;
   /** Each backend this process depends on, up or down, for /health and /readyz; empty when none can fail. */

@@ -2,55 +2,78 @@ import type { Redis } from "ioredis";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 
 /**
- * Registrations per public key. One limit for the whole deployment: in memory for one process,
+ * Registrations per public key, and per client address whatever the key (so that rotating keys
+ * buys no more registrations). One limit for the whole deployment: in memory for one process,
  * in the cluster primary for the workers of one machine (src/backends/cluster/cluster-limits.ts), in Redis
  * for nodes. Registrations outlive connections: nothing is forgotten on disconnect.
  */
 export interface RegistrationLimiter {
-  /** Counts one registration of `key`; resolves false when the key is over its limit. */
+  /** Counts one registration of `key` (a fingerprint, or an address); resolves false when it is over its limit. */
   consume(key: string): Promise<boolean>;
 }
 
 /** Registrations one public key may make at once; after that, one a second (see the limiters below). */
 export const REGISTRATION_BURST = 10;
 
-/**
- * rate-limiter-flexible's pair for registrations: one point a second, and a reserve of
- * REGISTRATION_BURST - 1 points that comes back REGISTRATION_BURST seconds after it is first used.
- * So a key may register 10 times at once, then once a second, plus the reserve again every 10 s.
- */
-const STEADY = { points: 1, duration: 1 } as const;
-const RESERVE = { points: REGISTRATION_BURST - 1, duration: REGISTRATION_BURST } as const;
+/** A registration limit: `perSec` a second, and `burst` at once. */
+export interface RegistrationRate {
+  readonly perSec: number;
+  readonly burst: number;
+}
 
-/** Registrations counted in this process: a single server, or the cluster primary for its workers. */
-export function createMemoryRegistrationLimiter(): RegistrationLimiter {
-  return wrap(new BurstyRateLimiter(new RateLimiterMemory({ keyPrefix: "reg", ...STEADY }), new RateLimiterMemory({ keyPrefix: "regb", ...RESERVE })));
+/** The limit of each public key: 10 at once, then one a second. */
+export const KEY_REGISTRATIONS: RegistrationRate = { perSec: 1, burst: REGISTRATION_BURST };
+
+/**
+ * rate-limiter-flexible's pair for a RegistrationRate: `perSec` points a second, and a reserve of
+ * `burst - perSec` points that comes back `burst / perSec` seconds after it is first used. So a
+ * public key (1 a second, 10 at once) may register 10 times at once, then once a second, plus the
+ * reserve again every 10 s.
+ */
+function pair(rate: RegistrationRate): { steady: { points: number; duration: number }; reserve: { points: number; duration: number } | undefined } {
+  const reserve = rate.burst - rate.perSec;
+  return {
+    steady: { points: rate.perSec, duration: 1 },
+    reserve: reserve > 0 ? { points: reserve, duration: Math.ceil(rate.burst / rate.perSec) } : undefined,
+  };
+}
+
+/**
+ * Registrations counted in this process: a single server, or the cluster primary for its workers.
+ * Default: per public key; `prefix` names another limit's keys (e.g. per client address).
+ */
+export function createMemoryRegistrationLimiter(rate: RegistrationRate = KEY_REGISTRATIONS, prefix = "reg"): RegistrationLimiter {
+  const { steady, reserve } = pair(rate);
+  const first = new RateLimiterMemory({ keyPrefix: prefix, ...steady });
+  return wrap(reserve === undefined ? first : new BurstyRateLimiter(first, new RateLimiterMemory({ keyPrefix: `${prefix}b`, ...reserve })));
 }
 
 /**
  * Registrations counted in Redis for every node (rate-limiter-flexible's Redis limiter), with an
- * in-memory insurance limiter while Redis is unreachable.
+ * in-memory insurance limiter while Redis is unreachable. Keys `<keyPrefix><prefix>*`.
  */
-export function createRedisRegistrationLimiter(redis: Redis, keyPrefix: string): RegistrationLimiter {
-  return wrap(
-    new BurstyRateLimiter(
-      new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix: `${keyPrefix}reg`,
-        ...STEADY,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ keyPrefix: "reg", ...STEADY }),
-      }),
-      new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix: `${keyPrefix}regb`,
-        ...RESERVE,
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory({ keyPrefix: "regb", ...RESERVE }),
-      }),
-    ),
-  );
+export function createRedisRegistrationLimiter(redis: Redis, keyPrefix: string, rate: RegistrationRate = KEY_REGISTRATIONS, prefix = "reg"): RegistrationLimiter {
+  const { steady, reserve } = pair(rate);
+  const limiter = (name: string, points: { points: number; duration: number }): RateLimiterRedis =>
+    new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix: `${keyPrefix}${name}`,
+      ...points,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, ...points }),
+    });
+  const first = limiter(prefix, steady);
+  return wrap(reserve === undefined ? first : new BurstyRateLimiter(first, limiter(`${prefix}b`, reserve)));
 }
+
+/** The prefix of the per-address registration limit's keys (`ps:regip*` in Redis). */
+export const ADDRESS_PREFIX = "regip";
+
+/** The limit of registrations per client address (registration_rate_per_ip, registration_burst_per_ip). */
+export const addressRegistrations = (config: { readonly registrationRatePerIp: number; readonly registrationBurstPerIp: number }): RegistrationRate => ({
+  perSec: config.registrationRatePerIp,
+  burst: config.registrationBurstPerIp,
+});
 
 const allowed = (): boolean => true;
 const refused = (rejection: unknown): boolean => {

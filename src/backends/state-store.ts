@@ -1,3 +1,4 @@
+import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import type { Criteria, Meta } from "../protocol/requests.ts";
 
 /**
@@ -14,7 +15,8 @@ export interface StateStore {
   /**
    * Claims a fingerprint for a connection. A requested alias must be free (409 otherwise); without one,
    * the first free candidate is taken. If the fingerprint is held by another connection, the new one
-   * takes over and the old one's memberships are removed and returned as `replaced`.
+   * takes over and the old one's memberships are removed and returned as `replaced`, unless the
+   * holder is verified and the newcomer is not: then 409 and nothing changes.
    */
   registerPeer(request: RegisterPeer): Promise<Registration>;
   /** Removes the peer if `connectionId` still owns the fingerprint; otherwise does nothing. */
@@ -32,7 +34,10 @@ export interface StateStore {
   /** Shallow-merges `patch` into the peer's meta; null values delete keys. 400 if the result passes 4 KB. */
   updateMeta(fingerprint: string, patch: Meta): Promise<void>;
 
-  /** Joins a public namespace (403 if the name is a room). Idempotent: `added` is false the second time. */
+  /**
+   * Joins a public namespace (403 if the name is a room). Idempotent: `added` is false the second
+   * time. With `options.caps`, 429 when the peer is already in `maxScopes` namespaces and rooms.
+   */
   joinNamespace(name: string, fingerprint: string, options: JoinOptions): Promise<JoinResult>;
   /** Leaves a namespace or room (404 if not a member); drops the peer's ticket there, unless it is `open`. */
   leaveScope(name: string, fingerprint: string): Promise<void>;
@@ -49,13 +54,26 @@ export interface StateStore {
   /** True when the two peers share at least one namespace or room. */
   sharesScope(a: string, b: string): Promise<boolean>;
 
-  /** Creates a room owned and joined by `owner`; 409 if the name is taken by a room or a namespace. */
-  createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo>;
-  /** Joins a room: 404 unknown, 429 full. Idempotent. */
-  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult>;
+  /**
+   * Creates a room owned and joined by `owner`; 409 if the name is taken by a room or a namespace.
+   * With `caps`, 429 when the owner already owns `maxRooms` rooms or is in `maxScopes` scopes.
+   */
+  createRoom(roomId: string, owner: string, maxSize: number, caps?: PeerCaps): Promise<RoomInfo>;
+  /**
+   * Joins a room: 404 unknown, 403 while a kick ban of the peer there is in force at
+   * `admission.now`, 429 full, or (with `admission.caps`) 429 when the peer is already in
+   * `maxScopes` namespaces and rooms. Idempotent. Without `admission` nothing but the size is
+   * checked (a membership restored after the state was lost).
+   */
+  joinRoom(roomId: string, fingerprint: string, listLimit: number, admission?: RoomAdmission): Promise<RoomJoinResult>;
   roomInfo(roomId: string): Promise<RoomInfo>;
-  /** Removes `target` from the room: 404 room or target unknown, 403 if `owner` does not own it. */
-  kick(roomId: string, owner: string, target: string): Promise<void>;
+  /**
+   * Removes `target` from the room: 404 room or target unknown, 403 if `owner` does not own it.
+   * With `ban`, the target's joinRoom of this room is refused (403) while `ban.until` is after the
+   * `now` it is given. Bans expire by the callers' clocks, as addBan's do, and belong to the room:
+   * a room that empties is gone with its bans.
+   */
+  kick(roomId: string, owner: string, target: string, ban?: KickBan): Promise<void>;
 
   /**
    * Queues a match ticket, replacing the peer's earlier one in that namespace; 403 unless a member
@@ -63,7 +81,9 @@ export interface StateStore {
    * group is this ticket plus the oldest waiting tickets compatible with it and with each other
    * (see `avoid`), first come, first served; incompatible tickets keep their place. When the group
    * is complete its tickets are consumed and, with `groupRoom`, its room created in the same atomic
-   * step (409 if that name is taken: then nothing changes, the earlier ticket included).
+   * step (409 if that name is taken: then nothing changes, the earlier ticket included). With
+   * `caps.maxTickets`, a ticket that would wait while the peer has that many waiting in other
+   * namespaces gets 429, and its earlier ticket in this namespace stays.
    */
   requestMatch(ticket: MatchTicket): Promise<MatchOutcome>;
   /** Removes the peer's ticket in the namespace; false if it had none. */
@@ -100,6 +120,11 @@ export interface RegisterPeer {
   /** Generated aliases to try, in order, when none was requested. */
   aliasCandidates: readonly string[];
   meta: Meta;
+  /**
+   * The register proved possession of the key (see trust/key-proof.ts). An unverified register
+   * cannot take over a fingerprint a verified connection holds.
+   */
+  verified: boolean;
 }
 
 export interface Registration {
@@ -159,13 +184,55 @@ export interface MemberInfo {
   alias: string;
   app_type: string;
   meta: Meta;
+  /** RegisterPeer.verified of the peer's registration. */
+  verified: boolean;
 }
 
 export interface JoinOptions {
   appType: string;
   meta: Meta | undefined;
   listLimit: number;
+  /** The peer's caps; only `maxScopes` applies. Absent: none checked. */
+  caps?: PeerCaps;
 }
+
+/**
+ * What one peer may hold at once (the max_*_per_peer options). A store checks a cap in the same
+ * atomic step as the change that would pass it: 429 naming the cap (capReached), and nothing
+ * changes. A cap left out is not checked. A repeated join, a ticket replacing the peer's earlier
+ * one in its namespace, and a group room formed by requestMatch are never refused for a cap.
+ */
+export interface PeerCaps {
+  /** Namespaces and rooms it is in (joinNamespace, joinRoom, createRoom). */
+  maxScopes?: number;
+  /** Rooms it owns, however it came to own them: created, or passed on by an owner who left (createRoom). */
+  maxRooms?: number;
+  /** Match tickets it has waiting (requestMatch, when the new ticket would wait). */
+  maxTickets?: number;
+}
+
+/** What StateStore.joinRoom checks beside the room's size. */
+export interface RoomAdmission {
+  /** The caller's clock, ms since the epoch: a kick ban is in force while its `until` is after it. */
+  now: number;
+  caps?: PeerCaps;
+}
+
+/** A kick's ban on joining the room again (StateStore.kick). */
+export interface KickBan {
+  /** The caller's clock, ms since the epoch: bans of the room expired by then are forgotten. */
+  now: number;
+  /** When the ban ends: ms since the epoch, on the callers' clocks. */
+  until: number;
+}
+
+/** The 429 of a peer at one of its caps (PeerCaps), naming the option: "max_scopes_per_peer (64) reached". */
+export function capReached(option: "max_scopes_per_peer" | "max_rooms_per_peer" | "max_tickets_per_peer", cap: number): ProtocolError {
+  return new ProtocolError(ErrorCode.TooMany, `${option} (${cap}) reached`);
+}
+
+/** The message of joinRoom's 403 while a kick ban is in force. */
+export const KICKED = "kicked from this room; try again later";
 
 export interface MemberPage {
   peers: MemberInfo[];
@@ -223,6 +290,8 @@ export interface MatchTicket {
    * caller so replicas agree.
    */
   groupRoom?: string;
+  /** The peer's caps; only `maxTickets` applies. Absent: none checked. */
+  caps?: PeerCaps;
 }
 
 export type MatchOutcome =

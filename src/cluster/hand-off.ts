@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
+import { AddressHold } from "../limits/address-quota.ts";
 import type { HandOff } from "../protocol/cluster-messages.ts";
 
 /**
@@ -7,7 +8,9 @@ import type { HandOff } from "../protocol/cluster-messages.ts";
  * connection the primary sends with its socket handle (the `connection` message, which the
  * worker's dispatcher passes to `receive`), replays the bytes the router read, and
  * remembers the primary's admission verdict for it. Both ends are ours: the verdict travels with
- * the connection, so `max_peers` holds for the whole machine without a round trip.
+ * the connection, so `max_peers` holds for the whole machine without a round trip. So does the
+ * per-address count: a connection the primary counted against its client address comes with an
+ * AddressHold, which reports the connection's end to the primary (`released`) exactly once.
  */
 export class HandOffReceiver {
   /** Long-lived hand-offs received so far (reported to the primary with the load). */
@@ -15,6 +18,11 @@ export class HandOffReceiver {
   private httpServer: HttpServer | undefined;
   /** Connections that arrived while the machine was full, by peer address (TLS wraps the socket, the address stays). */
   private readonly overCapacity = new Set<string>();
+  /** The primary's count of each counted connection, until the connection-time checks take it up (`holdOf`). */
+  private readonly holds = new WeakMap<Socket, AddressHold>();
+
+  /** @param released reports a counted connection's end to the primary (batched by the caller) */
+  constructor(private readonly released: (address: string) => void = () => undefined) {}
 
   /** Starts taking connections for `httpServer`. Call once, before the worker reports ready. */
   attach(httpServer: HttpServer): void {
@@ -27,13 +35,22 @@ export class HandOffReceiver {
   /** Takes one hand-off and the socket handle that came with it. */
   receive(message: HandOff, handle: unknown): void {
     if (message.longLived) this.longLivedReceived++;
-    // The socket may have closed during the transfer: then there is no handle.
-    if (handle === undefined || handle === null) return;
+    // The socket may have closed during the transfer: then there is no handle, and no connection.
+    if (handle === undefined || handle === null) {
+      if (message.quota !== undefined) this.released(message.quota);
+      return;
+    }
     const socket = handle as Socket;
     // The router hands connections to ready workers only, which attached before they said so.
     if (this.httpServer === undefined) {
+      if (message.quota !== undefined) this.released(message.quota);
       socket.destroy();
       return;
+    }
+    if (message.quota !== undefined) {
+      const hold = new AddressHold(message.quota, this.released);
+      hold.bindTo(socket);
+      this.holds.set(socket, hold);
     }
     if (message.full) {
       const key = addressKey(socket);
@@ -46,6 +63,17 @@ export class HandOffReceiver {
 
   get handOffsReceived(): number {
     return this.longLivedReceived;
+  }
+
+  /**
+   * The primary's count of this request's connection, taken (a second call gets nothing): bound to
+   * the socket until then, then the caller's to bind to what outlives it or to release. Undefined
+   * when the primary did not count it (over TLS it cannot read requests: the worker counts).
+   */
+  holdOf(request: IncomingMessage): AddressHold | undefined {
+    const hold = this.holds.get(request.socket);
+    if (hold !== undefined) this.holds.delete(request.socket);
+    return hold;
   }
 
   /** True when the primary found the machine full as this request's connection arrived. */

@@ -1,11 +1,13 @@
 import cluster, { type Worker } from "node:cluster";
 import { rmSync } from "node:fs";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
+import { ADDRESS_PREFIX, addressRegistrations, createMemoryRegistrationLimiter } from "../backends/registration-limiter.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
@@ -19,6 +21,7 @@ import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
 import { AdminForwarding } from "./admin-forwarding.ts";
+import { MachineQuota } from "./machine-quota.ts";
 
 interface WorkerSlot {
   index: number;
@@ -57,8 +60,10 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   // Before forking: every worker would fail the same check and be restarted forever.
   orExitOnLibraryMismatch(() => assertLibraryInternals());
   const host = new StoreHost();
-  /** Registrations per key and the message budgets of every worker's connections (see ClusterLimits). */
-  const limits = new LimitsHost();
+  /** Registrations per key and per address, and the message budgets of every worker's connections (see ClusterLimits). */
+  const limits = new LimitsHost(undefined, undefined, createMemoryRegistrationLimiter(addressRegistrations(config), ADDRESS_PREFIX));
+  /** Connections per client address on the machine, counted as the router hands them over. */
+  const quota = new MachineQuota(config, () => performance.now());
   const slots = new Map<number, WorkerSlot>();
   const lastStart = new Map<number, number>();
   let listener: NetServer | undefined;
@@ -146,6 +151,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
           host.receive(slot.link, message);
           break;
         case "limits-register":
+        case "limits-register-address":
         case "limits-save":
         case "limits-take":
         case "limits-batch":
@@ -164,6 +170,9 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         case "admin-response":
           forwarding.receive(message);
           break;
+        case "quota-release":
+          quota.released(worker.id, message.addresses);
+          break;
         default:
           exhaustive(message);
       }
@@ -172,6 +181,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     worker.on("error", (error) => logger.debug({ err: error, worker: index }, "worker channel error"));
     worker.on("exit", (code, signal) => {
       host.detach(slot.link);
+      quota.workerGone(worker.id);
       if (slots.get(index) === slot) slots.delete(index);
       if (shutdown.stopping) {
         if (code !== 0) workerCut = true;
@@ -216,16 +226,19 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       targets.set(slot.index, {
         index: slot.index,
         load: slot.load,
-        handOff: (socket: Socket, data: Buffer, longLived: boolean) => {
+        handOff: (socket: Socket, data: Buffer, longLived: boolean, counted?: string) => {
           // Taken before this connection counts, over every worker's connections (see limits/admission.ts).
           const full = longLived && machineLoad() >= config.maxPeers;
           if (longLived) {
             slot.load++;
             slot.longLivedSent++;
           }
-          const handOff: HandOff = { ps: "connection", data, longLived, full };
+          const handOff: HandOff = counted === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota: counted };
+          if (counted !== undefined) quota.handedOff(slot.worker.id, counted);
           slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
-            if (error) socket.destroy();
+            if (!error) return;
+            socket.destroy();
+            if (counted !== undefined) quota.released(slot.worker.id, [counted]);
           });
         },
       });
@@ -244,6 +257,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     slots: workerCount,
     targets: readyTargets,
     logger,
+    admit: (socket, head) => quota.admit(socket, head),
   });
   const server = (listener = createNetServer({ pauseOnConnect: config.tlsCert !== "" }, (socket) => router.accept(socket)));
   await new Promise<void>((resolve, reject) => {

@@ -13,9 +13,10 @@ export interface RouteTarget {
   readonly load: number;
   /**
    * Sends a socket with the bytes already read from it; the worker replays them (hand-off.ts).
-   * `longLived` marks a connection that will stay (an upgrade or a new session).
+   * `longLived` marks a connection that will stay (an upgrade or a new session); `quota`, the client
+   * address `admit` counted it against, if it did.
    */
-  handOff(socket: Socket, data: Buffer, longLived: boolean): void;
+  handOff(socket: Socket, data: Buffer, longLived: boolean, quota?: string): void;
 }
 
 export interface StickyRouterOptions {
@@ -37,6 +38,12 @@ export interface StickyRouterOptions {
   logger: Logger;
   /** Runs `callback` after `ms` and returns what cancels it. Default: setTimeout; tests pass a fake clock. */
   setTimer?: SetTimer;
+  /**
+   * Decides each long-lived connection whose request was read (not over TLS) before it is handed
+   * over: refused with an HTTP status line, or handed over with the address it was counted against.
+   * Default: everything is handed over, uncounted.
+   */
+  admit?: (socket: Socket, head: string) => { readonly refuse: string } | { readonly address: string | undefined };
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -136,7 +143,7 @@ export class StickyRouter {
       const head = buffered.subarray(0, needed).toString("latin1");
       const session = this.bySession(head);
       const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
-      this.route(socket, this.stopReading(socket, buffered, chunks), session, longLived);
+      this.route(socket, this.stopReading(socket, buffered, chunks), session, longLived, head);
     };
     cancelHead = this.setTimer(() => refuse("408 Request Timeout"), this.options.headerTimeoutMs);
     cancelRequest = this.setTimer(() => refuse("408 Request Timeout"), this.options.readTimeoutMs);
@@ -161,14 +168,19 @@ export class StickyRouter {
     return chunks.length === 1 ? buffered : Buffer.concat(chunks);
   }
 
-  private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean): void {
+  private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean, head?: string): void {
     const targets = this.options.targets();
     const target = (index === undefined ? undefined : targets.get(index)) ?? this.leastLoaded(targets);
     if (target === undefined) {
       this.refuse(socket, "503 Service Unavailable");
       return;
     }
-    target.handOff(socket, data, longLived);
+    const admitted = longLived && head !== undefined ? this.options.admit?.(socket, head) : undefined;
+    if (admitted !== undefined && "refuse" in admitted) {
+      this.refuse(socket, admitted.refuse);
+      return;
+    }
+    target.handOff(socket, data, longLived, admitted?.address);
   }
 
   private bySession(head: string): number | undefined {

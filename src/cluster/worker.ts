@@ -1,8 +1,10 @@
 import nodeCluster from "node:cluster";
 import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { hostname } from "node:os";
 import type { Config } from "../config/load.ts";
 import { connectClusterBackends, type ClusterBackends } from "../backends/cluster/cluster-backends.ts";
+import { addressRegistrations } from "../backends/registration-limiter.ts";
 import { connectRedisBackends, type RedisBackends } from "../backends/redis/redis-backends.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/start-up.ts";
@@ -11,7 +13,7 @@ import { answerPrimaryScrapes } from "../observability/prometheus-cluster.ts";
 import { createProcessMetrics } from "../process/observability.ts";
 import { exhaustive, primaryToWorkerGuard, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { createServer, type PeerServer } from "../server.ts";
-import { parentChannel } from "../backends/cluster/channel.ts";
+import { coalescing, parentChannel } from "../backends/cluster/channel.ts";
 import { DirectLinks } from "../delivery/direct-links.ts";
 import { HandOffReceiver } from "./hand-off.ts";
 
@@ -59,7 +61,9 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   /** Set once start() has connected them (the primary's answers before that are for the cluster backends' start). */
   let cluster: ClusterBackends | undefined;
   let node: RedisBackends | undefined;
-  const handOffs = new HandOffReceiver();
+  // The ends of connections the primary counted per address, those of one turn in one message.
+  const released = coalescing<string>((addresses) => channel.send({ ps: "quota-release", addresses }));
+  const handOffs = new HandOffReceiver(released);
   const server: PeerServer = orExitOnLibraryMismatch(() =>
     createServer(config, {
       logger,
@@ -70,6 +74,7 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
             connectClusterBackends(channel, {
               storeCallTimeoutMs: STORE_CALL_TIMEOUT_MS,
               limitsCallTimeoutMs: LIMITS_CALL_TIMEOUT_MS,
+              addressRegistrations: addressRegistrations(config),
               // The primary's snapshot comes through the dispatcher below: it must reach them before they resolve.
               onCreated: (backends) => (cluster = backends),
             }),
@@ -78,6 +83,9 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       attach: (_io, httpServer) => handOffs.attach(httpServer),
       // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
       overCapacity: (request) => handOffs.isOverCapacity(request),
+      // So it does per client address, unless it cannot read the requests (TLS): then it routes each
+      // address to one worker, which counts it (MachineQuota).
+      ...(config.tlsCert === "" ? { countedByPrimary: (request: IncomingMessage) => handOffs.holdOf(request) } : {}),
       ...(directLinks === undefined ? {} : { directLinks }),
       ...(metrics === undefined ? {} : { metrics }),
     }),

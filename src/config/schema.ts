@@ -48,11 +48,11 @@ export interface Config {
   readonly pigeonAuthToken: string;
   /** PeerPigeon: announcing into this network makes a peer a hub. */
   readonly pigeonHubMeshNamespace: string;
-  /** PeerPigeon: the Access-Control-Allow-Origin of its HTTP endpoints. */
+  /** PeerPigeon: the Access-Control-Allow-Origin of its HTTP endpoints; "" follows allowedOrigins. */
   readonly pigeonCorsOrigin: string;
   /** Random chat: messages per second per connection, past which it answers RATE_LIMIT. */
   readonly randomchatMaxMsgPerSecond: number;
-  /** Random chat: origins allowed to connect (others are closed with 1008); empty allows every origin. */
+  /** Random chat: origins allowed to connect (others are closed with 1008), besides allowedOrigins; empty: allowedOrigins alone. */
   readonly randomchatAllowedOrigins: readonly string[];
   /** Random chat: a user whose partner leaves goes back to waiting. */
   readonly randomchatRequeueOnPartnerLeave: boolean;
@@ -158,7 +158,7 @@ export const OPTIONS: readonly Option[] = [
   { file: "dialects", field: "dialects", kind: { type: "list", oneOf: ["pigeon", "p2p", "randomchat"] }, default: ["pigeon", "p2p", "randomchat"], env: "PEER_DIALECTS" },
   { file: "pigeon_auth_token", field: "pigeonAuthToken", kind: { type: "string" }, default: "", env: "PIGEON_AUTH_TOKEN" },
   { file: "pigeon_hub_mesh_namespace", field: "pigeonHubMeshNamespace", kind: { type: "string" }, default: "pigeonhub-mesh", env: "PIGEON_HUB_MESH_NAMESPACE" },
-  { file: "pigeon_cors_origin", field: "pigeonCorsOrigin", kind: { type: "string" }, default: "*", env: "PIGEON_CORS_ORIGIN" },
+  { file: "pigeon_cors_origin", field: "pigeonCorsOrigin", kind: { type: "string" }, default: "", env: "PIGEON_CORS_ORIGIN" },
   { file: "randomchat_max_msg_per_second", field: "randomchatMaxMsgPerSecond", kind: { type: "int", min: 1, max: INT32 }, default: 40, env: "RANDOMCHAT_MAX_MSG_PER_SECOND" },
   { file: "randomchat_allowed_origins", field: "randomchatAllowedOrigins", kind: { type: "list" }, default: [], env: "RANDOMCHAT_ALLOWED_ORIGIN" },
   { file: "randomchat_requeue_on_partner_leave", field: "randomchatRequeueOnPartnerLeave", kind: { type: "bool" }, default: true, env: "RANDOMCHAT_REQUEUE_ON_PARTNER_LEAVE" },

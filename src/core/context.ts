@@ -45,6 +45,10 @@ export interface CoreContext {
   readonly budgets: MessageBudgets;
   /** Registrations per public key, counted for the whole deployment. */
   readonly registrationLimiter: RegistrationLimiter;
+  /** Registrations per client address whatever the key (registration_rate_per_ip), for the whole deployment. */
+  readonly addressRegistrationLimiter: RegistrationLimiter;
+  /** What each connection's access token allows (core/access.ts); allows everything when access tokens are off. */
+  readonly access: AccessRules;
   readonly logger: Logger;
   /** The lines about connections (opened, registered, refused, rate limited, closed). */
   readonly log: ConnectionLog;
@@ -53,6 +57,14 @@ export interface CoreContext {
   readonly nodeId: string;
   /** What is counted and timed for the metrics (noMetrics when they are off). */
   readonly metrics: Metrics;
+}
+
+/** The checks of a session's access token claims (core/access.ts): each throws a 403 ProtocolError when the token does not allow it. */
+export interface AccessRules {
+  /** The connection may register `fingerprint` (`sub`). */
+  checkSubject(session: Session, fingerprint: string): void;
+  /** The connection may join, and match in, namespace `name` (`namespaces`). */
+  checkNamespace(session: Session, name: string): void;
 }
 
 /** A handler's direct reply; undefined when the request has none (a Socket.IO acknowledgement then gets `ok`). */

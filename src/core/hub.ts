@@ -11,14 +11,18 @@ import { CloseCode, ErrorCode, ProtocolError, badRequest } from "../protocol/err
 import { REQUEST_VALIDATORS, type ClientRequest, type RequestOf, type RequestType } from "../protocol/requests.ts";
 import { errorBody, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
 import type { Departure, StateStore } from "../backends/state-store.ts";
+import type { AccessClaims, AccessTokenVerifier } from "../trust/access-tokens.ts";
+import { Access } from "./access.ts";
 import type { Connection } from "./connection.ts";
 import { systemClock, type Clock, type CoreContext, type Handler, type Reply } from "./context.ts";
+import { Challenges } from "./challenges.ts";
 import { announceRemoved } from "./departures.ts";
 import { iceServersFor } from "./ice-servers.ts";
 import { JoinGate } from "./join-gate.ts";
 import { Matchmaking } from "./matchmaking.ts";
 import { Messaging } from "./messaging.ts";
 import { Moderation, NO_BANS, type BanCheck } from "./moderation.ts";
+import { peerLimitsOf } from "./peer-limits.ts";
 import { Recovery } from "./recovery.ts";
 import { Registration } from "./registration.ts";
 import { Scopes } from "./scopes.ts";
@@ -42,7 +46,13 @@ export interface HubDeps {
   metrics?: Metrics;
   /** The deployment's bans as this process knows them. Default: none. */
   bans?: BanCheck;
+  /** Registrations per client address whatever the key, for the whole deployment. Default: no limit. */
+  addressRegistrationLimiter?: RegistrationLimiter;
+  /** Verifies the access tokens of `refresh` (access tokens on). Default: none (`refresh` gets 400). */
+  accessTokens?: AccessTokenVerifier;
 }
+
+const UNLIMITED: RegistrationLimiter = { consume: () => Promise.resolve(true) };
 
 /** One handler per request type: a type without one does not compile. */
 type Handlers = { readonly [T in RequestType]: Handler<RequestOf<T>> };
@@ -65,6 +75,8 @@ export class Hub {
   private readonly budgets: MessageBudgets;
   private readonly registration: Registration;
   private readonly recovery: Recovery;
+  /** What each connection's access token grants, and its expiry. */
+  private readonly access: Access;
   private readonly handlers: Handlers;
   private readonly clock: Clock;
   private readonly metrics: Metrics;
@@ -82,6 +94,7 @@ export class Hub {
       logger: deps.logger,
     });
     this.joinGate = new JoinGate((connectionId) => this.registry.withConnectionId(connectionId), deps.delivery);
+    this.access = new Access({ clock, verifier: deps.accessTokens, closeLocal: (...args) => this.closeLocal(...args) });
     const context: CoreContext = {
       store: deps.store,
       delivery: deps.delivery,
@@ -89,6 +102,8 @@ export class Hub {
       joins: this.joinGate,
       budgets: this.budgets,
       registrationLimiter: deps.registrationLimiter,
+      addressRegistrationLimiter: deps.addressRegistrationLimiter ?? UNLIMITED,
+      access: this.access,
       logger: deps.logger,
       log: this.log,
       clock,
@@ -98,9 +113,11 @@ export class Hub {
     const recovery = new Recovery(context);
     const bans = deps.bans ?? NO_BANS;
     const ice = { turnSecret: deps.config.turnSecret, turnUrls: deps.config.turnUrls, turnTtlMs: deps.config.turnTtlMs, stunUrls: deps.config.stunUrls };
+    const challenges = new Challenges(deps.config.keyProof, clock);
     const registration = new Registration({
       ...context,
       recovery,
+      challenges,
       closeLocal: (...args) => this.closeLocal(...args),
       iceServers: (fingerprint) => iceServersFor(ice, fingerprint, clock.now()),
       banned: (fingerprint) => bans.fingerprintBanned(fingerprint),
@@ -108,10 +125,12 @@ export class Hub {
     this.moderation = new Moderation({ ...context, bans, closeLocal: (...args) => this.closeLocal(...args) });
     this.recovery = recovery;
     this.registration = registration;
-    const scopes = new Scopes(context);
+    const limits = peerLimitsOf(deps.config);
+    const scopes = new Scopes({ ...context, limits });
     const messaging = new Messaging(context);
-    const matchmaking = new Matchmaking(context);
+    const matchmaking = new Matchmaking({ ...context, limits });
     this.handlers = {
+      challenge: (session) => challenges.issue(session),
       register: (session, request) => registration.register(session, request.payload),
       metadata: (session, request) => registration.updateMeta(session, request.payload),
       join: (session, request) => scopes.join(session, request.payload),
@@ -126,6 +145,7 @@ export class Hub {
       broadcast: (session, request) => messaging.broadcast(session, request.payload),
       match: (session, request) => matchmaking.match(session, request.payload),
       match_cancel: (session, request) => matchmaking.cancel(session, request.payload),
+      refresh: (session, request) => this.access.refresh(session, request.payload),
       ping: () => ({ type: "pong", body: { ts: clock.now() } }),
     };
   }
@@ -134,9 +154,10 @@ export class Hub {
    * Admits a new connection, or refuses it (the machine was full when it arrived, see
    * limits/admission.ts, or the server is draining) by sending error 503 and closing with 1013.
    * An admitted connection that does not register within pong_wait is closed with 1008.
-   * Returns the session to feed requests into.
+   * `access`: what its access token grants (access tokens on); it is closed at the token's expiry
+   * (401, 4003) unless a `refresh` comes first. Returns the session to feed requests into.
    */
-  open(connection: Connection, overCapacity: boolean): Session | undefined {
+  open(connection: Connection, overCapacity: boolean, access?: AccessClaims): Session | undefined {
     if (!this.accepting || overCapacity) {
       const reason = this.accepting ? "server full" : "server shutting down";
       this.log.refusedConnection(connection, CloseCode.TryAgainLater, reason);
@@ -151,6 +172,7 @@ export class Hub {
     session.cancelRegisterTimeout = this.clock.setTimer(() => {
       if (session.fingerprint === undefined) closeWithNotice(connection, ErrorCode.BadRequest, CloseCode.PolicyViolation, "register timeout");
     }, this.deps.config.pongWaitMs);
+    this.access.open(session, access);
     return session;
   }
 
@@ -200,6 +222,7 @@ export class Hub {
     session.queue.length = 0;
     session.cancelRegisterTimeout?.();
     session.cancelRegisterTimeout = undefined;
+    this.access.close(session);
     this.registry.remove(session);
     this.joinGate.forget(session);
     await this.registration.release(session);
@@ -336,11 +359,14 @@ const loggedRef = (request: DecodedRequest): string | undefined => {
   return ref !== undefined && isRequestType(ref) ? ref : undefined;
 };
 
-/** `register` comes first, and only once. */
+/** `register` comes first, and only once; `challenge`, which prepares it, only before it. */
 function checkPhase(session: Session, type: string): void {
+  // A newer access token is welcome whenever it comes.
+  if (type === "refresh") return;
+  const registering = type === "register" || type === "challenge";
   if (session.fingerprint === undefined) {
-    if (type !== "register") throw badRequest("register first");
-  } else if (type === "register") throw badRequest("already registered");
+    if (!registering) throw badRequest("register first");
+  } else if (registering) throw badRequest("already registered");
 }
 
 /**

@@ -4,10 +4,13 @@ import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import type { MatchRequest, NamespaceRequest } from "../protocol/requests.ts";
 import type { ServerBody, ServerMessage } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
+import { checkCriteriaSize, type PeerLimits } from "./peer-limits.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the matchmaking handlers use. */
-export type MatchmakingContext = Pick<CoreContext, "store" | "delivery" | "joins" | "clock">;
+export interface MatchmakingContext extends Pick<CoreContext, "store" | "delivery" | "joins" | "clock" | "access"> {
+  readonly limits: Pick<PeerLimits, "caps" | "maxCriteriaBytes">;
+}
 
 /** In a MatchRequest's groupRoom, stands for the session id of the group that forms. */
 export const GROUP_ID = "{session}";
@@ -22,13 +25,18 @@ export class Matchmaking {
   /**
    * `match`: queues the peer's ticket (replacing its earlier one in that namespace). Replies
    * `match` waiting, or, when this ticket completes a group, `matched`, which every other member
-   * of the group gets too.
+   * of the group gets too. Criteria over max_criteria_bytes get 400, a ticket that would wait
+   * beside max_tickets_per_peer others 429, a namespace the access token does not grant 403.
    */
   async match(session: Session, request: MatchRequest): Promise<ServerMessage<"match" | "matched">> {
+    const { store, limits } = this.ctx;
+    this.ctx.access.checkNamespace(session, request.namespace);
+    checkCriteriaSize(request.criteria, limits.maxCriteriaBytes);
     const fingerprint = peerOf(session);
     // The session id is chosen here so that every replica of the store agrees on it.
     const sessionId = randomUUID().replaceAll("-", "");
-    const outcome = await this.ctx.store.requestMatch({ ...request, fingerprint, sessionId, groupRoom: request.groupRoom?.replace(GROUP_ID, sessionId) });
+    const groupRoom = request.groupRoom?.replace(GROUP_ID, sessionId);
+    const outcome = await store.requestMatch({ ...request, fingerprint, sessionId, groupRoom, caps: limits.caps });
     if (outcome.status === "waiting") return { type: "match", body: { payload: { status: "waiting", namespace: request.namespace } } };
     const body: ServerBody<"matched"> = {
       namespace: request.namespace,

@@ -80,7 +80,7 @@ export class Recovery {
     const { store, sessions, joins, logger, nodeId } = this.ctx;
     const fingerprint = session.fingerprint as string;
     const connection = session.connection;
-    const base = { fingerprint, connectionId: connection.id, nodeId, aliasCandidates: aliasCandidates(fingerprint), meta: session.meta };
+    const base = { fingerprint, connectionId: connection.id, nodeId, aliasCandidates: aliasCandidates(fingerprint), meta: session.meta, verified: session.verified };
     try {
       let registration;
       try {
@@ -92,7 +92,8 @@ export class Recovery {
       }
       if (registration.alias !== session.alias) {
         sessions.rename(session, registration.alias);
-        connection.send("registered", { from: fingerprint, payload: { fingerprint, alias: registration.alias } } satisfies ServerBody<"registered">);
+        const payload = { fingerprint, alias: registration.alias, verified: session.verified };
+        connection.send("registered", { from: fingerprint, payload } satisfies ServerBody<"registered">);
       }
     } catch (error) {
       logger.error({ err: error, fingerprint }, "could not restore a peer after the state was lost");

@@ -3,6 +3,7 @@ import { CloseCode, ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { mergeMeta, type MetadataRequest, type RegisterRequest } from "../protocol/requests.ts";
 import type { IceServerEntry, ServerMessage } from "../protocol/server-messages.ts";
 import { aliasCandidates, fingerprintOf } from "./alias.ts";
+import type { Challenges } from "./challenges.ts";
 import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";
 import { BANNED } from "./moderation.ts";
@@ -10,7 +11,8 @@ import type { Recovery } from "./recovery.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What registration uses, with two hooks of the hub. */
-export interface RegistrationContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "nodeId" | "log"> {
+export interface RegistrationContext
+  extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "addressRegistrationLimiter" | "access" | "nodeId" | "log"> {
   /** The STUN/TURN servers a newly registered peer is given; undefined when none are configured. */
   readonly iceServers: (fingerprint: string) => IceServerEntry[] | undefined;
   /** Where a disconnected peer leaves the store, or waits for it to be back. */
@@ -19,6 +21,8 @@ export interface RegistrationContext extends Pick<CoreContext, "store" | "delive
   readonly closeLocal: (connectionId: string, code: ErrorCode, closeCode: CloseCode, message: string) => boolean;
   /** Whether a ban of this fingerprint is in force (see core/moderation.ts); read without a store call. */
   readonly banned: (fingerprint: string) => boolean;
+  /** Decides whether a register proves possession of its key (key_proof). */
+  readonly challenges: Pick<Challenges, "prove">;
 }
 
 const REPLACED_NOTICE = "replaced by a newer connection with the same key";
@@ -35,14 +39,25 @@ export class Registration {
    * Registers the session's key. A requested alias must be free (409); without one, the first free
    * generated alias is taken. If the key is connected already, that connection is replaced: it gets
    * error 409 with close_code 4001 and is closed, its namespaces get one peer_left, and its budget
-   * passes to this one. A banned fingerprint is refused with 403; one banned while its registration
-   * was at the store is closed (4004) as a connected banned peer is.
+   * passes to this one, unless it is verified and this register is not (409). A banned fingerprint
+   * is refused with 403; one banned while its registration was at the store is closed (4004) as a
+   * connected banned peer is. A proof that fails, or none under key_proof `required`, is refused
+   * with 401 first, before anything is counted or changed; a key the connection's access token is
+   * not for (its `sub`) with 403. Registrations are limited per client address (429), then per key.
    */
   async register(session: Session, request: RegisterRequest): Promise<ServerMessage<"registered">> {
     const { store, delivery, sessions, budgets } = this.ctx;
+    // First, so that registers signed by someone without the key never spend the key's registrations.
+    const verified = this.ctx.challenges.prove(session, request);
     const fingerprint = request.identity ?? fingerprintOf(request.publicKey);
     const connection = session.connection;
+    this.ctx.access.checkSubject(session, fingerprint);
     if (this.ctx.banned(fingerprint)) throw new ProtocolError(ErrorCode.Forbidden, BANNED);
+    // The address first: a client rotating keys must not fill the per-key limiter either.
+    const address = connection.remoteAddress;
+    if (address !== undefined && !(await this.ctx.addressRegistrationLimiter.consume(address))) {
+      throw new ProtocolError(ErrorCode.TooMany, "too many registrations from this address");
+    }
     if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
       throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
     }
@@ -55,6 +70,7 @@ export class Registration {
       // dialect identity is its own alias: it has a prefix no native alias or fingerprint can have.
       aliasCandidates: request.alias !== undefined ? [] : request.identity !== undefined ? [request.identity] : aliasCandidates(fingerprint),
       meta: request.meta ?? {},
+      verified,
     });
     if (session.closed) {
       await store.unregisterPeer(fingerprint, connection.id);
@@ -86,6 +102,8 @@ export class Registration {
     session.cancelRegisterTimeout = undefined;
     session.fingerprint = fingerprint;
     session.alias = registration.alias;
+    session.verified = verified;
+    session.challenge = undefined;
     session.meta = request.meta ?? {};
     sessions.identify(session);
     connection.join(peerRoom(fingerprint));
@@ -94,7 +112,8 @@ export class Registration {
     // this connection was not yet. (Closed here, its `registered` reply is never sent.)
     if (this.ctx.banned(fingerprint)) this.ctx.closeLocal(connection.id, ErrorCode.Forbidden, CloseCode.Disconnected, BANNED);
     const iceServers = this.ctx.iceServers(fingerprint);
-    const payload = iceServers === undefined ? { fingerprint, alias: registration.alias } : { fingerprint, alias: registration.alias, ice_servers: iceServers };
+    const identity = { fingerprint, alias: registration.alias, verified };
+    const payload = iceServers === undefined ? identity : { ...identity, ice_servers: iceServers };
     return { type: "registered", body: { from: fingerprint, payload } };
   }
 

@@ -13,10 +13,13 @@ import {
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { peerList, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
+import { kickBanAt, type PeerLimits } from "./peer-limits.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the scope handlers use. */
-export type ScopesContext = Pick<CoreContext, "store" | "delivery" | "joins" | "clock">;
+export interface ScopesContext extends Pick<CoreContext, "store" | "delivery" | "joins" | "clock" | "access"> {
+  readonly limits: Pick<PeerLimits, "caps" | "kickBanMs">;
+}
 
 /**
  * Namespaces and private rooms (one name space, "scopes"): joining, leaving, listing members,
@@ -29,25 +32,28 @@ export class Scopes {
   /**
    * `join`: enters a public namespace (the peer's meta takes the join's); replies with its peer_list.
    * An exclusive join (dialects) leaves every other namespace and room first, each told peer_left.
+   * A namespace the connection's access token does not grant gets 403.
    */
   async join(session: Session, request: JoinRequest): Promise<ServerMessage<"peer_list">> {
     const { store, joins } = this.ctx;
     const fingerprint = peerOf(session);
+    this.ctx.access.checkNamespace(session, request.namespace);
     if (request.exclusive === true) {
       for (const other of [...session.memberships.keys()]) if (other !== request.namespace) await this.leaveIfMember(session, other);
     }
-    const options = { appType: request.appType, meta: request.meta, listLimit: request.listLimit ?? LIMITS.joinListLimit };
+    const options = { appType: request.appType, meta: request.meta, listLimit: request.listLimit ?? LIMITS.joinListLimit, caps: this.ctx.limits.caps };
     const result = await joins.enterWhile(session, request.namespace, () => store.joinNamespace(request.namespace, fingerprint, options));
     if (request.meta !== undefined) session.meta = mergeMeta(session.meta, request.meta);
     await joins.joined(session, request.namespace, result, { appType: request.appType, roomSize: undefined });
     return peerList(request.namespace, result);
   }
 
-  /** `join_room`: enters a room by id; replies with its peer_list. */
+  /** `join_room`: enters a room by id (403 while kicked from it); replies with its peer_list. */
   async joinRoom(session: Session, request: RoomRequest): Promise<ServerMessage<"peer_list">> {
-    const { store, joins } = this.ctx;
+    const { store, joins, clock, limits } = this.ctx;
     const fingerprint = peerOf(session);
-    const result = await joins.enterWhile(session, request.roomId, () => store.joinRoom(request.roomId, fingerprint, LIMITS.joinListLimit));
+    const admission = { now: clock.now(), caps: limits.caps };
+    const result = await joins.enterWhile(session, request.roomId, () => store.joinRoom(request.roomId, fingerprint, LIMITS.joinListLimit, admission));
     // The size is kept to create the room again if this member is the first back after the state was lost.
     await joins.joined(session, request.roomId, result, { appType: undefined, roomSize: result.maxSize });
     return peerList(request.roomId, result);
@@ -82,7 +88,7 @@ export class Scopes {
   /** `create_room`: a private room owned and joined by its creator; the id is generated when none is asked for. */
   async createRoom(session: Session, request: CreateRoomRequest): Promise<ServerMessage<"room_created">> {
     const roomId = request.roomId ?? `room-${randomBytes(8).toString("hex")}`;
-    const info = await this.ctx.store.createRoom(roomId, peerOf(session), request.maxSize);
+    const info = await this.ctx.store.createRoom(roomId, peerOf(session), request.maxSize, this.ctx.limits.caps);
     this.ctx.joins.created(session, roomId, info.max_size);
     return { type: "room_created", body: { payload: { room_id: info.room_id, max_size: info.max_size, owner: info.owner } } };
   }
@@ -92,11 +98,15 @@ export class Scopes {
     return { type: "room_info", body: { payload: await this.ctx.store.roomInfo(request.roomId) } };
   }
 
-  /** `kick` (owner only): the target gets `kick` and leaves the room wherever it is connected; the rest get peer_left. */
+  /**
+   * `kick` (owner only): the target gets `kick` and leaves the room wherever it is connected; the
+   * rest get peer_left. It may not join the room again for kick_ban (the store keeps the ban, so
+   * every process refuses it).
+   */
   async kick(session: Session, request: KickRequest): Promise<undefined> {
-    const { store, delivery, clock } = this.ctx;
+    const { store, delivery, clock, limits } = this.ctx;
     const owner = peerOf(session);
-    await store.kick(request.roomId, owner, request.fingerprint);
+    await store.kick(request.roomId, owner, request.fingerprint, kickBanAt(clock.now(), limits.kickBanMs));
     const target = peerRoom(request.fingerprint);
     const room = scopeRoom(request.roomId);
     const kick = { from: owner, payload: { room_id: request.roomId, fingerprint: request.fingerprint }, ts: clock.now() } satisfies ServerBody<"kick">;

@@ -1,4 +1,5 @@
 import type { Bucket } from "../limits/token-bucket.ts";
+import type { AccessClaims } from "../trust/access-tokens.ts";
 import type { DecodedRequest } from "../protocol/decoder.ts";
 import type { Meta } from "../protocol/requests.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
@@ -33,6 +34,18 @@ export interface Membership {
 export class Session {
   fingerprint: string | undefined;
   alias: string | undefined;
+  /** Its register proved possession of the key (kept to register it the same way after a state loss). */
+  verified = false;
+  /**
+   * The nonce issued by `challenge` (core/challenges.ts) and when it expires (the clock's ms):
+   * one at a time, taken by the next signed register; undefined when none is waiting.
+   */
+  challenge: { readonly nonce: string; readonly expiresAt: number } | undefined;
+  /**
+   * What the connection's access token grants (access tokens on; see core/access.ts), and what
+   * cancels its close at the token's expiry; undefined when access tokens are off.
+   */
+  access: { readonly claims: AccessClaims; cancelExpiry: (() => void) | undefined } | undefined;
   /** When the hub admitted the connection (the clock's ms): its `durationMs` when it closes. */
   openedAt = 0;
   closed = false;

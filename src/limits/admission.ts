@@ -22,9 +22,9 @@ const MAX_PENDING_REFUSALS = 64;
  * that never comes). Only when too many refused sessions are pending at once does the handshake
  * itself fail ("server full"), so that refusals cannot pile up either.
  *
- * A banned client address (see limits/bans.ts) is refused before anything else, before the
- * connection exists and without a word of the protocol: HTTP 403 for its upgrade (the server's
- * upgrade dispatcher asks `banned`) and for its Engine.IO handshake.
+ * Everything that is refused before the connection exists, without a word of the protocol (bans,
+ * origins, tokens, the per-address limits), is the connection gate's (limits/connection-gate.ts),
+ * which comes first.
  */
 export class Admission {
   private readonly refusedSessions = new WeakSet<IncomingMessage>();
@@ -33,18 +33,11 @@ export class Admission {
   /**
    * @param full whether the machine already holds max_peers connections, for this request's connection
    * @param accepting false while shutting down: everything is refused
-   * @param addressBanned whether a client address is banned (BanList.addressBanned); default: none is
    */
   constructor(
     private readonly full: (request: IncomingMessage) => boolean,
     private readonly accepting: () => boolean,
-    private readonly addressBanned: (address: string | undefined) => boolean = () => false,
   ) {}
-
-  /** True when the request comes from a banned address (the socket's remote address): refuse it with HTTP 403. */
-  banned(request: IncomingMessage): boolean {
-    return this.addressBanned(request.socket.remoteAddress);
-  }
 
   /** Verdict for a new raw /ws connection, taken at its upgrade. */
   refuses(request: IncomingMessage): boolean {
@@ -53,11 +46,6 @@ export class Admission {
 
   /** Engine.IO's allowRequest: runs once per new session, before the session exists. */
   admitSession(request: IncomingMessage, callback: (error: string | null | undefined, success: boolean) => void): void {
-    if (this.banned(request)) {
-      // Engine.IO answers 403 with this message.
-      callback("banned", false);
-      return;
-    }
     if (!this.refuses(request)) {
       callback(null, true);
       return;

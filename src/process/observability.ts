@@ -9,6 +9,7 @@ import type { ServerMessageType } from "../protocol/server-messages.ts";
 
 /** Every server message type, each once: a type missing here (or one that does not exist) does not compile. */
 const SERVER_MESSAGE_TYPES: { readonly [T in ServerMessageType]: true } = {
+  challenge: true,
   registered: true,
   peer_list: true,
   peer_joined: true,

@@ -4,11 +4,21 @@ import { ConfigError, configPathFromArgs, loadConfig, type Config } from "../con
 import { LibraryInternalsError } from "../internals/library-internals.ts";
 import { logListening, withoutCredentials, type Logger } from "../observability/logger.ts";
 import { StartError, type PeerServer } from "../server.ts";
+import { accessTokenConfigProblems } from "../trust/access-tokens.ts";
+import { trustedProxiesProblem } from "../trust/client-address.ts";
 
-/** Reads config from the command line and environment, or exits (code 2) with one clear message. */
+/**
+ * Reads config from the command line and environment, or exits (code 2) with one clear message;
+ * the options the trust checks parse (keys, URLs, address ranges) are checked by the parsers that
+ * will use them.
+ */
 export function loadConfigOrExit(): Config {
   try {
-    return loadConfig({ path: configPathFromArgs(process.argv.slice(2)) });
+    const config = loadConfig({ path: configPathFromArgs(process.argv.slice(2)) });
+    const proxies = trustedProxiesProblem(config.trustedProxies);
+    const problems = [...(proxies === undefined ? [] : [`trusted_proxies: ${proxies}`]), ...accessTokenConfigProblems(config)];
+    if (problems.length > 0) throw new ConfigError(problems);
+    return config;
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

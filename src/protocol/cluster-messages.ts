@@ -8,8 +8,8 @@ import type { StateStore } from "../backends/state-store.ts";
  * message once, with the guard of its direction (workerToPrimaryGuard, primaryToWorkerGuard), and
  * dispatches it with an exhaustive switch on `ps`.
  *
- * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-save`, `limits-take`
- * from a worker; `admin-request` from the primary) carries an id unique to its sender, is given up
+ * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-register-address`,
+ * `limits-save`, `limits-take` from a worker; `admin-request` from the primary) carries an id unique to its sender, is given up
  * by the sender after a timeout (ReplicatedStore and ClusterLimits `callTimeoutMs`, the primary's
  * admin forwarding), and is answered by exactly one reply with the same id (`snapshot`, `result`,
  * `limits-result`, `admin-response`); a reply whose id is no longer waited for is dropped. Every
@@ -84,6 +84,8 @@ export type StoreReply = StoreReplyItem | { ps: "batch"; messages: StoreReplyIte
 export type LimitsRequest =
   /** One registration of a public key (RegistrationLimiter.consume); the value says whether it is allowed. */
   | { ps: "limits-register"; id: number; key: string }
+  /** One registration from a client address, whatever the key; the value says whether it is allowed. */
+  | { ps: "limits-register-address"; id: number; address: string }
   /** BudgetStore.save; the value is null. */
   | { ps: "limits-save"; id: number; fingerprint: string; connectionId: string; tokens: number; ttlMs: number }
   /** BudgetStore.take; `from` is null when any kept budget will do; the value is a saved budget or null. */
@@ -108,12 +110,15 @@ export type LimitsResults = LimitsResult | { ps: "limits-batch"; messages: Limit
  * router read from it, whether it will stay (an upgrade or a new Engine.IO session, counted as a
  * connection), and whether the machine already held `max_peers` connections when it arrived (the
  * worker then refuses it the way the protocol says). A notice: the worker counts it in `load`.
+ * `quota`: the client address the primary counted this connection against (max_connections_per_ip);
+ * the worker reports its end with `quota-release`. Absent when it was not counted.
  */
 export interface HandOff {
   ps: "connection";
   data: Uint8Array;
   longLived: boolean;
   full: boolean;
+  quota?: string;
 }
 
 /**
@@ -150,7 +155,12 @@ export type WorkerToPrimary =
    * and how many long-lived hand-offs it has received so far: the primary adds those it sent since
    * to know the machine's exact load.
    */
-  | { ps: "load"; connections: number; handOffs: number };
+  | { ps: "load"; connections: number; handOffs: number }
+  /**
+   * Connections the primary counted per client address (HandOff `quota`) that ended on this worker,
+   * one entry per connection, those of one turn of the event loop together.
+   */
+  | { ps: "quota-release"; addresses: string[] };
 
 export type PrimaryToWorker =
   | StoreReply
@@ -225,8 +235,10 @@ function items(value: unknown, kinds: ReadonlyMap<string, Check>): string | unde
   return undefined;
 }
 
-type TypeName<T> = T extends string ? "string" : T extends number ? "number" : T extends boolean ? "boolean" : "object";
-type ArgTypes<T> = { readonly [I in keyof T]: TypeName<T[I]> };
+type BaseTypeName<T> = T extends string ? "string" : T extends number ? "number" : T extends boolean ? "boolean" : "object";
+/** An optional parameter's name ends in "?": its argument may be undefined (v8 serialization keeps it). */
+type TypeName<T> = undefined extends T ? `${BaseTypeName<Exclude<T, undefined>>}?` : BaseTypeName<T>;
+type ArgTypes<T> = { readonly [I in keyof T]-?: TypeName<T[I]> };
 
 /**
  * The `typeof` of each argument of each mutation. Typed from the StateStore signatures, so a new
@@ -238,9 +250,9 @@ const MUTATION_ARGS: { readonly [K in Mutation]: ArgTypes<MutationArgs[K]> } = {
   updateMeta: ["string", "object"],
   joinNamespace: ["string", "string", "object"],
   leaveScope: ["string", "string"],
-  createRoom: ["string", "string", "number"],
-  joinRoom: ["string", "string", "number"],
-  kick: ["string", "string", "string"],
+  createRoom: ["string", "string", "number", "object?"],
+  joinRoom: ["string", "string", "number", "object?"],
+  kick: ["string", "string", "string", "object?"],
   requestMatch: ["object"],
   cancelMatch: ["string", "string"],
   removeNode: ["string"],
@@ -254,10 +266,15 @@ function checkMutation(message: Fields): string | undefined {
   const types = typeof message.method === "string" ? ARG_TYPES.get(message.method) : undefined;
   if (types === undefined) return "method is not a mutation";
   const args = message.args;
-  if (!Array.isArray(args) || args.length !== types.length) return "args do not match the method";
+  if (!Array.isArray(args) || args.length > types.length) return "args do not match the method";
   for (let i = 0; i < types.length; i++) {
     const arg: unknown = args[i];
-    if (types[i] === "object" ? !isObject(arg) : typeof arg !== types[i]) return "args do not match the method";
+    let type = types[i] as string;
+    if (type.endsWith("?")) {
+      if (arg === undefined) continue;
+      type = type.slice(0, -1);
+    }
+    if (type === "object" ? !isObject(arg) : typeof arg !== type) return "args do not match the method";
   }
   return undefined;
 }
@@ -288,6 +305,7 @@ const checkSnapshot: Check = (message) => {
 
 const limitsRequestChecks: { [K in LimitsRequest["ps"]]: Check } = {
   "limits-register": (message) => hasId(message) ?? (typeof message.key === "string" ? undefined : "key is not a string"),
+  "limits-register-address": (message) => hasId(message) ?? (typeof message.address === "string" ? undefined : "address is not a string"),
   "limits-save": (message) =>
     hasId(message) ??
     (typeof message.fingerprint === "string" &&
@@ -328,6 +346,8 @@ const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
   ready: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
   load: (message) =>
     typeof message.connections === "number" && typeof message.handOffs === "number" ? undefined : "connections and handOffs are not numbers",
+  "quota-release": (message) =>
+    Array.isArray(message.addresses) && (message.addresses as unknown[]).every((address) => typeof address === "string") ? undefined : "addresses are not strings",
   "admin-response": (message) =>
     hasId(message) ??
     (typeof message.status === "number" && typeof message.body === "string" && (message.allow === undefined || typeof message.allow === "string")
@@ -352,7 +372,10 @@ const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
       ? undefined
       : "an admin request needs a method, a path and a body"),
   connection: (message) =>
-    message.data instanceof Uint8Array && typeof message.longLived === "boolean" && typeof message.full === "boolean"
+    message.data instanceof Uint8Array &&
+    typeof message.longLived === "boolean" &&
+    typeof message.full === "boolean" &&
+    (message.quota === undefined || typeof message.quota === "string")
       ? undefined
       : "a hand-off needs data, longLived and full",
 });

@@ -1,6 +1,11 @@
 /** Error codes sent in `{"type":"error","payload":{"code":N}}`, as the protocol document defines them. */
 export const ErrorCode = {
   BadRequest: 400,
+  /**
+   * A proof of key possession that does not verify, or none where `key_proof` requires one; an
+   * access token that is missing, invalid or expired (the connection's, or a `refresh`'s).
+   */
+  Unauthorized: 401,
   Forbidden: 403,
   NotFound: 404,
   Conflict: 409,
@@ -27,6 +32,8 @@ export const CloseCode = {
   Replaced: 4001,
   /** The peer's outgoing queue passed `send_buffer_size`: it stopped reading. */
   SlowConsumer: 4002,
+  /** The connection's access token expired (its `exp`) and no `refresh` brought a newer one. */
+  TokenExpired: 4003,
   /** Disconnected by the operator (the admin API), or banned: its fingerprint or its address. */
   Disconnected: 4004,
 } as const;

@@ -19,6 +19,8 @@ export const LIMITS = {
   maxAliasLength: 32,
   maxNameLength: 64,
   maxPublicKeyLength: 16_384,
+  /** A register's `signature`: the longest accepted one (DER ECDSA, 72 bytes) is 96 characters of base64. */
+  maxSignatureLength: 256,
   maxMetaBytes: 4_096,
   maxAppTypeLength: 64,
   maxToLength: 128,
@@ -38,6 +40,8 @@ export const LIMITS = {
 const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 const ALIAS = /^[A-Za-z0-9_-]{1,32}$/;
 const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
+/** Standard or URL-safe base64, padding optional. */
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 const isFingerprintLike = (value: string): boolean => FINGERPRINT.test(value);
 
@@ -99,11 +103,16 @@ function optionalMeta(fields: Fields, key: string): Meta | undefined {
 
 // The requests.
 
-/** `register {public_key, alias?, meta?}`. `alias` absent, null or "": one is generated. */
+/**
+ * `register {public_key, alias?, meta?, signature?}`. `alias` absent, null or "": one is generated.
+ * `signature`: the proof of key possession, base64 or base64url (see trust/key-proof.ts).
+ */
 export interface RegisterRequest {
   publicKey: string;
   alias: string | undefined;
   meta: Meta | undefined;
+  /** Absent when the register is not signed (always, for a dialect identity). */
+  signature?: string;
   /**
    * A dialect's identity, used as the fingerprint as is (`pigeon:<peerId>`, `p2p:<id>`, ...): set by
    * dialect bindings only, never by the validator. Without an alias the identity is the alias too.
@@ -120,7 +129,10 @@ function parseRegister(payload: unknown): RegisterRequest {
     if (!ALIAS.test(alias)) throw badRequest("alias must be 1-32 characters of A-Z a-z 0-9 _ -");
     if (isFingerprintLike(alias)) throw badRequest("alias must not look like a fingerprint");
   }
-  return { publicKey, alias, meta: optionalMeta(fields, "meta") };
+  const signature = optionalString(fields, "signature", LIMITS.maxSignatureLength);
+  if (signature !== undefined && !BASE64.test(signature)) throw badRequest("signature must be base64 or base64url");
+  const meta = optionalMeta(fields, "meta");
+  return signature === undefined ? { publicKey, alias, meta } : { publicKey, alias, meta, signature };
 }
 
 /** `join {namespace, app_type?, meta?, version?}`; `version` is checked, then ignored. */
@@ -290,8 +302,29 @@ export interface PingRequest {
 }
 const PING: PingRequest = Object.freeze({ type: "ping" });
 
+/** `challenge`: asks for a nonce to sign in the next `register`; any payload is ignored. */
+export interface ChallengeRequest {
+  readonly type: "challenge";
+}
+const CHALLENGE: ChallengeRequest = Object.freeze({ type: "challenge" });
+
+/** Longest access token a `refresh` may carry. */
+const MAX_TOKEN_LENGTH = 8_192;
+
+/** `refresh {token}`: a newer access token for the connection (access tokens on), before its current one expires. */
+export interface RefreshRequest {
+  token: string;
+}
+function parseRefresh(payload: unknown): RefreshRequest {
+  const token = payloadOf(payload)["token"];
+  if (typeof token !== "string" || token.length === 0) throw badRequest("token is required");
+  if (token.length > MAX_TOKEN_LENGTH) throw badRequest(`token must be at most ${MAX_TOKEN_LENGTH} characters`);
+  return { token };
+}
+
 /** Every valid client→server request, tagged on its wire `type`. */
 export type ClientRequest =
+  | ChallengeRequest
   | PayloadRequest<"register", RegisterRequest>
   | PayloadRequest<"join", JoinRequest>
   | PayloadRequest<"leave", NamespaceRequest>
@@ -306,6 +339,7 @@ export type ClientRequest =
   | PayloadRequest<"room_info", RoomRequest>
   | PayloadRequest<"kick", KickRequest>
   | PayloadRequest<"metadata", MetadataRequest>
+  | PayloadRequest<"refresh", RefreshRequest>
   | PingRequest;
 
 /** The wire `type` of every client→server request. */
@@ -318,6 +352,7 @@ export type RequestValidator<R extends ClientRequest = ClientRequest> = (envelop
 
 /** The mapped type makes a request type without a validator, or one producing another type, fail to compile. */
 const VALIDATORS: { readonly [T in RequestType]: RequestValidator<RequestOf<T>> } = {
+  challenge: () => CHALLENGE,
   register: (envelope) => ({ type: "register", payload: parseRegister(envelope.payload) }),
   join: (envelope) => ({ type: "join", payload: parseJoin(envelope.payload) }),
   leave: (envelope) => ({ type: "leave", payload: parseNamespace(envelope.payload) }),
@@ -332,6 +367,7 @@ const VALIDATORS: { readonly [T in RequestType]: RequestValidator<RequestOf<T>> 
   room_info: (envelope) => ({ type: "room_info", payload: parseRoom(envelope.payload) }),
   kick: (envelope) => ({ type: "kick", payload: parseKick(envelope.payload) }),
   metadata: (envelope) => ({ type: "metadata", payload: parseMetadata(envelope.payload) }),
+  refresh: (envelope) => ({ type: "refresh", payload: parseRefresh(envelope.payload) }),
   ping: () => PING,
 };
 

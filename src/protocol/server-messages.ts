@@ -14,6 +14,8 @@ export interface MemberEntry {
   alias: string;
   app_type: string;
   meta: Meta;
+  /** True when the peer proved that it holds the private key of its public_key at register. */
+  verified: boolean;
 }
 
 /** One STUN or TURN server, an entry of `RTCConfiguration.iceServers` (TURN with a time-limited username and credential). */
@@ -41,11 +43,14 @@ export interface ErrorPayload {
 
 /** The body of each server→client message type. */
 export interface ServerBodies {
+  /** The reply to `challenge`: base64url of 32 random bytes, to sign in this connection's next `register` within 60 s. */
+  challenge: { payload: { nonce: string } };
   /**
-   * The reply to `register`, and again after a state loss changed the alias. `ice_servers`, when the
-   * server is configured with STUN or TURN, is ready for `RTCPeerConnection({iceServers})`.
+   * The reply to `register`, and again after a state loss changed the alias. `verified`: the
+   * register carried a valid proof of key possession. `ice_servers`, when the server is configured
+   * with STUN or TURN, is ready for `RTCPeerConnection({iceServers})`.
    */
-  registered: { from: string; payload: { fingerprint: string; alias: string; ice_servers?: IceServerEntry[] } };
+  registered: { from: string; payload: { fingerprint: string; alias: string; verified: boolean; ice_servers?: IceServerEntry[] } };
   /** The reply to `join`, `join_room` and `discover`: the oldest members first, `total` the full count. */
   peer_list: { namespace: string; payload: { namespace: string; peers: MemberEntry[]; total: number } };
   peer_joined: { from: string; namespace: string; payload: MemberEntry };
@@ -64,7 +69,7 @@ export interface ServerBodies {
   kick: { from: string; payload: { room_id: string; fingerprint: string }; ts: number };
   pong: { ts: number };
   error: { payload: ErrorPayload };
-  /** A Socket.IO acknowledgement of a request that has no direct reply. */
+  /** A Socket.IO acknowledgement of a request that has no direct reply; and the reply to `refresh`. */
   ok: { payload: { ref: string } };
 }
 

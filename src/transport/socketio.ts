@@ -6,6 +6,8 @@ import type { Body } from "../protocol/envelope.ts";
 import type { Config } from "../config/load.ts";
 import { engineWebSocketBacklog } from "../internals/library-internals.ts";
 import type { Admission } from "../limits/admission.ts";
+import { isRefusal, type ConnectionGate } from "../limits/connection-gate.ts";
+import type { AccessClaims } from "../trust/access-tokens.ts";
 import type { ConnectionEnd } from "../observability/connection-log.ts";
 import { noMetrics, type Metrics } from "../observability/metrics.ts";
 import { decodeRequest } from "../protocol/decoder.ts";
@@ -54,6 +56,8 @@ class SocketIoConnection implements Connection {
     private readonly socket: Socket,
     sendBufferSize: number,
     private readonly metrics: Metrics,
+    /** The client address as the connection gate resolved it (trusted proxies' X-Forwarded-For, in normal form). */
+    private readonly clientAddress: string | undefined,
   ) {
     const engine = socket.conn;
     const counting = metrics !== noMetrics;
@@ -83,7 +87,7 @@ class SocketIoConnection implements Connection {
   }
 
   get remoteAddress(): string {
-    return this.socket.handshake.address;
+    return this.clientAddress ?? this.socket.handshake.address;
   }
 
   /** How the connection ended, given Socket.IO's disconnect reason. */
@@ -140,17 +144,38 @@ class SocketIoConnection implements Connection {
   }
 }
 
-/** Wires Socket.IO connections into the hub. */
+/**
+ * Wires Socket.IO connections into the hub. With access tokens on, a connection's token (its
+ * handshake's `auth.token`, or its first request's Bearer header or `?token=`) is checked at its
+ * connect: a missing or invalid one gets `connect_error` with `data.code` 401 (503 when the keys
+ * cannot be fetched) and never reaches the hub.
+ */
 export function bindSocketIo(
   io: Server,
   hub: Hub,
   config: Pick<Config, "sendBufferSize" | "maxJsonDepth" | "maxMessageSize">,
   admission: Admission,
+  gate: ConnectionGate,
   metrics: Metrics = noMetrics,
 ): void {
+  const claims = new WeakMap<Socket, AccessClaims>();
+  if (gate.tokensRequired) {
+    io.use((socket, next) => {
+      const auth = socket.handshake.auth as Record<string, unknown> | undefined;
+      void gate.admitSocketIo(socket.conn.request, auth?.["token"]).then((verdict) => {
+        if (!isRefusal(verdict)) {
+          if (verdict.claims !== undefined) claims.set(socket, verdict.claims);
+          next();
+          return;
+        }
+        // Socket.IO sends the message and `data` to the client as its connect_error.
+        next(Object.assign(new Error(verdict.reason), { data: { code: verdict.status } }));
+      });
+    });
+  }
   io.on("connection", (socket) => {
-    const connection = new SocketIoConnection(socket, config.sendBufferSize, metrics);
-    const session = hub.open(connection, admission.refusesSession(socket.conn.request));
+    const connection = new SocketIoConnection(socket, config.sendBufferSize, metrics, gate.addressOf(socket.conn.request));
+    const session = hub.open(connection, admission.refusesSession(socket.conn.request), claims.get(socket));
     if (session === undefined) return;
     // Engine.IO reads packets up to twice max_message_size (maxHttpBufferSize), so one over the
     // limit is still read and refused here with a notice before the close; "packet" comes before

@@ -57,6 +57,11 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
   private queued = 0;
   private closed = false;
   lastSeenMs = 0;
+  /**
+   * The client's address as the connection gate resolved it (trusted proxies' X-Forwarded-For, in
+   * normal form), set as the connection opens; the socket's own address until then.
+   */
+  clientAddress: string | undefined;
   /** Set once the hub admitted the connection: ends its session, when the server closes it. */
   onServerClose: ((end: ConnectionEnd) => void) | undefined;
 
@@ -76,12 +81,12 @@ export class WsConnection implements Connection, AdapterPeer, KeepalivePeer {
   }
 
   get remoteAddress(): string | undefined {
-    return this.tcp.remoteAddress;
+    return this.clientAddress ?? this.tcp.remoteAddress;
   }
 
   /** Read only by fetchSockets(); built on demand (the peer address costs a system call). */
   handshake(): Record<string, unknown> {
-    return { address: this.tcp.remoteAddress ?? "", transport: this.transport, issued: this.issued };
+    return { address: this.remoteAddress ?? "", transport: this.transport, issued: this.issued };
   }
 
   closeBySocketIo(shutdown: boolean): void {

@@ -9,6 +9,7 @@ import { closeWithNotice, type Hub } from "../core/hub.ts";
 import type { Session } from "../core/session.ts";
 import { BroadcastCache } from "../delivery/broadcast-cache.ts";
 import type { Admission } from "../limits/admission.ts";
+import type { GateAdmission } from "../limits/connection-gate.ts";
 import type { Logger } from "../observability/logger.ts";
 import { noMetrics, type Metrics } from "../observability/metrics.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
@@ -99,7 +100,8 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     return this.connections.size;
   }
 
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** Takes an upgrade the connection gate let in (`admitted`: its client address and token claims). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, admitted: GateAdmission): void {
     const refusal = this.protocol.checkUpgrade?.(request);
     if (refusal !== undefined) {
       socket.end(`HTTP/1.1 ${refusal.status} ${refusal.reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -107,7 +109,7 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     }
     // Decided before this connection counts; a refused peer still gets the protocol's notice.
     const refused = this.admission.refuses(request);
-    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, refused));
+    this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, refused, admitted));
   }
 
   /** Closes every connection with `code`; stops the keepalive. Safe to call twice. */
@@ -116,8 +118,9 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     for (const connection of this.connections) connection.close(code, reason);
   }
 
-  private accept(ws: WebSocket, request: IncomingMessage, refused: boolean): void {
+  private accept(ws: WebSocket, request: IncomingMessage, refused: boolean, admitted: GateAdmission): void {
     const connection = this.protocol.createConnection(this.ids.next(), ws, this.context, request);
+    connection.clientAddress = admitted.address;
     this.connections.add(connection);
     this.keepalive.watch(connection);
     ws.on("close", (code: number, reason: Buffer) => {
@@ -129,7 +132,7 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     });
     ws.on("error", (error) => this.logger.debug({ err: error, conn: connection.id }, "websocket error"));
     ws.on("pong", () => this.keepalive.seen(connection));
-    const session = this.hub.open(connection, refused);
+    const session = this.hub.open(connection, refused, admitted.claims);
     if (session === undefined) return;
     connection.onServerClose = (end) => void this.hub.close(session, end);
     ws.on("message", (data: Buffer, isBinary: boolean) => {

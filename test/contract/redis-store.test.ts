@@ -49,7 +49,7 @@ describe("RedisStore specifics", () => {
     const onB = await register(b, "node-b");
 
     // Uniqueness is deployment-wide: node b cannot take node a's alias.
-    await expect(b.registerPeer({ fingerprint: newFingerprint(), connectionId: "c", nodeId: "node-b", alias, aliasCandidates: [], meta: {} })).rejects.toMatchObject({
+    await expect(b.registerPeer({ fingerprint: newFingerprint(), connectionId: "c", nodeId: "node-b", alias, aliasCandidates: [], meta: {}, verified: false })).rejects.toMatchObject({
       code: 409,
     });
     expect(await b.resolvePeer(alias)).toEqual({ fingerprint: onA.fingerprint, alias, connectionId: onA.connectionId, nodeId: "node-a" });
@@ -94,7 +94,7 @@ describe("RedisStore specifics", () => {
     const namespace = `ns-${uid()}`;
     const first = await register(a, "node-a");
     await a.joinNamespace(namespace, first.fingerprint, { appType: "", meta: undefined, listLimit: 50 });
-    const registration = await b.registerPeer({ fingerprint: first.fingerprint, connectionId: "moved", nodeId: "node-b", alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+    const registration = await b.registerPeer({ fingerprint: first.fingerprint, connectionId: "moved", nodeId: "node-b", alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {}, verified: false });
     expect(registration.replaced).toEqual({ fingerprint: first.fingerprint, scopes: [namespace], connectionId: first.connectionId });
     // The old node's late goodbye does not remove the new connection, nor does removing the old node.
     expect(await a.unregisterPeer(first.fingerprint, first.connectionId)).toBeUndefined();
@@ -261,7 +261,7 @@ describe("RedisStore during a Redis outage", () => {
     const peer = await register(store, "node-a");
     await pauseRedis(10_000);
     // Sent and unanswered (Redis holds it) when the process dies.
-    const inFlight = codeAndTime(store.registerPeer({ fingerprint: newFingerprint(), connectionId: "late", nodeId: "node-a", alias: "late", aliasCandidates: [], meta: {} }));
+    const inFlight = codeAndTime(store.registerPeer({ fingerprint: newFingerprint(), connectionId: "late", nodeId: "node-a", alias: "late", aliasCandidates: [], meta: {}, verified: false }));
     await new Promise((resolve) => setTimeout(resolve, 100));
     await own.kill();
     const failed = await inFlight;
@@ -292,6 +292,6 @@ function register(store: RedisStore, nodeId: string, alias?: string) {
   const fingerprint = newFingerprint();
   const connectionId = `conn-${uid()}`;
   return store
-    .registerPeer({ fingerprint, connectionId, nodeId, alias, aliasCandidates: [`gen-${uid()}`], meta: { node: nodeId } })
+    .registerPeer({ fingerprint, connectionId, nodeId, alias, aliasCandidates: [`gen-${uid()}`], meta: { node: nodeId }, verified: false })
     .then((registration) => ({ fingerprint, connectionId, alias: registration.alias }));
 }

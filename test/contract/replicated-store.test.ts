@@ -72,6 +72,7 @@ describe("ReplicatedStore: several replicas of one host", () => {
     alias: undefined,
     aliasCandidates: [`gen-${uid()}`],
     meta: {},
+    verified: false,
     ...options,
   });
   const joinOptions = { appType: "app", meta: undefined, listLimit: 50 };
@@ -117,7 +118,7 @@ describe("ReplicatedStore: several replicas of one host", () => {
     expect(await reader.store.resolvePeer(peer.fingerprint)).toMatchObject({ alias, connectionId: peer.connectionId });
     expect(await reader.store.isMember(namespace, peer.fingerprint)).toBe(true);
     expect((await reader.store.listMembers(namespace, peer.fingerprint, 50)).peers).toEqual([
-      { fingerprint: peer.fingerprint, alias, app_type: "app", meta: { color: "red", level: 3 } },
+      { fingerprint: peer.fingerprint, alias, app_type: "app", meta: { color: "red", level: 3 }, verified: false },
     ]);
     expect((await reader.store.stats()).namespaces[namespace]).toBe(1);
 

@@ -31,7 +31,9 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
 
     const newSessionId = (): string => randomBytes(16).toString("hex");
 
-    const register = (request: Omit<RegisterPeer, "nodeId"> & { nodeId?: string }) => store.registerPeer({ nodeId, ...request });
+    /** Unverified unless the test says otherwise. */
+    const register = (request: Omit<RegisterPeer, "nodeId" | "verified"> & { nodeId?: string; verified?: boolean }) =>
+      store.registerPeer({ nodeId, verified: false, ...request });
     const requestMatch = (ticket: Omit<MatchTicket, "sessionId"> & { sessionId?: string }) =>
       store.requestMatch({ sessionId: newSessionId(), ...ticket });
 
@@ -41,7 +43,9 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
       alias: string;
     }
 
-    async function addPeer(options: { alias?: string; candidates?: string[]; meta?: Meta; fingerprint?: string; nodeId?: string } = {}): Promise<TestPeer> {
+    async function addPeer(
+      options: { alias?: string; candidates?: string[]; meta?: Meta; fingerprint?: string; nodeId?: string; verified?: boolean } = {},
+    ): Promise<TestPeer> {
       const fingerprint = options.fingerprint ?? newFingerprint();
       const connectionId = `conn-${uid()}`;
       const registration = await register({
@@ -51,6 +55,7 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         alias: options.alias,
         aliasCandidates: options.candidates ?? [`gen-${uid()}`],
         meta: options.meta ?? {},
+        verified: options.verified ?? false,
       });
       return { fingerprint, connectionId, alias: registration.alias };
     }
@@ -159,6 +164,76 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         const peer = await addPeer();
         await register({ fingerprint: peer.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
         expect((await store.stats()).totalPeers).toBe(before + 1);
+      });
+    });
+
+    describe("verified registrations", () => {
+      it("an unverified register of a verified holder's fingerprint is refused with 409 and changes nothing", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const holder = await addPeer({ verified: true, alias: `alias-${uid()}` });
+        const other = await addPeer();
+        await join(namespace, holder);
+        await store.createRoom(room, holder.fingerprint, 5);
+        await store.joinRoom(room, other.fingerprint, 50);
+        await requestMatch({ namespace, fingerprint: holder.fingerprint, groupSize: 2, criteria: {} });
+        const before = await store.stats();
+
+        const intruder = `conn-${uid()}`;
+        await expectCode(register({ fingerprint: holder.fingerprint, connectionId: intruder, alias: `alias-${uid()}`, aliasCandidates: [], meta: { x: 1 } }), 409);
+        await expectCode(register({ fingerprint: holder.fingerprint, connectionId: intruder, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} }), 409);
+
+        expect(await store.resolvePeer(holder.fingerprint)).toMatchObject({ alias: holder.alias, connectionId: holder.connectionId });
+        expect(await store.isMember(namespace, holder.fingerprint)).toBe(true);
+        expect((await store.roomInfo(room)).owner).toBe(holder.fingerprint);
+        expect((await store.listMembers(namespace, null, 50)).peers).toEqual([
+          { fingerprint: holder.fingerprint, alias: holder.alias, app_type: "", meta: {}, verified: true },
+        ]);
+        expect(await store.stats()).toEqual(before);
+        // Its ticket still waits: a newcomer completes the group with it.
+        const partner = await addPeer();
+        await join(namespace, partner);
+        const outcome = await requestMatch({ namespace, fingerprint: partner.fingerprint, groupSize: 2, criteria: {} });
+        expect(outcome.status === "matched" ? fingerprints(outcome.peers) : []).toEqual([holder.fingerprint, partner.fingerprint]);
+        // The holder's own connection leaving frees the key for anyone.
+        await store.unregisterPeer(holder.fingerprint, holder.connectionId);
+        expect((await register({ fingerprint: holder.fingerprint, connectionId: intruder, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} })).replaced).toBeUndefined();
+      });
+
+      it("a verified register takes over a verified holder and an unverified one", async () => {
+        const namespace = scopeName("ns");
+        const unverified = await addPeer();
+        await join(namespace, unverified);
+        const first = `conn-${uid()}`;
+        const taken = await register({ fingerprint: unverified.fingerprint, connectionId: first, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {}, verified: true });
+        expect(taken.replaced).toEqual({ fingerprint: unverified.fingerprint, scopes: [namespace], connectionId: unverified.connectionId });
+        const second = `conn-${uid()}`;
+        const again = await register({ fingerprint: unverified.fingerprint, connectionId: second, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {}, verified: true });
+        expect(again.replaced).toEqual({ fingerprint: unverified.fingerprint, scopes: [], connectionId: first });
+        expect(await store.resolvePeer(unverified.fingerprint)).toMatchObject({ connectionId: second });
+      });
+
+      it("every member list says whether each member is verified", async () => {
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        const proven = await addPeer({ verified: true });
+        const plain = await addPeer();
+        const entry = (peer: TestPeer, verified: boolean, appType = "") => ({ fingerprint: peer.fingerprint, alias: peer.alias, app_type: appType, meta: {}, verified });
+
+        expect((await join(namespace, proven, "app")).member).toEqual(entry(proven, true, "app"));
+        const joined = await join(namespace, plain, "app");
+        expect(joined.member).toEqual(entry(plain, false, "app"));
+        expect(joined.peers).toEqual([entry(proven, true, "app"), entry(plain, false, "app")]);
+        expect((await store.listMembers(namespace, plain.fingerprint, 50)).peers).toEqual([entry(proven, true, "app"), entry(plain, false, "app")]);
+
+        await store.createRoom(room, plain.fingerprint, 5);
+        const inRoom = await store.joinRoom(room, proven.fingerprint, 50);
+        expect(inRoom.member).toEqual(entry(proven, true));
+        expect(inRoom.peers).toEqual([entry(plain, false), entry(proven, true)]);
+
+        await requestMatch({ namespace, fingerprint: plain.fingerprint, groupSize: 2, criteria: {} });
+        const matched = await requestMatch({ namespace, fingerprint: proven.fingerprint, groupSize: 2, criteria: {} });
+        expect(matched).toMatchObject({ status: "matched", peers: [entry(plain, false, "app"), entry(proven, true, "app")] });
       });
     });
 
@@ -278,11 +353,11 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         const b = await addPeer();
         const first = await join(namespace, a, "game");
         expect(first.added).toBe(true);
-        expect(first.member).toEqual({ fingerprint: a.fingerprint, alias: a.alias, app_type: "game", meta: { level: 1 } });
+        expect(first.member).toEqual({ fingerprint: a.fingerprint, alias: a.alias, app_type: "game", meta: { level: 1 }, verified: false });
         expect(first.total).toBe(1);
         const second = await join(namespace, b, "chat", { mood: "ok" });
         expect(second.added).toBe(true);
-        expect(second.member).toEqual({ fingerprint: b.fingerprint, alias: b.alias, app_type: "chat", meta: { mood: "ok" } });
+        expect(second.member).toEqual({ fingerprint: b.fingerprint, alias: b.alias, app_type: "chat", meta: { mood: "ok" }, verified: false });
         expect(second.total).toBe(2);
         expect(second.peers).toEqual([first.member, second.member]);
 
@@ -413,7 +488,7 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         await expectCode(store.listMembers(room, outsider.fingerprint, 50), 403);
         const page = await store.listMembers(room, owner.fingerprint, 50);
         expect(page.total).toBe(1);
-        expect(page.peers).toEqual([{ fingerprint: owner.fingerprint, alias: owner.alias, app_type: "", meta: {} }]);
+        expect(page.peers).toEqual([{ fingerprint: owner.fingerprint, alias: owner.alias, app_type: "", meta: {}, verified: false }]);
       });
 
       it("skips the offset oldest members; an offset past the end gives an empty page with the full total", async () => {
@@ -436,7 +511,7 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         await store.createRoom(room, owner.fingerprint, 5);
         await store.joinRoom(room, guest.fingerprint, 50);
         expect(fingerprints((await store.listMembers(room, null, 50)).peers)).toEqual([owner.fingerprint, guest.fingerprint]);
-        expect(await store.listMembers(room, null, 50, 1)).toEqual({ peers: [{ fingerprint: guest.fingerprint, alias: guest.alias, app_type: "", meta: {} }], total: 2 });
+        expect(await store.listMembers(room, null, 50, 1)).toEqual({ peers: [{ fingerprint: guest.fingerprint, alias: guest.alias, app_type: "", meta: {}, verified: false }], total: 2 });
         // The empty requester is nobody: it is shown no room.
         await expectCode(store.listMembers(room, "", 50), 403);
       });
@@ -682,7 +757,7 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(outcome.status).toBe("matched");
         if (outcome.status !== "matched") return;
         expect(outcome.sessionId).toBe(sessionId);
-        expect(outcome.peers).toEqual(peers.map((peer, index) => ({ fingerprint: peer.fingerprint, alias: peer.alias, app_type: "game", meta: { n: index } })));
+        expect(outcome.peers).toEqual(peers.map((peer, index) => ({ fingerprint: peer.fingerprint, alias: peer.alias, app_type: "game", meta: { n: index }, verified: false })));
         // The matched tickets are consumed.
         for (const peer of peers) expect(await store.cancelMatch(namespace, peer.fingerprint)).toBe(false);
       });
@@ -848,8 +923,8 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(outcome).toMatchObject({
           status: "matched",
           peers: [
-            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: { n: 1 } },
-            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {} },
+            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: { n: 1 }, verified: false },
+            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {}, verified: false },
           ],
         });
         expect(await store.isMember(queue, a.fingerprint)).toBe(false);
@@ -905,8 +980,8 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(await store.listMembers(room, b.fingerprint, 50)).toEqual({
           total: 2,
           peers: [
-            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: {} },
-            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {} },
+            { fingerprint: a.fingerprint, alias: a.alias, app_type: "", meta: {}, verified: false },
+            { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {}, verified: false },
           ],
         });
         await expectCode(store.listMembers(room, outsider.fingerprint, 50), 403);
@@ -1099,6 +1174,181 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         await store.addBan(entry, entry.createdAt);
         await store.addBan(replacement, entry.createdAt);
         expect(await listed(entry.createdAt, [entry])).toEqual([replacement]);
+      });
+    });
+
+    describe("per-peer caps", () => {
+      /** The message of a cap's 429 names the option and its value. */
+      async function expectCap(promise: Promise<unknown>, option: string, cap: number): Promise<void> {
+        const error: unknown = await promise.then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+        expect(error).toBeInstanceOf(ProtocolError);
+        expect(error).toMatchObject({ code: 429, message: `${option} (${cap}) reached` });
+      }
+
+      it("maxScopes counts namespaces and rooms: the next join, room join or room creation gets 429 and changes nothing", async () => {
+        const caps = { maxScopes: 3 };
+        const peer = await addPeer({ meta: { v: 1 } });
+        const host = await addPeer();
+        const [first, second, extra] = [scopeName("ns"), scopeName("ns"), scopeName("ns")];
+        const [room, late] = [scopeName("room"), scopeName("room")];
+        await store.createRoom(room, host.fingerprint, 5);
+        await store.joinNamespace(first, peer.fingerprint, { appType: "", meta: undefined, listLimit: 0, caps });
+        await store.joinNamespace(second, peer.fingerprint, { appType: "", meta: undefined, listLimit: 0, caps });
+        expect((await store.joinRoom(room, peer.fingerprint, 0, { now: Date.now(), caps })).added).toBe(true);
+
+        await expectCap(store.joinNamespace(extra, peer.fingerprint, { appType: "", meta: { v: 2 }, listLimit: 0, caps }), "max_scopes_per_peer", 3);
+        expect(await store.scopeExists(extra)).toBe(false);
+        expect((await store.peerDetails(peer.fingerprint))?.meta).toEqual({ v: 1 });
+        await expectCap(store.createRoom(late, peer.fingerprint, 5, caps), "max_scopes_per_peer", 3);
+        expect(await store.scopeExists(late)).toBe(false);
+        const other = scopeName("room");
+        await store.createRoom(other, host.fingerprint, 5);
+        await expectCap(store.joinRoom(other, peer.fingerprint, 0, { now: Date.now(), caps }), "max_scopes_per_peer", 3);
+        expect(await store.isMember(other, peer.fingerprint)).toBe(false);
+        expect((await store.peerDetails(peer.fingerprint))?.scopes.map((scope) => scope.name).sort()).toEqual([first, second, room].sort());
+
+        // A scope it is in passes again; leaving one makes room for another.
+        expect((await store.joinNamespace(first, peer.fingerprint, { appType: "", meta: undefined, listLimit: 0, caps })).added).toBe(false);
+        expect((await store.joinRoom(room, peer.fingerprint, 0, { now: Date.now(), caps })).added).toBe(false);
+        await store.leaveScope(second, peer.fingerprint);
+        expect((await store.joinNamespace(extra, peer.fingerprint, { appType: "", meta: undefined, listLimit: 0, caps })).added).toBe(true);
+        // Without caps nothing is counted (a membership restored after a loss).
+        expect((await store.joinRoom(other, peer.fingerprint, 0)).added).toBe(true);
+      });
+
+      it("maxRooms counts the rooms a peer owns, created or passed on to it; leaving one makes room", async () => {
+        const caps = { maxRooms: 2, maxScopes: 10 };
+        const peer = await addPeer();
+        const founder = await addPeer();
+        const [own, inherited, guestOnly, extra] = [scopeName("room"), scopeName("room"), scopeName("room"), scopeName("room")];
+        await store.createRoom(own, peer.fingerprint, 5, caps);
+        await store.createRoom(guestOnly, founder.fingerprint, 5);
+        await store.joinRoom(guestOnly, peer.fingerprint, 0, { now: Date.now(), caps });
+        // Being a member of a room someone else owns does not count.
+        await store.createRoom(inherited, founder.fingerprint, 5);
+        await store.joinRoom(inherited, peer.fingerprint, 0, { now: Date.now(), caps });
+        expect((await store.createRoom(extra, peer.fingerprint, 5, caps)).owner).toBe(peer.fingerprint);
+        await store.leaveScope(extra, peer.fingerprint);
+        // The founder leaves `inherited`: it passes to the peer, who owns two rooms again.
+        await store.leaveScope(inherited, founder.fingerprint);
+        expect((await store.roomInfo(inherited)).owner).toBe(peer.fingerprint);
+        await expectCap(store.createRoom(extra, peer.fingerprint, 5, caps), "max_rooms_per_peer", 2);
+        expect(await store.scopeExists(extra)).toBe(false);
+        // Other peers are not affected by its count.
+        expect((await store.createRoom(extra, founder.fingerprint, 5, caps)).owner).toBe(founder.fingerprint);
+        await store.leaveScope(own, peer.fingerprint);
+        const again = scopeName("room");
+        expect((await store.createRoom(again, peer.fingerprint, 5, caps)).owner).toBe(peer.fingerprint);
+      });
+
+      it("maxTickets counts waiting tickets: one more that would wait gets 429; a replacement, a ticket that completes a group, or a slot freed by a match, a cancel or a leave passes", async () => {
+        const caps = { maxTickets: 2 };
+        const [first, second, third] = [scopeName("ns"), scopeName("ns"), scopeName("ns")];
+        const peer = await addPeer();
+        const partner = await addPeer();
+        for (const namespace of [first, second, third]) {
+          await join(namespace, peer);
+          await join(namespace, partner);
+        }
+        const ticket = (namespace: string, criteria = {}) => requestMatch({ namespace, fingerprint: peer.fingerprint, groupSize: 2, criteria, caps });
+        expect(await ticket(first)).toEqual({ status: "waiting" });
+        expect(await ticket(second)).toEqual({ status: "waiting" });
+        await expectCap(ticket(third), "max_tickets_per_peer", 2);
+        // Nothing changed: no ticket in the third namespace, the others still wait.
+        expect(await store.cancelMatch(third, peer.fingerprint)).toBe(false);
+        // Replacing its ticket in a namespace where it waits already is no new ticket.
+        expect(await ticket(first, { mode: "duel" })).toEqual({ status: "waiting" });
+        // A ticket that completes a group never waits.
+        expect(await requestMatch({ namespace: third, fingerprint: partner.fingerprint, groupSize: 2, criteria: { mode: "x" } })).toEqual({ status: "waiting" });
+        expect(await ticket(third, { mode: "x" })).toMatchObject({ status: "matched" });
+        await expectCap(ticket(third), "max_tickets_per_peer", 2);
+        // Matched by someone else's request: its ticket is gone, the slot free.
+        expect(await requestMatch({ namespace: first, fingerprint: partner.fingerprint, groupSize: 2, criteria: { mode: "duel" } })).toMatchObject({ status: "matched" });
+        expect(await ticket(third)).toEqual({ status: "waiting" });
+        await expectCap(ticket(first), "max_tickets_per_peer", 2);
+        expect(await store.cancelMatch(second, peer.fingerprint)).toBe(true);
+        expect(await ticket(first)).toEqual({ status: "waiting" });
+        await store.leaveScope(third, peer.fingerprint);
+        expect(await ticket(second)).toEqual({ status: "waiting" });
+      });
+    });
+
+    describe("kick bans", () => {
+      async function kickedRoom(): Promise<{ room: string; owner: TestPeer; target: TestPeer; now: number }> {
+        const room = scopeName("room");
+        const [owner, target] = [await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, target.fingerprint, 0);
+        const now = Date.now();
+        await store.kick(room, owner.fingerprint, target.fingerprint, { now, until: now + 60_000 });
+        return { room, owner, target, now };
+      }
+
+      it("refuses the kicked peer's joinRoom with 403 while in force by the caller's clock, and admits it at the ban's end", async () => {
+        const { room, owner, target, now } = await kickedRoom();
+        await expectCode(store.joinRoom(room, target.fingerprint, 50, { now: now + 1 }), 403);
+        await expectCode(store.joinRoom(room, target.fingerprint, 50, { now: now + 59_999 }), 403);
+        expect(await store.isMember(room, target.fingerprint)).toBe(false);
+        expect((await store.roomInfo(room)).peer_count).toBe(1);
+        // Another peer, and the kicked peer's other rooms, are not concerned.
+        const other = await addPeer();
+        expect((await store.joinRoom(room, other.fingerprint, 50, { now: now + 1 })).added).toBe(true);
+        const elsewhere = scopeName("room");
+        await store.createRoom(elsewhere, owner.fingerprint, 5);
+        expect((await store.joinRoom(elsewhere, target.fingerprint, 50, { now: now + 1 })).added).toBe(true);
+        const back = await store.joinRoom(room, target.fingerprint, 50, { now: now + 60_000 });
+        expect(back.added).toBe(true);
+        expect(fingerprints(back.peers)).toEqual([owner.fingerprint, other.fingerprint, target.fingerprint]);
+      });
+
+      it("outlives the kicked peer's connection: a takeover or a new registration is still refused", async () => {
+        const { room, target, now } = await kickedRoom();
+        await store.unregisterPeer(target.fingerprint, target.connectionId);
+        await register({ fingerprint: target.fingerprint, connectionId: `conn-${uid()}`, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {} });
+        await expectCode(store.joinRoom(room, target.fingerprint, 50, { now: now + 1 }), 403);
+      });
+
+      it("a kick without a ban, or one already over, lets the peer join again at once; a join without admission is never refused", async () => {
+        const room = scopeName("room");
+        const [owner, a, b] = [await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        await store.joinRoom(room, a.fingerprint, 0);
+        await store.joinRoom(room, b.fingerprint, 0);
+        const now = Date.now();
+        await store.kick(room, owner.fingerprint, a.fingerprint);
+        await store.kick(room, owner.fingerprint, b.fingerprint, { now, until: now });
+        expect((await store.joinRoom(room, a.fingerprint, 0, { now })).added).toBe(true);
+        expect((await store.joinRoom(room, b.fingerprint, 0, { now })).added).toBe(true);
+        const { room: banned, target } = await kickedRoom();
+        expect((await store.joinRoom(banned, target.fingerprint, 0)).added).toBe(true);
+      });
+
+      it("goes with the room: a room that empties is gone, and one created again under its name admits the peer", async () => {
+        const { room, owner, target, now } = await kickedRoom();
+        await store.leaveScope(room, owner.fingerprint);
+        expect(await store.scopeExists(room)).toBe(false);
+        const founder = await addPeer();
+        await store.createRoom(room, founder.fingerprint, 5);
+        expect((await store.joinRoom(room, target.fingerprint, 50, { now: now + 1 })).added).toBe(true);
+      });
+
+      it("each kick keeps its own end; later kicks forget expired bans without touching those in force", async () => {
+        const room = scopeName("room");
+        const [owner, early, late, third] = [await addPeer(), await addPeer(), await addPeer(), await addPeer()];
+        await store.createRoom(room, owner.fingerprint, 5);
+        for (const peer of [early, late, third]) await store.joinRoom(room, peer.fingerprint, 0);
+        const now = Date.now();
+        await store.kick(room, owner.fingerprint, early.fingerprint, { now, until: now + 1_000 });
+        await store.kick(room, owner.fingerprint, late.fingerprint, { now: now + 500, until: now + 5_000 });
+        await store.kick(room, owner.fingerprint, third.fingerprint, { now: now + 2_000, until: now + 3_000 });
+        expect((await store.joinRoom(room, early.fingerprint, 0, { now: now + 2_000 })).added).toBe(true);
+        await expectCode(store.joinRoom(room, late.fingerprint, 0, { now: now + 2_000 }), 403);
+        await expectCode(store.joinRoom(room, third.fingerprint, 0, { now: now + 2_999 }), 403);
+        expect((await store.joinRoom(room, third.fingerprint, 0, { now: now + 3_000 })).added).toBe(true);
+        await expectCode(store.joinRoom(room, late.fingerprint, 0, { now: now + 4_999 }), 403);
       });
     });
 

@@ -7,7 +7,8 @@ import type { Session } from "../../src/core/session.ts";
 import type { Delivery, JoinFence, PeerAddress } from "../../src/delivery/delivery.ts";
 import type { RecipientFilter } from "../../src/delivery/join-fence.ts";
 import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter } from "../../src/backends/registration-limiter.ts";
+import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../../src/backends/registration-limiter.ts";
+import type { AccessClaims, AccessTokenVerifier } from "../../src/trust/access-tokens.ts";
 import { decodeRequest } from "../../src/protocol/decoder.ts";
 import type { Body } from "../../src/protocol/envelope.ts";
 import type { ClientRequest } from "../../src/protocol/requests.ts";
@@ -156,7 +157,16 @@ export class CoreHarness {
   readonly hub: Hub;
   private ids = 0;
 
-  constructor(options: { store?: MemoryStore; config?: Record<string, unknown>; bans?: BanCheck } = {}) {
+  constructor(
+    options: {
+      store?: MemoryStore;
+      config?: Record<string, unknown>;
+      bans?: BanCheck;
+      /** Verifies `refresh` tokens (access tokens on). */
+      accessTokens?: AccessTokenVerifier;
+      addressRegistrationLimiter?: RegistrationLimiter;
+    } = {},
+  ) {
     const store = (this.store = options.store ?? new MemoryStore());
     this.config = loadConfig({ env: {}, overrides: { ping_interval: "5s", pong_wait: "10s", ...options.config } });
     this.clock.now = 1_700_000_000_000;
@@ -170,15 +180,17 @@ export class CoreHarness {
       nodeId: "node-test",
       clock: { now: () => this.clock.now, setTimer: this.clock.setTimer },
       ...(options.bans === undefined ? {} : { bans: options.bans }),
+      ...(options.accessTokens === undefined ? {} : { accessTokens: options.accessTokens }),
+      ...(options.addressRegistrationLimiter === undefined ? {} : { addressRegistrationLimiter: options.addressRegistrationLimiter }),
     });
     this.delivery.filter = this.hub.joinGate;
   }
 
-  /** Opens a connection as a transport does. */
-  connect(): { connection: FakeConnection; session: Session } {
+  /** Opens a connection as a transport does; `access`: what its access token granted (access tokens on). */
+  connect(access?: AccessClaims): { connection: FakeConnection; session: Session } {
     const connection = new FakeConnection(`conn-${++this.ids}`);
     this.delivery.connections.push(connection);
-    const session = this.hub.open(connection, false);
+    const session = this.hub.open(connection, false, access);
     if (session === undefined) throw new Error("refused");
     connection.onClose = () => void this.hub.close(session);
     return { connection, session };

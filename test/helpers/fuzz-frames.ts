@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { arr, lit, obj, ref, write, writeObject, type Entry, type Json, type RunContext } from "./fuzz-json.ts";
 import { MAX_MESSAGE_SIZE, REQUEST_TYPES, type Frame, type SioPacket } from "./fuzz-protocol.ts";
-import { alias, anyValue, criteria, exclude, fingerprint, json, meta, name, oddNumber, protoKey, protoObject, publicKey, signalPayload, smallJson, target } from "./fuzz-values.ts";
+import { alias, anyValue, criteria, exclude, fingerprint, json, meta, name, oddNumber, protoKey, protoObject, publicKey, signalPayload, signature, smallJson, target } from "./fuzz-values.ts";
 
 /** Event names Socket.IO reserves, and `error`, which its clients treat specially. */
 const RESERVED_EVENTS = ["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener", "error"] as const;
@@ -21,7 +21,8 @@ const field = (key: string, value: fc.Arbitrary<Json>, optional = false): Field 
 
 /** The payload fields of each request type, with plausible values. */
 const PAYLOADS: Record<string, readonly Field[]> = {
-  register: [field("public_key", publicKey), field("alias", alias, true), field("meta", meta, true)],
+  challenge: [],
+  register: [field("public_key", publicKey), field("alias", alias, true), field("meta", meta, true), field("signature", signature, true)],
   join: [field("namespace", name), field("app_type", fc.oneof(fc.string({ maxLength: 70 }).map(lit), anyValue), true), field("version", fc.string({ maxLength: 8 }).map(lit), true), field("meta", meta, true)],
   leave: [field("namespace", name)],
   broadcast: [field("namespace", name), field("data", smallJson, true), field("exclude", exclude, true)],

@@ -9,11 +9,12 @@ import { isPlainObject, show, showObject, textDepth, tryParse, write, writeObjec
 /** Config the fuzz cluster runs with; the depth limit is the server's default `max_json_depth`. */
 export const MAX_MESSAGE_SIZE = 65_536;
 export const MAX_JSON_DEPTH = 32;
-/** Error codes a request may be refused with; never 500, and never a close. */
-export const REFUSALS: readonly number[] = [400, 403, 404, 409, 429];
+/** Error codes a request may be refused with; never 500, and never a close. 401: a register's `signature` with no nonce to answer. */
+export const REFUSALS: readonly number[] = [400, 401, 403, 404, 409, 429];
 
 /** Request types with a direct reply, and the reply types each may get. */
 const REPLIES = new Map<string, readonly string[]>([
+  ["challenge", ["challenge"]],
   ["register", ["registered"]],
   ["join", ["peer_list"]],
   ["discover", ["peer_list"]],
@@ -28,7 +29,7 @@ const REPLIES = new Map<string, readonly string[]>([
 const SILENT = new Set(["leave", "signal", "relay", "broadcast", "kick", "metadata"]);
 export const REQUEST_TYPES: readonly string[] = [...REPLIES.keys(), ...SILENT];
 /** Types the server sends only as the direct reply to a request (`matched` is also delivered to group members). */
-export const DIRECT_TYPES = new Set(["registered", "peer_list", "room_created", "room_info", "match", "matched", "pong", "error"]);
+export const DIRECT_TYPES = new Set(["challenge", "registered", "peer_list", "room_created", "room_info", "match", "matched", "pong", "error"]);
 /** Types that reach a peer because of what other peers do. */
 export const DELIVERY_TYPES = new Set(["peer_joined", "peer_left", "signal", "relay", "broadcast", "kick", "matched"]);
 
@@ -81,9 +82,9 @@ function expectationFor(type: unknown, envelope: Record<string, unknown>, depth:
   return { kind: "bad", why: "unknown type" };
 }
 
-/** What a frame must get on a connection that has not registered yet: anything but `register` is refused with 400 ("register first"). */
+/** What a frame must get on a connection that has not registered yet: anything but `register` and `challenge` is refused with 400 ("register first"). */
 export function beforeRegister(expect: Expectation, registered: boolean): Expectation {
-  if (registered || expect.kind === "bad" || expect.type === "register") return expect;
+  if (registered || expect.kind === "bad" || expect.type === "register" || expect.type === "challenge") return expect;
   return { kind: "bad", why: "register first" };
 }
 
@@ -277,8 +278,12 @@ function replyProblem(type: string, replies: readonly string[], answer: Answer):
   const payload = isPlainObject(answer.payload) ? answer.payload : {};
   const bad = (what: string): string => `${answer.type as string} reply ${what}: ${brief(answer)}`;
   switch (answer.type) {
+    case "challenge":
+      return typeof payload["nonce"] === "string" && /^[A-Za-z0-9_-]{43}$/.test(payload["nonce"]) ? undefined : bad("without a nonce");
     case "registered":
-      return typeof payload["fingerprint"] === "string" && HEX64.test(payload["fingerprint"]) && typeof payload["alias"] === "string" ? undefined : bad("without fingerprint and alias");
+      return typeof payload["fingerprint"] === "string" && HEX64.test(payload["fingerprint"]) && typeof payload["alias"] === "string" && typeof payload["verified"] === "boolean"
+        ? undefined
+        : bad("without fingerprint, alias and verified");
     case "peer_list":
       return Array.isArray(payload["peers"]) && typeof payload["total"] === "number" ? undefined : bad("without peers and total");
     case "match":

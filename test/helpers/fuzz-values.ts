@@ -87,6 +87,13 @@ export const publicKey: fc.Arbitrary<Json> = fc.oneof(
   { weight: 1, arbitrary: json(lit("")) },
 );
 
+/** A register's proof: base64 that proves nothing (401, with or without a nonce asked for), text that is not base64 (400), and empties. */
+export const signature: fc.Arbitrary<Json> = fc.oneof(
+  { weight: 3, arbitrary: fc.stringMatching(/^[A-Za-z0-9+/_-]{1,120}={0,2}$/).map(lit) },
+  { weight: 1, arbitrary: fc.constantFrom("", "not base64!", "A".repeat(257), "=AAA", "ü").map(lit) },
+  { weight: 1, arbitrary: json(lit(null)) },
+);
+
 const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
 export const fingerprint: fc.Arbitrary<Json> = fc.oneof(
   fc.constantFrom(ref("witnessFp"), ref("witnessFpUpper"), ref("selfFp")),

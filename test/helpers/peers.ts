@@ -187,11 +187,32 @@ export async function connectWs(url: string, options: WebSocket.ClientOptions = 
   return peer;
 }
 
-export async function connectSio(httpUrl: string, options: { transports?: ("polling" | "websocket")[]; localAddress?: string } = {}): Promise<SioPeer> {
+export interface SioOptions {
+  transports?: ("polling" | "websocket")[];
+  localAddress?: string;
+  /** The handshake's `auth` (an access token: `{token}`). */
+  auth?: Record<string, unknown>;
+  /** Headers of every request (an `Origin`, `Authorization`, `X-Forwarded-For`). */
+  extraHeaders?: Record<string, string>;
+}
+
+/** The Socket.IO client options of `connectSio`, for a test that drives the client itself. */
+export function sioClientOptions(options: SioOptions = {}): Parameters<typeof ioClient>[1] {
   // engine.io-client hands `agent` to its Node XHR (polling) and `agent`/`localAddress` to ws,
   // although its types declare `agent` as string | boolean.
   const source = options.localAddress === undefined ? {} : { localAddress: options.localAddress, agent: new HttpAgent({ localAddress: options.localAddress }) as unknown as boolean };
-  const socket = ioClient(httpUrl, { transports: options.transports ?? ["websocket"], reconnection: false, forceNew: true, ...source });
+  return {
+    transports: options.transports ?? ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    ...source,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+    ...(options.extraHeaders === undefined ? {} : { extraHeaders: options.extraHeaders }),
+  };
+}
+
+export async function connectSio(httpUrl: string, options: SioOptions = {}): Promise<SioPeer> {
+  const socket = ioClient(httpUrl, sioClientOptions(options));
   const peer = new SioPeer(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());

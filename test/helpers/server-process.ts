@@ -37,12 +37,26 @@ export interface StartOptions {
 }
 
 /**
+ * The per-address limits every test server gets unless its test sets them: tests open thousands of
+ * connections and registrations from 127.0.0.1, which the defaults (256 open, 20 a second) refuse.
+ * Only the tests of these limits (address-limits.test.ts) see the real defaults, or set their own.
+ */
+export const GENEROUS_ADDRESS_LIMITS: Readonly<Record<string, number>> = {
+  max_connections_per_ip: 1_000_000,
+  connection_rate_per_ip: 1_000_000,
+  connection_burst_per_ip: 1_000_000,
+  registration_rate_per_ip: 1_000_000,
+  registration_burst_per_ip: 1_000_000,
+};
+
+/**
  * Starts the real server (`cluster.ts`) as a child process on a free port and waits for its
  * `listening` line. Its admin listener is on too, on a free port (`metrics_enabled: true,
  * metrics_port: 0` unless `config` says otherwise), and it waits for its `admin listening` line.
+ * The per-address limits are GENEROUS_ADDRESS_LIMITS unless `config` sets them.
  */
 export async function startServer(options: StartOptions = {}): Promise<ServerProcess> {
-  const config: Record<string, unknown> = { host: "127.0.0.1", port: 0, log_level: "info", metrics_enabled: true, metrics_port: 0, ...options.config };
+  const config: Record<string, unknown> = { host: "127.0.0.1", port: 0, log_level: "info", metrics_enabled: true, metrics_port: 0, ...GENEROUS_ADDRESS_LIMITS, ...options.config };
   // The admin listener runs when the config file (unless other arguments replace it) or the environment enable metrics.
   const envMetrics = options.env?.["PEER_METRICS_ENABLED"];
   const expectAdmin = envMetrics !== undefined ? envMetrics === "true" : options.args === undefined && config["metrics_enabled"] === true;

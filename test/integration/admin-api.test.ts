@@ -112,7 +112,7 @@ describe("admin API on a 2-worker cluster", () => {
     expect(first.body).toMatchObject({ namespace, total: 3, offset: 0, limit: 2 });
     expect((first.body["members"] as { fingerprint: string }[]).map((member) => member.fingerprint)).toEqual([a.fingerprint, b.fingerprint]);
     const rest = await call("GET", `/admin/namespaces/${namespace}?limit=2&offset=2`);
-    expect(rest.body["members"]).toEqual([{ fingerprint: c.fingerprint, alias: c.alias, app_type: "game", meta: {} }]);
+    expect(rest.body["members"]).toEqual([{ fingerprint: c.fingerprint, alias: c.alias, app_type: "game", meta: {}, verified: false }]);
 
     const shown = await call("GET", `/admin/rooms/${encodeURIComponent(room)}`);
     expect(shown.body).toMatchObject({ room_id: room, owner: a.fingerprint, max_size: 4, peer_count: 2, total: 2 });

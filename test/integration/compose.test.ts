@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import { placeholdersOf, renderTemplates, TEMPLATE_PATH, TEMPLATES_DIR, templatesIn, TLS_PLACEHOLDERS, TLS_TEMPLATES_DIR } from "../../nginx/render.ts";
 import { parseDurationMs } from "../../src/config/duration.ts";
 import { coerceOption, OPTIONS } from "../../src/config/schema.ts";
+import { clientAddressResolver, trustedProxiesProblem } from "../../src/trust/client-address.ts";
 import { ROOT } from "../helpers/server-process.ts";
 
 /*
@@ -21,6 +22,7 @@ import { ROOT } from "../helpers/server-process.ts";
 type Service = Record<string, unknown> & { environment?: Record<string, string> | string[] };
 interface ComposeFile {
   services: Record<string, Service>;
+  networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } } | null>;
 }
 
 /**
@@ -123,6 +125,28 @@ describe("docker-compose.yml", () => {
     expect(dependsOn("peer-server")["redis"]?.condition).toBe("service_healthy");
     expect(JSON.stringify(service("peer-server")["healthcheck"])).toContain("/health");
     expect(JSON.stringify(service("redis")["healthcheck"])).toContain("ping");
+  });
+
+  it("trusts exactly nginx as the replicas' proxy: the clients' addresses come from nginx's X-Forwarded-For", () => {
+    const subnets = (compose.networks?.["default"]?.ipam?.config ?? []).map((entry) => entry.subnet ?? "");
+    expect(subnets).toHaveLength(1);
+    const nginxNetworks = service("nginx")["networks"] as Record<string, { ipv4_address?: string }>;
+    expect(Object.keys(nginxNetworks)).toEqual(["default"]);
+    const nginxAddress = nginxNetworks["default"]?.ipv4_address ?? "";
+    const proxies = environment("peer-server")["PEER_TRUSTED_PROXIES"];
+    expect(proxies).toBe(nginxAddress);
+    expect(trustedProxiesProblem([proxies ?? ""])).toBeUndefined();
+    // nginx's address lies in the network; the network's gateway (Docker's userland proxy) is not trusted.
+    const [base, bits] = (subnets[0] as string).split("/");
+    const prefix = (base ?? "").split(".").slice(0, Number(bits) / 8).join(".");
+    expect(nginxAddress.startsWith(`${prefix}.`)).toBe(true);
+    expect(nginxAddress).not.toBe(`${prefix}.1`);
+    for (const name of ["peer-server", "redis"]) expect(service(name)["networks"], name).toBeUndefined();
+    expect(composeSite()).toMatch(/^\s*proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;/m);
+    // nginx appends the address it saw: that one is the client, whatever the client wrote.
+    const resolve = clientAddressResolver([proxies ?? ""]);
+    expect(resolve(nginxAddress, "10.9.9.9, 198.51.100.20")).toBe("198.51.100.20");
+    expect(resolve(`${prefix}.1`, "10.9.9.9")).toBe(`${prefix}.1`);
   });
 
   it("mounts into nginx the same template the integration tests render, with a value for each placeholder", () => {

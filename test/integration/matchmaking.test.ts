@@ -17,7 +17,7 @@ async function member(transport: Transport, namespace: string, index = 0): Promi
   return created;
 }
 
-const entry = (p: TestPeer, index = 0) => ({ fingerprint: p.fingerprint, alias: p.alias, app_type: `app-${p.transport}`, meta: { index } });
+const entry = (p: TestPeer, index = 0) => ({ fingerprint: p.fingerprint, alias: p.alias, app_type: `app-${p.transport}`, meta: { index }, verified: false });
 
 /** Sends `match` (or `match_cancel`) and returns the direct reply: `match`, `matched` or `error`. */
 function request(from: TestPeer, type: "match" | "match_cancel", payload: Record<string, unknown>): Promise<Envelope> {

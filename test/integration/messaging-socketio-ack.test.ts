@@ -31,7 +31,7 @@ describe("Socket.IO with an ack callback", () => {
     expect(await ack("register", { payload: { public_key: publicKey, alias } })).toEqual({
       type: "registered",
       from: fingerprint,
-      payload: { fingerprint, alias },
+      payload: { fingerprint, alias, verified: false },
     });
     client.fingerprint = fingerprint;
     client.alias = alias;
@@ -97,7 +97,7 @@ describe("Socket.IO without an ack callback", () => {
 
     client.send("register", { payload: { public_key: publicKey } });
     const registered = await client.next("registered");
-    expect(registered).toEqual({ type: "registered", from: fingerprint, payload: { fingerprint, alias: expect.any(String) } });
+    expect(registered).toEqual({ type: "registered", from: fingerprint, payload: { fingerprint, alias: expect.any(String), verified: false } });
     client.fingerprint = fingerprint;
     client.alias = String(registered.payload?.["alias"]);
 

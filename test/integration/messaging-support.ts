@@ -55,12 +55,13 @@ export async function expectOk(peer: TestPeer, type: string, fields: Fields): Pr
   expect(await outcome(peer, type, fields), `${type} ${JSON.stringify(fields).slice(0, 200)}`).toEqual({ type: "ok", payload: { ref: type } });
 }
 
-/** The member entry a peer list shows for `peer`. */
+/** The member entry a peer list shows for `peer` (registered without a key proof, as these tests do). */
 export const entryOf = (peer: TestPeer, appType = "", meta: Record<string, unknown> = {}): Record<string, unknown> => ({
   fingerprint: peer.fingerprint,
   alias: peer.alias,
   app_type: appType,
   meta,
+  verified: false,
 });
 
 /** A server timestamp: Unix milliseconds close to this machine's clock (same host). */

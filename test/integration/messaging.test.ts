@@ -24,7 +24,7 @@ describe.each(TRANSPORTS)("register over %s", (transport) => {
     const reply = await client.register({ publicKey });
     const fingerprint = sha256(publicKey);
     expect(fingerprint).toMatch(/^[0-9a-f]{64}$/);
-    expect(reply).toEqual({ type: "registered", from: fingerprint, payload: { fingerprint, alias: expect.stringMatching(GENERATED_ALIAS) } });
+    expect(reply).toEqual({ type: "registered", from: fingerprint, payload: { fingerprint, alias: expect.stringMatching(GENERATED_ALIAS), verified: false } });
   });
 
   it("grants a requested alias exactly, up to 32 characters of [A-Za-z0-9_-]", async () => {
@@ -96,7 +96,7 @@ describe.each(TRANSPORTS)("register over %s", (transport) => {
     const reply = await client.request("register", { payload: { public_key: unique("other-key"), alias: unique("other") } }, ["registered"]);
     expect(reply).toMatchObject({ type: "error", payload: { code: 400, ref: "register" } });
     const list = await client.join(namespace);
-    expect(list.payload?.["peers"]).toEqual([{ ...first, app_type: "", meta: {} }]);
+    expect(list.payload?.["peers"]).toEqual([{ ...first, app_type: "", meta: {}, verified: false }]);
   });
 
   it("answers anything sent before register with 400, keeps the connection, then registers", async () => {

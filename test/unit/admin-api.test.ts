@@ -90,7 +90,7 @@ function harness(overrides: Partial<AdminSource> = {}) {
     return { status: answer.status, body: answer.body === "" ? {} : (JSON.parse(answer.body) as Record<string, unknown>), answer };
   };
   const register = async (fingerprint: string, nodeId = "node-1") =>
-    store.registerPeer({ fingerprint, connectionId: `conn-${fingerprint}`, nodeId, alias: undefined, aliasCandidates: [`alias-${fingerprint}`], meta: { seat: fingerprint } });
+    store.registerPeer({ fingerprint, connectionId: `conn-${fingerprint}`, nodeId, alias: undefined, aliasCandidates: [`alias-${fingerprint}`], meta: { seat: fingerprint }, verified: false });
   return { store, clock, call, register, disconnects, errors, changes: () => changes };
 }
 
@@ -125,8 +125,8 @@ describe("the admin API", () => {
           offset: 1,
           limit: 2,
           members: [
-            { fingerprint: "b", alias: "alias-b", app_type: "game", meta: { seat: "b" } },
-            { fingerprint: "c", alias: "alias-c", app_type: "game", meta: { seat: "c" } },
+            { fingerprint: "b", alias: "alias-b", app_type: "game", meta: { seat: "b" }, verified: false },
+            { fingerprint: "c", alias: "alias-c", app_type: "game", meta: { seat: "c" }, verified: false },
           ],
         },
       }),
@@ -159,7 +159,7 @@ describe("the admin API", () => {
       total: 2,
       offset: 1,
       limit: 1,
-      members: [{ fingerprint: "guest", alias: "alias-guest", app_type: "", meta: { seat: "guest" } }],
+      members: [{ fingerprint: "guest", alias: "alias-guest", app_type: "", meta: { seat: "guest" }, verified: false }],
     });
     expect((await call("GET", "/admin/namespaces/secret")).status).toBe(404);
     expect(await call("GET", "/admin/rooms/lobby")).toMatchObject({ status: 404, body: { error: "no such room" } });

@@ -19,7 +19,7 @@ function guarded<T>(make: (dropped: (ps: unknown, problem: string) => void) => (
   return { guard, drops };
 }
 
-const request: RegisterPeer = { fingerprint: "f", connectionId: "c", nodeId: "n", alias: undefined, aliasCandidates: ["a"], meta: {} };
+const request: RegisterPeer = { fingerprint: "f", connectionId: "c", nodeId: "n", alias: undefined, aliasCandidates: ["a"], meta: {}, verified: false };
 const ticket = { namespace: "ns", fingerprint: "f", groupSize: 2, criteria: {}, sessionId: "s" };
 
 /** Well-formed arguments of every mutation: a new mutation does not compile without its entry. */
@@ -29,9 +29,9 @@ const ARGS: { [K in Mutation]: MutationArgs[K] } = {
   updateMeta: ["f", { level: 1 }],
   joinNamespace: ["ns", "f", { appType: "app", meta: undefined, listLimit: 50 }],
   leaveScope: ["ns", "f"],
-  createRoom: ["room", "f", 4],
-  joinRoom: ["room", "f", 50],
-  kick: ["room", "f", "g"],
+  createRoom: ["room", "f", 4, { maxScopes: 64, maxRooms: 8 }],
+  joinRoom: ["room", "f", 50, { now: 1, caps: { maxScopes: 64 } }],
+  kick: ["room", "f", "g", { now: 1, until: 60_001 }],
   requestMatch: [ticket],
   cancelMatch: ["ns", "f"],
   removeNode: ["n"],
@@ -49,6 +49,7 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
   ready: { ps: "ready", nodeId: "n" },
   load: { ps: "load", connections: 3, handOffs: 2 },
   "limits-register": { ps: "limits-register", id: 5, key: "k" },
+  "limits-register-address": { ps: "limits-register-address", id: 11, address: "127.0.0.2" },
   "limits-save": { ps: "limits-save", id: 6, fingerprint: "f", connectionId: "c", tokens: 1.5, ttlMs: 1_000 },
   "limits-take": { ps: "limits-take", id: 7, fingerprint: "f", from: null, waitMs: 0 },
   "limits-batch": {
@@ -59,6 +60,7 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
     ],
   },
   "admin-response": { ps: "admin-response", id: 10, status: 204, body: "" },
+  "quota-release": { ps: "quota-release", addresses: ["127.0.0.2", "::1"] },
 };
 
 const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { ps: K }> } = {
@@ -86,7 +88,7 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   workers: { ps: "workers", nodeIds: ["a", "b"] },
   stop: { ps: "stop" },
   "admin-request": { ps: "admin-request", id: 9, method: "GET", path: "/admin/bans", body: "" },
-  connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false },
+  connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false, quota: "127.0.0.2" },
 };
 
 /** Messages of others on the same IPC channel, and values that are no message at all: ignored, never reported. */
@@ -154,6 +156,8 @@ describe("cluster message guards", () => {
     ["a call with too few args", { ps: "call", id: 1, method: "joinNamespace", args: ["ns", "f"] }],
     ["a call with too many args", { ps: "call", id: 1, method: "removeNode", args: ["n", "m"] }],
     ["a call with an arg of the wrong type", { ps: "call", id: 1, method: "createRoom", args: ["room", "f", "4"] }],
+    ["a call with an optional arg of the wrong type", { ps: "call", id: 1, method: "kick", args: ["room", "f", "g", 60_001] }],
+    ["a call with a null optional arg", { ps: "call", id: 1, method: "joinRoom", args: ["room", "f", 50, null] }],
     ["a call with a null object arg", { ps: "call", id: 1, method: "registerPeer", args: [null] }],
     ["a batch that is not an array", { ps: "batch", messages: null }],
     ["a batch with a malformed call", { ps: "batch", messages: [FROM_WORKER.call, { ps: "call", id: 2, method: "kick", args: [] }] }],
@@ -163,6 +167,8 @@ describe("cluster message guards", () => {
     ["ready without nodeId", { ps: "ready" }],
     ["load with a string count", { ps: "load", connections: "3", handOffs: 0 }],
     ["a registration without key", { ps: "limits-register", id: 1 }],
+    ["an address registration without address", { ps: "limits-register-address", id: 1, key: "127.0.0.2" }],
+    ["a quota release with a number", { ps: "quota-release", addresses: ["127.0.0.2", 2] }],
     ["a save without ttl", { ps: "limits-save", id: 1, fingerprint: "f", connectionId: "c", tokens: 1 }],
     ["a take with an undefined from", { ps: "limits-take", id: 1, fingerprint: "f", waitMs: 0 }],
     ["a limits batch with a store call", { ps: "limits-batch", messages: [FROM_WORKER.call] }],
@@ -190,6 +196,7 @@ describe("cluster message guards", () => {
     ["workers without a list", { ps: "workers", nodeIds: "a" }],
     ["a hand-off with string data", { ps: "connection", data: "GET /", longLived: true, full: false }],
     ["a hand-off without full", { ps: "connection", data: new Uint8Array(0), longLived: false }],
+    ["a hand-off with a quota that is no address", { ps: "connection", data: new Uint8Array(0), longLived: true, full: false, quota: 1 }],
     ["a snapshot without bans", { ps: "snapshot", id: 1, state: { peers: [], scopes: [], queues: [], joinSeq: 0 } }],
     ["an admin request without an id", { ps: "admin-request", method: "GET", path: "/admin/bans", body: "" }],
     ["an admin request without a body", { ps: "admin-request", id: 1, method: "GET", path: "/admin/bans" }],

@@ -65,7 +65,7 @@ describe("defaults", () => {
       dialects: ["pigeon", "p2p", "randomchat"],
       pigeonAuthToken: "",
       pigeonHubMeshNamespace: "pigeonhub-mesh",
-      pigeonCorsOrigin: "*",
+      pigeonCorsOrigin: "",
       randomchatMaxMsgPerSecond: 40,
       randomchatAllowedOrigins: [],
       randomchatRequeueOnPartnerLeave: true,

@@ -55,9 +55,9 @@ describe("p2p wire: reading", () => {
   });
 
   it("names a member by the username in its meta, else by its alias; ids only for p2p identities", () => {
-    expect(peerOfMember({ fingerprint: "p2p:1", alias: "p2p/al", app_type: "", meta: { username: "al" } })).toEqual({ id: "1", username: "al" });
-    expect(peerOfMember({ fingerprint: "p2p:1", alias: "p2p/al", app_type: "", meta: {} })).toEqual({ id: "1", username: "al" });
-    expect(peerOfMember({ fingerprint: "a".repeat(64), alias: "bold-fox-01", app_type: "", meta: {} })).toBeUndefined();
+    expect(peerOfMember({ fingerprint: "p2p:1", alias: "p2p/al", app_type: "", meta: { username: "al" }, verified: false })).toEqual({ id: "1", username: "al" });
+    expect(peerOfMember({ fingerprint: "p2p:1", alias: "p2p/al", app_type: "", meta: {}, verified: false })).toEqual({ id: "1", username: "al" });
+    expect(peerOfMember({ fingerprint: "a".repeat(64), alias: "bold-fox-01", app_type: "", meta: {}, verified: false })).toBeUndefined();
     expect(idOf("pigeon:abc")).toBeUndefined();
   });
 });

@@ -18,7 +18,7 @@ async function settled<T>(promise: Promise<T>): Promise<"pending" | { value: T }
   return Promise.race([outcome, nextTurn().then(() => "pending" as const)]);
 }
 
-const peer = (fingerprint: string) => ({ fingerprint, connectionId: `c-${fingerprint}`, nodeId: "w0", alias: undefined, aliasCandidates: ["brave-fox-1"], meta: {} });
+const peer = (fingerprint: string) => ({ fingerprint, connectionId: `c-${fingerprint}`, nodeId: "w0", alias: undefined, aliasCandidates: ["brave-fox-1"], meta: {}, verified: false });
 
 describe("a worker's calls to a primary that is gone", () => {
   it("the replicated store fails waiting state changes at once with 503, later ones without sending them, and still reads its replica", async () => {

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { pino } from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
+import { MachineQuota } from "../../src/cluster/machine-quota.ts";
 import { REFUSED_LINGER_MS, StickyRouter, type RouteTarget, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
@@ -281,5 +282,66 @@ describe("refusals", () => {
     socket.send("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
     expect(socket.written).toBe("HTTP/1.1 411 Length Required\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
     expect(socket.ended).toBe(true);
+  });
+});
+
+describe("per-address admission (MachineQuota)", () => {
+  const upgrade = (forwardedFor?: string): string =>
+    `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${forwardedFor === undefined ? "" : `X-Forwarded-For: ${forwardedFor}\r\n`}\r\n`;
+  const limits = { maxConnectionsPerIp: 2, connectionRatePerIp: 100, connectionBurstPerIp: 100, trustedProxies: [] as string[] };
+
+  /** A router whose hand-offs record the address each was counted against. */
+  function counting(quota: MachineQuota): { router: StickyRouter; counted: (string | undefined)[] } {
+    const counted: (string | undefined)[] = [];
+    const targets = (): ReadonlyMap<number, RouteTarget> => new Map([[0, { index: 0, load: 0, handOff: (_socket, _data, _longLived, address) => counted.push(address) }]]);
+    return { router: router({ targets, admit: (socket, head) => quota.admit(socket, head) }), counted };
+  }
+  const from = (target: StickyRouter, address: string, request: string): FakeSocket => {
+    const socket = new FakeSocket();
+    socket.remoteAddress = address;
+    target.accept(socket as unknown as Socket);
+    socket.send(request);
+    return socket;
+  };
+
+  it("counts long-lived connections per address for the machine and refuses one over the cap with 429, unhanded", () => {
+    const quota = new MachineQuota(limits, () => clock.now);
+    const { router: target, counted } = counting(quota);
+    from(target, "::ffff:10.0.0.1", upgrade());
+    from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
+    const refused = from(target, "10.0.0.1", upgrade());
+    expect(refused.status).toBe("429");
+    // A long-polling session's later requests, and other addresses, are not counted against it.
+    from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling&sid=w0-abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    from(target, "10.0.0.2", upgrade());
+    expect(counted).toEqual(["10.0.0.1", "10.0.0.1", undefined, "10.0.0.2"]);
+    for (const address of ["10.0.0.1", "10.0.0.1", "10.0.0.2"]) quota.handedOff(7, address);
+    // A worker's report frees its connections; a report from a worker gone frees nothing twice.
+    quota.released(7, ["10.0.0.1"]);
+    expect(from(target, "10.0.0.1", upgrade()).status).toBeUndefined();
+    expect(from(target, "10.0.0.1", upgrade()).status).toBe("429");
+    quota.workerGone(7);
+    quota.released(7, ["10.0.0.1"]);
+    expect(from(target, "10.0.0.1", upgrade()).status).toBeUndefined();
+    expect(from(target, "10.0.0.1", upgrade()).status).toBe("429");
+  });
+
+  it("reads the client address from a trusted proxy's X-Forwarded-For, and ignores an untrusted peer's", () => {
+    const quota = new MachineQuota({ ...limits, maxConnectionsPerIp: 1, trustedProxies: ["10.0.0.0/8"] }, () => clock.now);
+    const { router: target, counted } = counting(quota);
+    from(target, "10.0.0.9", upgrade("198.51.100.1, 203.0.113.5"));
+    expect(from(target, "10.0.0.9", upgrade("203.0.113.5")).status).toBe("429");
+    from(target, "10.0.0.9", upgrade("203.0.113.6"));
+    from(target, "192.0.2.1", upgrade("203.0.113.7"));
+    expect(from(target, "192.0.2.1", upgrade("203.0.113.8")).status).toBe("429");
+    expect(counted).toEqual(["203.0.113.5", "203.0.113.6", "192.0.2.1"]);
+  });
+
+  it("refuses past the rate, and lets the burst refill", () => {
+    const quota = new MachineQuota({ ...limits, maxConnectionsPerIp: 100, connectionRatePerIp: 1, connectionBurstPerIp: 2 }, () => clock.now);
+    const { router: target } = counting(quota);
+    expect([from(target, "10.0.0.3", upgrade()), from(target, "10.0.0.3", upgrade()), from(target, "10.0.0.3", upgrade())].map((socket) => socket.status)).toEqual([undefined, undefined, "429"]);
+    clock.now += 1_000;
+    expect(from(target, "10.0.0.3", upgrade()).status).toBeUndefined();
   });
 });

@@ -52,6 +52,7 @@ const peer = (fingerprint: string, alias?: string): RegisterPeer => ({
   alias,
   aliasCandidates: [`gen-${fingerprint}`],
   meta: {},
+  verified: false,
 });
 const register = (id: number, request: RegisterPeer): CallMessage => ({ ps: "call", id, method: "registerPeer", args: [request] });
 

@@ -1,6 +1,7 @@
 import { createAdapter } from "@socket.io/cluster-adapter";
 import type { LimitsResults, StoreReply, WorkerToPrimary } from "../../protocol/cluster-messages.ts";
 import type { BackendHandlers, Backends } from "../backends.ts";
+import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationRate } from "../registration-limiter.ts";
 import type { Sender } from "./channel.ts";
 import { ClusterLimits } from "./cluster-limits.ts";
 import { ReplicatedStore } from "./replicated-store.ts";
@@ -13,6 +14,8 @@ export interface ClusterBackendsOptions {
    * own insurance limiter and a budget call gives the connection a fresh budget (see ClusterLimits).
    */
   limitsCallTimeoutMs: number;
+  /** Registrations per client address, for the insurance limiter while the primary does not answer. */
+  addressRegistrations: RegistrationRate;
   /** Called with the backends before they wait for the primary's snapshot, which comes through their `receive`. */
   onCreated(backends: ClusterBackends): void;
 }
@@ -42,7 +45,10 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
     // Every worker learns of a dead worker's peers from the primary and tells its own connections.
     onDepartures: (departures) => handlers?.announceDepartures(departures, false),
   });
-  const limits = new ClusterLimits(link, { callTimeoutMs: options.limitsCallTimeoutMs });
+  const limits = new ClusterLimits(link, {
+    callTimeoutMs: options.limitsCallTimeoutMs,
+    addressInsurance: createMemoryRegistrationLimiter(options.addressRegistrations, ADDRESS_PREFIX),
+  });
   const receive = (message: StoreReply | LimitsResults): void => {
     if (message.ps === "limits-result" || message.ps === "limits-batch") limits.receive(message);
     else store.receive(message);
@@ -51,6 +57,7 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
     store,
     budgetStore: limits.budgets,
     registrationLimiter: limits.registrations,
+    addressRegistrationLimiter: limits.addressRegistrations,
     adapter: createAdapter(),
     health: () => ({}),
     receive,

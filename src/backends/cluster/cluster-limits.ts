@@ -1,13 +1,15 @@
 import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../../protocol/cluster-messages.ts";
 import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
+import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
 
 export interface ClusterLimitsOptions {
   /** How long a call may wait for the primary (a hand-over take: this plus its wait). */
   callTimeoutMs: number;
   /** Decides registrations while the primary does not answer. Default: an in-memory limiter of this worker. */
   insurance?: RegistrationLimiter;
+  /** The same for registrations per client address. Default: an in-memory limiter of this worker at the default rate. */
+  addressInsurance?: RegistrationLimiter;
 }
 
 interface Pending {
@@ -33,6 +35,7 @@ type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "
 export class ClusterLimits {
   readonly budgets: BudgetStore;
   readonly registrations: RegistrationLimiter;
+  readonly addressRegistrations: RegistrationLimiter;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /**
@@ -51,6 +54,14 @@ export class ClusterLimits {
         this.call({ ps: "limits-register", key }, options.callTimeoutMs).then(
           (allowed) => allowed === true,
           () => insurance.consume(key),
+        ),
+    };
+    const addressInsurance = options.addressInsurance ?? createMemoryRegistrationLimiter({ perSec: 20, burst: 100 }, ADDRESS_PREFIX);
+    this.addressRegistrations = {
+      consume: (address) =>
+        this.call({ ps: "limits-register-address", address }, options.callTimeoutMs).then(
+          (allowed) => allowed === true,
+          () => addressInsurance.consume(address),
         ),
     };
     this.budgets = {

@@ -2,14 +2,15 @@ import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, ty
 import { coalescing, type Sender } from "./channel.ts";
 import type { BudgetStore } from "../budget-store.ts";
 import { MemoryBudgetStore } from "../memory/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
+import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
 
 /** Anything the host can answer on: one worker's end of the IPC channel. */
 export type LimitsLink = Sender<LimitsResults>;
 
 /**
  * The limits the cluster primary keeps for every worker of the machine (the workers' side is
- * ClusterLimits): registrations per public key, and the message budgets connections leave behind.
+ * ClusterLimits): registrations per public key and per client address, and the message budgets
+ * connections leave behind.
  * Both in this process's memory, exactly as a single-process server keeps them for itself.
  *
  * Calls: each call carries the worker's id and gets exactly one `limits-result` with it, a
@@ -22,6 +23,7 @@ export class LimitsHost {
   constructor(
     private readonly budgets: BudgetStore = new MemoryBudgetStore(),
     private readonly registrations: RegistrationLimiter = createMemoryRegistrationLimiter(),
+    private readonly addressRegistrations: RegistrationLimiter = createMemoryRegistrationLimiter({ perSec: 20, burst: 100 }, ADDRESS_PREFIX),
   ) {}
 
   /** Handles a worker's calls (checked by the primary's guard); each answer goes back on `link` with its call's id. */
@@ -31,6 +33,7 @@ export class LimitsHost {
         for (const call of message.messages) this.answer(link, call);
         break;
       case "limits-register":
+      case "limits-register-address":
       case "limits-save":
       case "limits-take":
         this.answer(link, message);
@@ -49,6 +52,9 @@ export class LimitsHost {
     switch (message.ps) {
       case "limits-register":
         value = this.registrations.consume(message.key);
+        break;
+      case "limits-register-address":
+        value = this.addressRegistrations.consume(message.address);
         break;
       case "limits-save":
         value = this.budgets.save(message.fingerprint, message.connectionId, message.tokens, message.ttlMs).then(() => null);

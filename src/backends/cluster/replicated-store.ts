@@ -18,13 +18,16 @@ import type {
   Departure,
   JoinOptions,
   JoinResult,
+  KickBan,
   MatchOutcome,
   MatchTicket,
   MemberPage,
+  PeerCaps,
   PeerDetails,
   PeerRecord,
   Registration,
   RegisterPeer,
+  RoomAdmission,
   RoomInfo,
   RoomJoinResult,
   StateStore,
@@ -106,14 +109,14 @@ export class ReplicatedStore implements StateStore {
   leaveScope(name: string, fingerprint: string): Promise<void> {
     return this.call("leaveScope", [name, fingerprint]);
   }
-  createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
-    return this.call("createRoom", [roomId, owner, maxSize]);
+  createRoom(roomId: string, owner: string, maxSize: number, caps?: PeerCaps): Promise<RoomInfo> {
+    return this.call("createRoom", [roomId, owner, maxSize, caps]);
   }
-  joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
-    return this.call("joinRoom", [roomId, fingerprint, listLimit]);
+  joinRoom(roomId: string, fingerprint: string, listLimit: number, admission?: RoomAdmission): Promise<RoomJoinResult> {
+    return this.call("joinRoom", [roomId, fingerprint, listLimit, admission]);
   }
-  kick(roomId: string, owner: string, target: string): Promise<void> {
-    return this.call("kick", [roomId, owner, target]);
+  kick(roomId: string, owner: string, target: string, ban?: KickBan): Promise<void> {
+    return this.call("kick", [roomId, owner, target, ban]);
   }
   requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
     return this.call("requestMatch", [ticket]);

@@ -1,19 +1,24 @@
 import { ErrorCode, ProtocolError, badRequest } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import {
+  capReached,
   identityKind,
+  KICKED,
   type Ban,
   type Departure,
   type JoinOptions,
   type JoinResult,
+  type KickBan,
   type MatchOutcome,
   type MatchTicket,
   type MemberInfo,
   type MemberPage,
+  type PeerCaps,
   type PeerDetails,
   type PeerRecord,
   type Registration,
   type RegisterPeer,
+  type RoomAdmission,
   type RoomInfo,
   type RoomJoinResult,
   type StateStore,
@@ -23,6 +28,8 @@ import { pickGroup } from "./match-group.ts";
 
 interface Peer extends PeerRecord {
   meta: Meta;
+  /** RegisterPeer.verified. */
+  verified: boolean;
   /** Scope name -> app_type the peer joined with. */
   scopes: Map<string, string>;
   /** Namespace -> the peer's waiting ticket there. */
@@ -41,8 +48,8 @@ export interface WaitingTicket {
 
 /** JSON form of a MemoryStore's whole state. */
 export interface MemorySnapshot {
-  peers: (PeerRecord & { meta: Meta; scopes: [string, string][]; tickets: [string, WaitingTicket][] })[];
-  scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined }[];
+  peers: (PeerRecord & { meta: Meta; verified: boolean; scopes: [string, string][]; tickets: [string, WaitingTicket][] })[];
+  scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined; kicks?: [string, number][] }[];
   queues: [string, string[]][];
   joinSeq: number;
   bans: Ban[];
@@ -56,6 +63,8 @@ interface Scope {
    */
   members: Map<string, number>;
   room: { owner: string; maxSize: number } | undefined;
+  /** A room's kick bans: fingerprint -> when its ban ends (KickBan.until); undefined until the first. */
+  kicks: Map<string, number> | undefined;
 }
 
 /**
@@ -81,6 +90,7 @@ export class MemoryStore implements StateStore {
 
   registerPeerSync(request: RegisterPeer): Registration {
     const existing = this.peers.get(request.fingerprint);
+    if (existing?.verified === true && !request.verified) throw new ProtocolError(ErrorCode.Conflict, HELD_BY_VERIFIED);
     const ownAlias = existing?.alias;
     const isFree = (alias: string): boolean => {
       const holder = this.aliases.get(alias);
@@ -104,6 +114,7 @@ export class MemoryStore implements StateStore {
       connectionId: request.connectionId,
       nodeId: request.nodeId,
       meta: { ...request.meta },
+      verified: request.verified,
       scopes: new Map(),
       tickets: new Map(),
     });
@@ -156,6 +167,7 @@ export class MemoryStore implements StateStore {
     const peer = this.requirePeer(fingerprint);
     const existing = this.scopes.get(name);
     if (existing?.room !== undefined) throw new ProtocolError(ErrorCode.Forbidden, "this name is a private room: use join_room");
+    checkScopeCap(peer, name, options.caps);
     if (options.meta !== undefined) peer.meta = mergeMeta(peer.meta, options.meta);
     const scope = existing ?? this.newScope(name, undefined);
     return this.addMember(scope, peer, options.appType, options.listLimit);
@@ -191,19 +203,23 @@ export class MemoryStore implements StateStore {
     return first !== undefined && second !== undefined && sharesAny(first.scopes, second.scopes);
   }
 
-  async createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
+  async createRoom(roomId: string, owner: string, maxSize: number, caps?: PeerCaps): Promise<RoomInfo> {
     const peer = this.requirePeer(owner);
     if (this.scopes.has(roomId)) throw new ProtocolError(ErrorCode.Conflict, "a room or namespace with this id exists");
+    if (caps?.maxRooms !== undefined && this.roomsOwnedBy(peer) >= caps.maxRooms) throw capReached("max_rooms_per_peer", caps.maxRooms);
+    checkScopeCap(peer, roomId, caps);
     const scope = this.newScope(roomId, { owner, maxSize });
     this.addMember(scope, peer, "", 0);
     return roomInfoOf(scope);
   }
 
-  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number, admission?: RoomAdmission): Promise<RoomJoinResult> {
     const peer = this.requirePeer(fingerprint);
     const scope = this.requireRoom(roomId);
-    if (!scope.members.has(fingerprint) && scope.members.size >= (scope.room?.maxSize ?? 0)) {
-      throw new ProtocolError(ErrorCode.TooMany, "room is full");
+    if (!scope.members.has(fingerprint)) {
+      if (admission !== undefined && (scope.kicks?.get(fingerprint) ?? -Infinity) > admission.now) throw new ProtocolError(ErrorCode.Forbidden, KICKED);
+      if (scope.members.size >= (scope.room?.maxSize ?? 0)) throw new ProtocolError(ErrorCode.TooMany, "room is full");
+      checkScopeCap(peer, roomId, admission?.caps);
     }
     return { ...this.addMember(scope, peer, "", listLimit), maxSize: scope.room?.maxSize ?? 0 };
   }
@@ -212,13 +228,19 @@ export class MemoryStore implements StateStore {
     return roomInfoOf(this.requireRoom(roomId));
   }
 
-  async kick(roomId: string, owner: string, target: string): Promise<void> {
+  async kick(roomId: string, owner: string, target: string, ban?: KickBan): Promise<void> {
     const scope = this.requireRoom(roomId);
     if (scope.room?.owner !== owner) throw new ProtocolError(ErrorCode.Forbidden, "only the room owner can kick");
     if (target === owner) throw badRequest("the owner cannot kick itself; use leave");
     const peer = this.peers.get(target);
     if (peer === undefined || !scope.members.has(target)) throw new ProtocolError(ErrorCode.NotFound, "peer is not in the room");
     this.removeMember(scope, peer);
+    if (ban !== undefined && ban.until > ban.now && this.scopes.get(roomId) === scope) {
+      const kicks = (scope.kicks ??= new Map());
+      // Forgotten once expired, so a room keeps only the bans of the last kick_ban's kicks.
+      for (const [fingerprint, until] of kicks) if (until <= ban.now) kicks.delete(fingerprint);
+      kicks.set(target, ban.until);
+    }
   }
 
   async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
@@ -232,6 +254,10 @@ export class MemoryStore implements StateStore {
       this.peers.get(fingerprint)?.tickets.get(ticket.namespace)?.avoid ?? [],
     );
     if (chosen === undefined) {
+      const maxTickets = ticket.caps?.maxTickets;
+      if (maxTickets !== undefined && peer.tickets.size - (peer.tickets.has(ticket.namespace) ? 1 : 0) >= maxTickets) {
+        throw capReached("max_tickets_per_peer", maxTickets);
+      }
       this.dropTicket(peer, ticket.namespace);
       let queue = this.queues.get(key);
       if (queue === undefined) {
@@ -308,7 +334,12 @@ export class MemoryStore implements StateStore {
   exportSnapshot(): MemorySnapshot {
     return {
       peers: [...this.peers.values()].map((peer) => ({ ...peer, scopes: [...peer.scopes], tickets: [...peer.tickets] })),
-      scopes: [...this.scopes.values()].map((scope) => ({ name: scope.name, members: [...scope.members], room: scope.room })),
+      scopes: [...this.scopes.values()].map((scope) => ({
+        name: scope.name,
+        members: [...scope.members],
+        room: scope.room,
+        ...(scope.kicks === undefined ? {} : { kicks: [...scope.kicks] }),
+      })),
       queues: [...this.queues].map(([key, queue]) => [key, [...queue]]),
       joinSeq: this.joinSeq,
       bans: [...this.bans.values()],
@@ -325,7 +356,8 @@ export class MemoryStore implements StateStore {
       this.countKind(peer.fingerprint, 1);
     }
     for (const scope of snapshot.scopes) {
-      this.scopes.set(scope.name, { name: scope.name, members: new Map(scope.members), room: scope.room === undefined ? undefined : { ...scope.room } });
+      const room = scope.room === undefined ? undefined : { ...scope.room };
+      this.scopes.set(scope.name, { name: scope.name, members: new Map(scope.members), room, kicks: scope.kicks === undefined ? undefined : new Map(scope.kicks) });
     }
     for (const [key, queue] of snapshot.queues) this.queues.set(key, new Set(queue));
     this.joinSeq = snapshot.joinSeq;
@@ -345,9 +377,16 @@ export class MemoryStore implements StateStore {
   }
 
   private newScope(name: string, room: Scope["room"]): Scope {
-    const scope: Scope = { name, members: new Map(), room };
+    const scope: Scope = { name, members: new Map(), room, kicks: undefined };
     this.scopes.set(name, scope);
     return scope;
+  }
+
+  /** Rooms whose owner the peer is: only scopes it is in can be, so no walk over every room. */
+  private roomsOwnedBy(peer: Peer): number {
+    let owned = 0;
+    for (const name of peer.scopes.keys()) if (this.scopes.get(name)?.room?.owner === peer.fingerprint) owned++;
+    return owned;
   }
 
   private addMember(scope: Scope, peer: Peer, appType: string, listLimit: number): JoinResult {
@@ -424,6 +463,15 @@ export class MemoryStore implements StateStore {
   }
 }
 
+/** The refusal of an unverified register of a fingerprint a verified connection holds. */
+const HELD_BY_VERIFIED = "this key is held by a verified connection: only a signed register can replace it";
+
+/** 429 when the peer would enter scope `name` while in `caps.maxScopes` scopes already; a scope it is in passes. */
+function checkScopeCap(peer: Peer, name: string, caps: PeerCaps | undefined): void {
+  const max = caps?.maxScopes;
+  if (max !== undefined && !peer.scopes.has(name) && peer.scopes.size >= max) throw capReached("max_scopes_per_peer", max);
+}
+
 /** Oldest first: by createdAt, then by id. */
 function banOrder(a: Ban, b: Ban): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -436,7 +484,7 @@ function sharesAny(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string
 }
 
 function memberInfo(peer: Peer, scope: string): MemberInfo {
-  return { fingerprint: peer.fingerprint, alias: peer.alias, app_type: peer.scopes.get(scope) ?? "", meta: peer.meta };
+  return { fingerprint: peer.fingerprint, alias: peer.alias, app_type: peer.scopes.get(scope) ?? "", meta: peer.meta, verified: peer.verified };
 }
 
 function roomInfoOf(scope: Scope): RoomInfo {

@@ -3,7 +3,7 @@ import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../../config/load.ts";
-import { createRedisRegistrationLimiter } from "../registration-limiter.ts";
+import { ADDRESS_PREFIX, addressRegistrations, createRedisRegistrationLimiter } from "../registration-limiter.ts";
 import { RedisBudgetStore } from "./redis-budget-store.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { NodeLiveness } from "./node-liveness.ts";
@@ -85,6 +85,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
     store,
     adapter,
     registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
+    addressRegistrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
     budgetStore: new RedisBudgetStore(limits, KEY_PREFIX),
     health: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {

@@ -1,3 +1,5 @@
+import { KICKED } from "../state-store.ts";
+
 /**
  * The Lua scripts behind RedisStore. Each runs atomically inside Redis, so every multi-key change
  * (a takeover, a leave with owner succession, a group formation) is all-or-nothing and no two
@@ -13,12 +15,14 @@
  * - `kinds`             HASH identity kind -> registered peers of that kind (stats); a kind at 0 is deleted
  * - `aliases`           HASH alias -> fp
  * - `peer:<fp>`         HASH alias, conn (connection id), node (node id), meta (JSON text, kept verbatim),
- *                       kind (identityKind of fp, counted in `kinds`)
+ *                       kind (identityKind of fp, counted in `kinds`), verified ('1' proven key, '0' not)
  * - `scopes:<fp>`       HASH scope name -> app_type the peer joined with
  * - `tickets:<fp>`      HASH namespace -> queue id of the peer's waiting match ticket
  * - `node:<node>`       SET of fingerprints registered through that node (removeNode)
  * - `scope:<name>`      ZSET member fp scored by `seq`: namespace or room members, oldest first
  * - `room:<name>`       HASH owner, max: present exactly while the scope is a room
+ * - `kicked:<name>`     HASH fp -> when its kick ban ends (ms since the epoch, the callers' clock); deleted with
+ *                       the room, and its expired entries at each kick
  * - `namespaces`        SET of public namespace names that have members (stats)
  * - `queue:<queue id>`  ZSET waiting fp scored by `seq`; the queue id is namespace, group size and criteria,
  *                       NUL-separated, then NUL `open` for an open queue (MatchTicket.open)
@@ -57,9 +61,12 @@ local function countKind(kind, delta)
   if redis.call('HINCRBY', P .. 'kinds', kind, delta) <= 0 then redis.call('HDEL', P .. 'kinds', kind) end
 end
 
+-- {fp, alias, appType, metaJson, verified (1|0)}
 local function memberInfo(fp, scope)
-  local peer = redis.call('HMGET', k('peer', fp), 'alias', 'meta')
-  return {fp, peer[1] or '', redis.call('HGET', k('scopes', fp), scope) or '', peer[2] or '{}'}
+  local peer = redis.call('HMGET', k('peer', fp), 'alias', 'meta', 'verified')
+  local verified = 0
+  if peer[3] == '1' then verified = 1 end
+  return {fp, peer[1] or '', redis.call('HGET', k('scopes', fp), scope) or '', peer[2] or '{}', verified}
 end
 
 -- {total, {member, ...}} with \`limit\` members after the \`offset\` oldest (default 0), oldest first.
@@ -71,6 +78,17 @@ local function page(scope, limit, offset)
     for _, fp in ipairs(redis.call('ZRANGE', key, offset, offset + limit - 1)) do members[#members + 1] = memberInfo(fp, scope) end
   end
   return {redis.call('ZCARD', key), members}
+end
+
+-- A 429 naming max_scopes_per_peer when fp would enter scope \`name\` while in \`max\` scopes
+-- already ('' for no cap), else nil: a scope it is in passes.
+local function scopeCapRefusal(fp, name, max)
+  if max == '' then return nil end
+  local scopes = k('scopes', fp)
+  if redis.call('HEXISTS', scopes, name) == 0 and redis.call('HLEN', scopes) >= tonumber(max) then
+    return fail(429, 'max_scopes_per_peer (' .. max .. ') reached')
+  end
+  return nil
 end
 
 -- Forgets the bans expired at \`now\` (ms, the caller's clock).
@@ -105,7 +123,7 @@ local function removeMember(scope, fp)
   dropMembersTicket(fp, scope)
   local room = k('room', scope)
   if redis.call('ZCARD', key) == 0 then
-    redis.call('DEL', room)
+    redis.call('DEL', room, k('kicked', scope))
     redis.call('SREM', P .. 'namespaces', scope)
   elseif redis.call('HGET', room, 'owner') == fp then
     -- Ownership passes to the member who joined earliest: the lowest score.
@@ -139,11 +157,14 @@ local function isPeer(fp) return redis.call('EXISTS', k('peer', fp)) == 1 end
 
 /** Script bodies by command name; ARGV after the prefix is listed above each. */
 const BODIES = {
-  // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, candidate...
-  // -> {alias, replacedConnectionId or '', {scope...}}
+  // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, verified ('1'|'0'), candidate...
+  // -> {alias, replacedConnectionId or '', {scope...}}; 409 when a verified holder meets an unverified newcomer
   psRegister: `
-local fp, conn, node, kind, hasAlias, requested, meta = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local fp, conn, node, kind, hasAlias, requested, meta, verified = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local peerKey = k('peer', fp)
+if verified ~= '1' and redis.call('HGET', peerKey, 'verified') == '1' then
+  return fail(409, 'this key is held by a verified connection: only a signed register can replace it')
+end
 local ownAlias = redis.call('HGET', peerKey, 'alias')
 local function isFree(alias)
   local holder = redis.call('HGET', P .. 'aliases', alias)
@@ -154,7 +175,7 @@ if hasAlias == '1' then
   if not isFree(requested) then return fail(409, 'alias is taken') end
   alias = requested
 else
-  for i = 9, #ARGV do
+  for i = 10, #ARGV do
     if isFree(ARGV[i]) then alias = ARGV[i]; break end
   end
   if not alias then return fail(409, 'no free alias could be generated') end
@@ -167,7 +188,7 @@ if ownAlias then
   scopes = removePeer(fp)
 end
 if not counted then countKind(kind, 1) end
-redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta, 'kind', kind)
+redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta, 'kind', kind, 'verified', verified)
 redis.call('HSET', P .. 'aliases', alias, fp)
 redis.call('SADD', k('node', node), fp)
 redis.call('SADD', P .. 'peers', fp)
@@ -223,12 +244,14 @@ redis.call('HSET', k('peer', fp), 'meta', meta)
 return 1
 `,
 
-  // name, fp, appType, listLimit, hasMeta ('1'|'0'), expectedMetaJson, newMetaJson
+  // name, fp, appType, listLimit, hasMeta ('1'|'0'), expectedMetaJson, newMetaJson, maxScopes ('' for no cap)
   // -> {added, member, total, members, seq}, or 0 when the meta changed meanwhile (retry)
   psJoinNamespace: `
 local name, fp, appType, limit, hasMeta, expected, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if redis.call('EXISTS', k('room', name)) == 1 then return fail(403, 'this name is a private room: use join_room') end
+local refusal = scopeCapRefusal(fp, name, ARGV[9])
+if refusal then return refusal end
 if hasMeta == '1' then
   if redis.call('HGET', k('peer', fp), 'meta') ~= expected then return 0 end
   redis.call('HSET', k('peer', fp), 'meta', meta)
@@ -304,26 +327,43 @@ end
 return 0
 `,
 
-  // roomId, owner, maxSize -> {peerCount, maxSize, owner}
+  // roomId, owner, maxSize, maxScopes, maxRooms ('' for no cap) -> {peerCount, maxSize, owner}
   psCreateRoom: `
-local id, owner, max = ARGV[2], ARGV[3], ARGV[4]
+local id, owner, max, maxScopes, maxRooms = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if not isPeer(owner) then return fail(404, 'peer is not registered') end
 if redis.call('EXISTS', k('scope', id)) == 1 or redis.call('EXISTS', k('room', id)) == 1 then
   return fail(409, 'a room or namespace with this id exists')
 end
+if maxRooms ~= '' then
+  -- Only rooms it is in can be its own: no walk over every room.
+  local owned = 0
+  for _, scope in ipairs(redis.call('HKEYS', k('scopes', owner))) do
+    if redis.call('HGET', k('room', scope), 'owner') == owner then owned = owned + 1 end
+  end
+  if owned >= tonumber(maxRooms) then return fail(429, 'max_rooms_per_peer (' .. maxRooms .. ') reached') end
+end
+local refusal = scopeCapRefusal(owner, id, maxScopes)
+if refusal then return refusal end
 redis.call('HSET', k('room', id), 'owner', owner, 'max', max)
 addMember(id, owner, '', 0)
 return {redis.call('ZCARD', k('scope', id)), max, owner}
 `,
 
-  // roomId, fp, listLimit -> {added, member, total, members, seq, maxSize}
+  // roomId, fp, listLimit, now ('' checks no kick ban), maxScopes ('' for no cap)
+  // -> {added, member, total, members, seq, maxSize}
   psJoinRoom: `
-local id, fp, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local id, fp, limit, now, maxScopes = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 local max = redis.call('HGET', k('room', id), 'max')
 if not max then return fail(404, 'no such room') end
-if not redis.call('ZSCORE', k('scope', id), fp) and redis.call('ZCARD', k('scope', id)) >= tonumber(max) then
-  return fail(429, 'room is full')
+if not redis.call('ZSCORE', k('scope', id), fp) then
+  if now ~= '' then
+    local banned = tonumber(redis.call('HGET', k('kicked', id), fp))
+    if banned and banned > tonumber(now) then return fail(403, '${KICKED}') end
+  end
+  if redis.call('ZCARD', k('scope', id)) >= tonumber(max) then return fail(429, 'room is full') end
+  local refusal = scopeCapRefusal(fp, id, maxScopes)
+  if refusal then return refusal end
 end
 local joined = addMember(id, fp, '', limit)
 joined[6] = tonumber(max)
@@ -338,26 +378,35 @@ if not room[1] then return fail(404, 'no such room') end
 return {redis.call('ZCARD', k('scope', id)), room[2], room[1]}
 `,
 
-  // roomId, owner, target -> 1
+  // roomId, owner, target, now, until ('' '' for no ban) -> 1
   psKick: `
-local id, owner, target = ARGV[2], ARGV[3], ARGV[4]
+local id, owner, target, now, untilMs = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local current = redis.call('HGET', k('room', id), 'owner')
 if not current then return fail(404, 'no such room') end
 if current ~= owner then return fail(403, 'only the room owner can kick') end
 if target == owner then return fail(400, 'the owner cannot kick itself; use leave') end
 if not isPeer(target) or not redis.call('ZSCORE', k('scope', id), target) then return fail(404, 'peer is not in the room') end
 removeMember(id, target)
+if untilMs ~= '' and tonumber(untilMs) > tonumber(now) and redis.call('EXISTS', k('room', id)) == 1 then
+  local kicked = k('kicked', id)
+  -- Forgotten once expired, so a room keeps only the bans of the last kick_ban's kicks.
+  local entries = redis.call('HGETALL', kicked)
+  for i = 1, #entries, 2 do
+    if tonumber(entries[i + 1]) <= tonumber(now) then redis.call('HDEL', kicked, entries[i]) end
+  end
+  redis.call('HSET', kicked, target, untilMs)
+end
 return 1
 `,
 
-  // namespace, fp, groupSize, queueId, sessionId, open ('1'|'0'), hasRoom ('1'|'0'), groupRoom, avoided fp...
-  // -> {'waiting'} or {'matched', sessionId, {member...}}
+  // namespace, fp, groupSize, queueId, sessionId, open ('1'|'0'), hasRoom ('1'|'0'), groupRoom,
+  // maxTickets ('' for no cap), avoided fp... -> {'waiting'} or {'matched', sessionId, {member...}}
   psMatch: `
-local ns, fp, size, queueId, sessionId, open, hasRoom, room = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local ns, fp, size, queueId, sessionId, open, hasRoom, room, maxTickets = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if open ~= '1' and redis.call('HEXISTS', k('scopes', fp), ns) == 0 then return fail(403, 'join the namespace before matching') end
 local avoidList, avoid = {}, {}
-for i = 10, #ARGV do
+for i = 11, #ARGV do
   avoidList[#avoidList + 1] = ARGV[i]
   avoid[ARGV[i]] = true
 end
@@ -391,6 +440,12 @@ while #chosen < needed do
   end
 end
 if #chosen < needed then
+  if maxTickets ~= '' then
+    local tickets = k('tickets', fp)
+    if redis.call('HLEN', tickets) - redis.call('HEXISTS', tickets, ns) >= tonumber(maxTickets) then
+      return fail(429, 'max_tickets_per_peer (' .. maxTickets .. ') reached')
+    end
+  end
   dropTicket(fp, ns)
   redis.call('ZADD', queue, redis.call('INCR', P .. 'seq'), fp)
   redis.call('HSET', k('tickets', fp), ns, queueId)

@@ -9,15 +9,18 @@ import {
   type Departure,
   type JoinOptions,
   type JoinResult,
+  type KickBan,
   type MatchOutcome,
   type MatchTicket,
   type MemberInfo,
   type MemberPage,
+  type PeerCaps,
   type PeerDetails,
   type PeerRecord,
   type PeerScope,
   type Registration,
   type RegisterPeer,
+  type RoomAdmission,
   type RoomInfo,
   type RoomJoinResult,
   type StateStore,
@@ -52,8 +55,8 @@ export type RedisStatusListener = (status: RedisStatus, details: RedisStatusDeta
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
 
-/** Member entry as the scripts return it: fingerprint, alias, app_type, meta JSON. */
-type RawMember = [string, string, string, string];
+/** Member entry as the scripts return it: fingerprint, alias, app_type, meta JSON, verified (1 or 0). */
+type RawMember = [string, string, string, string, number];
 /** [added, member, total, members, seq] */
 type RawJoin = [number, RawMember, number, RawMember[], number];
 
@@ -144,6 +147,7 @@ export class RedisStore implements StateStore {
       request.alias === undefined ? "0" : "1",
       request.alias ?? "",
       JSON.stringify(request.meta),
+      request.verified ? "1" : "0",
       ...request.aliasCandidates,
     )) as [string, string, string[]];
     if (replacedConnection === "") return { alias };
@@ -207,6 +211,7 @@ export class RedisStore implements StateStore {
         options.meta === undefined ? "0" : "1",
         expected,
         next,
+        capArg(options.caps?.maxScopes),
       )) as RawJoin | 0;
       if (reply !== 0) return joinResult(reply);
     }
@@ -234,12 +239,14 @@ export class RedisStore implements StateStore {
     return (await this.run("psShares", a, b)) === 1;
   }
 
-  async createRoom(roomId: string, owner: string, maxSize: number): Promise<RoomInfo> {
-    return roomInfo(roomId, (await this.run("psCreateRoom", roomId, owner, maxSize)) as RawRoom);
+  async createRoom(roomId: string, owner: string, maxSize: number, caps?: PeerCaps): Promise<RoomInfo> {
+    const raw = await this.run("psCreateRoom", roomId, owner, maxSize, capArg(caps?.maxScopes), capArg(caps?.maxRooms));
+    return roomInfo(roomId, raw as RawRoom);
   }
 
-  async joinRoom(roomId: string, fingerprint: string, listLimit: number): Promise<RoomJoinResult> {
-    const raw = (await this.run("psJoinRoom", roomId, fingerprint, listLimit)) as [...RawJoin, number];
+  async joinRoom(roomId: string, fingerprint: string, listLimit: number, admission?: RoomAdmission): Promise<RoomJoinResult> {
+    const now = admission === undefined ? "" : admission.now;
+    const raw = (await this.run("psJoinRoom", roomId, fingerprint, listLimit, now, capArg(admission?.caps?.maxScopes))) as [...RawJoin, number];
     return { ...joinResult(raw.slice(0, 5) as RawJoin), maxSize: raw[5] };
   }
 
@@ -247,8 +254,8 @@ export class RedisStore implements StateStore {
     return roomInfo(roomId, (await this.run("psRoomInfo", roomId)) as RawRoom);
   }
 
-  async kick(roomId: string, owner: string, target: string): Promise<void> {
-    await this.run("psKick", roomId, owner, target);
+  async kick(roomId: string, owner: string, target: string, ban?: KickBan): Promise<void> {
+    await this.run("psKick", roomId, owner, target, ban?.now ?? "", ban?.until ?? "");
   }
 
   async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
@@ -265,6 +272,7 @@ export class RedisStore implements StateStore {
       open ? "1" : "0",
       ticket.groupRoom === undefined ? "0" : "1",
       ticket.groupRoom ?? "",
+      capArg(ticket.caps?.maxTickets),
       ...(ticket.avoid ?? []),
     )) as ["waiting"] | ["matched", string, RawMember[]];
     if (reply[0] === "waiting") return { status: "waiting" };
@@ -372,6 +380,9 @@ export class RedisStore implements StateStore {
   }
 }
 
+/** A cap as a script argument: "" when it is not checked. */
+const capArg = (cap: number | undefined): string | number => cap ?? "";
+
 /** [peerCount, maxSize, owner] */
 type RawRoom = [number, string | number, string];
 
@@ -387,8 +398,8 @@ function roomInfo(roomId: string, [peerCount, maxSize, owner]: RawRoom): RoomInf
   return { room_id: roomId, peer_count: peerCount, max_size: Number(maxSize), owner };
 }
 
-function memberInfo([fingerprint, alias, appType, meta]: RawMember): MemberInfo {
-  return { fingerprint, alias, app_type: appType, meta: JSON.parse(meta) as Meta };
+function memberInfo([fingerprint, alias, appType, meta, verified]: RawMember): MemberInfo {
+  return { fingerprint, alias, app_type: appType, meta: JSON.parse(meta) as Meta, verified: verified === 1 };
 }
 
 function joinResult([added, member, total, members, seq]: RawJoin): JoinResult {

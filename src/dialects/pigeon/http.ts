@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Config } from "../../config/load.ts";
+import { originPolicy } from "../../trust/origins.ts";
 import { sendJson, type DeploymentFigures, type DialectDeps } from "../dialect.ts";
 import { DISCOVERY_LIMIT, networkOf, peerIdOf, readMeta, scopeOf } from "./wire.ts";
 
@@ -12,7 +14,7 @@ import { DISCOVERY_LIMIT, networkOf, peerIdOf, readMeta, scopeOf } from "./wire.
 export function createPigeonHttp(deps: DialectDeps): (path: string, request: IncomingMessage, response: ServerResponse) => boolean {
   const { config } = deps;
   const hubScope = scopeOf(config.pigeonHubMeshNamespace);
-  const headers = { "access-control-allow-origin": config.pigeonCorsOrigin };
+  const headers = corsHeaders(config);
   const uptime = (): number => Date.now() - deps.startedAt;
 
   const counts = async () => {
@@ -90,8 +92,8 @@ export function createPigeonHttp(deps: DialectDeps): (path: string, request: Inc
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (route === undefined) return false;
     route(request).then(
-      (body) => sendJson(response, 200, body, headers),
-      () => sendJson(response, 503, { status: "unavailable", error: "deployment figures unavailable" }, headers),
+      (body) => sendJson(response, 200, body, headers(request)),
+      () => sendJson(response, 503, { status: "unavailable", error: "deployment figures unavailable" }, headers(request)),
     );
     return true;
   };
@@ -110,3 +112,25 @@ function networkCounts(figures: DeploymentFigures): Record<string, number> {
 
 /** Now in RFC 3339 to the second, as the Go original writes it. */
 const rfc3339 = (): string => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * The CORS headers of an answer: `pigeon_cors_origin` when it is set, as the originals send it;
+ * otherwise `allowed_origins` decides: `*` when it allows every origin, else the request's Origin
+ * named back when it is allowed (and none when it is not).
+ */
+function corsHeaders(config: Pick<Config, "pigeonCorsOrigin" | "allowedOrigins">): (request: IncomingMessage) => Record<string, string> {
+  if (config.pigeonCorsOrigin !== "") {
+    const fixed = { "access-control-allow-origin": config.pigeonCorsOrigin };
+    return () => fixed;
+  }
+  const origins = originPolicy(config.allowedOrigins);
+  if (origins.allowsAll) {
+    const any = { "access-control-allow-origin": "*" };
+    return () => any;
+  }
+  const none: Record<string, string> = { vary: "Origin" };
+  return (request) => {
+    const origin = request.headers.origin;
+    return origin !== undefined && origins.allowed(origin) ? { "access-control-allow-origin": origin, vary: "Origin" } : none;
+  };
+}

@@ -8,6 +8,7 @@ import { nestsDeeperThan } from "../../protocol/json-depth.ts";
 import { memberText } from "../../protocol/json-span.ts";
 import type { PingRequest } from "../../protocol/requests.ts";
 import type { ErrorPayload, ServerBody } from "../../protocol/server-messages.ts";
+import { accessTokensConfigured } from "../../trust/access-tokens.ts";
 import type { WsConnectionContext } from "../../transport/ws-connection.ts";
 import type { RefusedUpgrade, WsProtocol } from "../../transport/ws-endpoint.ts";
 import { forwardedSignal } from "../dialect-connection.ts";
@@ -66,7 +67,8 @@ class PigeonProtocol implements WsProtocol<PigeonConnection> {
     private readonly config: Config,
     private readonly hub: Hub,
   ) {
-    this.checkUpgrade = pigeonUpgradeCheck(config.pigeonAuthToken);
+    // With access tokens on, the token a client presents is its JWT, which the connection gate checked.
+    this.checkUpgrade = pigeonUpgradeCheck(accessTokensConfigured(config) ? "" : config.pigeonAuthToken);
   }
 
   createConnection(id: string, socket: WebSocket, context: WsConnectionContext, request: IncomingMessage): PigeonConnection {

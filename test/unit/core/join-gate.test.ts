@@ -14,12 +14,12 @@ describe("join: every member learns of every other exactly once, after its own p
     const first = await core.request(a, "join", { payload: { namespace: "lobby", app_type: "chess", meta: { skill: 3 } } });
     expect(first.body).toEqual({
       namespace: "lobby",
-      payload: { namespace: "lobby", total: 1, peers: [{ fingerprint: a.fingerprint, alias: a.alias, app_type: "chess", meta: { skill: 3 } }] },
+      payload: { namespace: "lobby", total: 1, peers: [{ fingerprint: a.fingerprint, alias: a.alias, app_type: "chess", meta: { skill: 3 }, verified: false }] },
     });
     const second = await core.request(b, "join", { payload: { namespace: "lobby" } });
     expect(listed(second)).toEqual([a.fingerprint, b.fingerprint]);
     expect(a.connection.of("peer_joined")).toEqual([
-      { type: "peer_joined", body: { from: b.fingerprint, namespace: "lobby", payload: { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {} } } },
+      { type: "peer_joined", body: { from: b.fingerprint, namespace: "lobby", payload: { fingerprint: b.fingerprint, alias: b.alias, app_type: "", meta: {}, verified: false } } },
     ]);
     expect(joinedNotices(b.connection.received)).toEqual([]);
     // The notice carries the joiner's place in join order.

@@ -42,7 +42,7 @@ describe("signal and relay", () => {
     const core = new CoreHarness();
     const a = await core.peer("key-a", "lobby");
     const far = fingerprintOf("key-far");
-    await core.store.registerPeer({ fingerprint: far, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {} });
+    await core.store.registerPeer({ fingerprint: far, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {}, verified: false });
     await core.store.joinNamespace("lobby", far, { appType: "", meta: undefined, listLimit: 0 });
     const ts = core.clock.now;
     await core.request(a, "signal", { to: "far-away-01", payload: { x: 1 } }, '{"x":1}');

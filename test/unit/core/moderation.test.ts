@@ -84,7 +84,7 @@ describe("disconnect", () => {
     await core.hub.moderation.disconnect(local.fingerprint);
     expect(local.connection.of("error").at(-1)?.body).toEqual({ payload: { code: 403, message: "disconnected by the operator", close_code: 4004 } });
     const remote = fingerprintOf("key-r");
-    await core.store.registerPeer({ fingerprint: remote, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {} });
+    await core.store.registerPeer({ fingerprint: remote, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {}, verified: false });
     expect(await core.hub.moderation.disconnect(remote)).toMatchObject({ nodeId: "node-2" });
     expect(core.delivery.closedElsewhere).toEqual(["remote-1"]);
     expect(await core.hub.moderation.disconnect(fingerprintOf("key-nobody"))).toBeUndefined();

@@ -9,7 +9,7 @@ describe("register", () => {
     const reply = await core.request(peer, "register", { payload: { public_key: "key-a" } });
     const fingerprint = fingerprintOf("key-a");
     const alias = aliasCandidates(fingerprint)[0] as string;
-    expect(reply).toEqual({ type: "registered", body: { from: fingerprint, payload: { fingerprint, alias } } });
+    expect(reply).toEqual({ type: "registered", body: { from: fingerprint, payload: { fingerprint, alias, verified: false } } });
     expect(alias).toMatch(/^[a-z]+-[a-z]+-\d{2}$/);
     expect(await core.store.resolvePeer(fingerprint)).toMatchObject({ alias, connectionId: peer.connection.id, nodeId: "node-test" });
     expect(peer.connection.rooms.has(`fp:${fingerprint}`)).toBe(true);
@@ -57,7 +57,7 @@ describe("register", () => {
   it("a key connected on another process is closed there", async () => {
     const core = new CoreHarness();
     const fingerprint = fingerprintOf("key-a");
-    await core.store.registerPeer({ fingerprint, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {} });
+    await core.store.registerPeer({ fingerprint, connectionId: "remote-1", nodeId: "node-2", alias: undefined, aliasCandidates: ["far-away-01"], meta: {}, verified: false });
     const here = core.connect();
     expect((await core.request(here, "register", { payload: { public_key: "key-a" } })).type).toBe("registered");
     expect(core.delivery.closedElsewhere).toEqual(["remote-1"]);
