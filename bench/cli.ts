@@ -19,7 +19,7 @@ ${SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(10)} ${scenario.summary}
   all        every scenario above, in order
 ${ON_DEMAND_SCENARIOS.map((scenario) => `  ${scenario.name.padEnd(10)} ${scenario.summary} (not in all)`).join("\n")}
 
-Each case runs the server and its baseline relay interleaved (A B A B ...) and reports medians
+Each case runs the server and its baseline relay interleaved (A B, B A, A B ...) and reports medians
 and the ratio server/baseline. The server is pinned to one core and the load process to another.
 
 Options:

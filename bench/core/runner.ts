@@ -76,7 +76,11 @@ export function casePinning(testCase: Case, options: Pick<RunnerOptions, "target
   return { target: testCase.targetCpus ?? options.targetCpus, load: testCase.loadCpus ?? options.loadCpus };
 }
 
-/** Runs every case of the scenarios: per case, rounds of subject then each baseline (A B A B ...). */
+/**
+ * Runs every case of the scenarios: per case, rounds of the subject and each baseline, the order
+ * reversed every other round (A B, B A, A B ...): the first run of a pair tends to gain a few
+ * percent, and alternating spreads that over both sides.
+ */
 export async function runScenarios(scenarios: readonly { scenario: Scenario; cases: readonly Case[] }[], options: RunnerOptions, display: ProgressDisplay): Promise<CaseResult[]> {
   const plan = scenarios.map(({ scenario, cases }) => ({ scenario, cases, rounds: options.rounds ?? scenario.defaultRounds ?? 3 }));
   const totalRuns = plan.reduce((sum, { cases, rounds }) => sum + cases.reduce((n, c) => n + rounds * (1 + (options.baselines ? c.baselines.length : 0)), 0), 0);
@@ -90,7 +94,7 @@ export async function runScenarios(scenarios: readonly { scenario: Scenario; cas
       ];
       const runs: RunRecord[] = [];
       for (let round = 1; round <= rounds; round++) {
-        for (const { spec, role } of targets) {
+        for (const { spec, role } of round % 2 === 1 ? targets : [...targets].reverse()) {
           runNumber++;
           display.startRun(`[${runNumber}/${totalRuns}] ${scenario.name} ${testCase.id} round ${round}/${rounds} ${spec.id}`);
           const profileDir = options.profileDir === undefined ? undefined : join(options.profileDir, `${scenario.name}-${testCase.id.replace(/\W+/g, "-")}-r${round}-${spec.id}`);

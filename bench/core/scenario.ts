@@ -3,7 +3,7 @@ import type { TargetSpec } from "./targets.ts";
 
 /**
  * What a scenario is made of. A scenario builds cases; each case runs one load job against a
- * subject target and its baselines, round after round (A B A B ...), and states which metrics
+ * subject target and its baselines, round after round (A B, B A, A B ...), and states which metrics
  * matter and what they should reach. The runner, the report and the chart need nothing else, so
  * a new scenario (e.g. `cluster`: subject = all workers, baseline = one worker; `nodes`: a target
  * that starts Redis and N nodes) is one file in bench/scenarios plus a line in its index.
