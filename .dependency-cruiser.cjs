@@ -14,6 +14,9 @@
  *
  * A lower layer never imports a higher one; the core and the transports see backends only through
  * their contracts (src/backends/*.ts), never an implementation folder.
+ *
+ * client/ (the SDK, its own package) and the server are strangers: neither imports the other. The
+ * SDK declares the wire types it reads, and a type test checks that the server's messages fit them.
  */
 const IMPLEMENTATIONS = "^src/backends/(memory|cluster|redis)/";
 const ABOVE_CORE = "^src/(transport|http|admin|dialects|process|cluster)/|^src/server\\.ts$|^cluster\\.ts$";
@@ -115,6 +118,20 @@ module.exports = {
       comment: "the admin listener serves the routes the process roles give it; it imports only the floor below it",
       from: { path: "^src/admin/" },
       to: { path: "^src/", pathNot: "^src/(admin|config|observability)/" },
+    },
+    {
+      name: "client-stands-alone",
+      severity: "error",
+      comment: "the SDK is a package of its own, built for browsers: it imports nothing of the server",
+      from: { path: "^client/" },
+      to: { path: "^(src/|cluster\\.ts$)" },
+    },
+    {
+      name: "server-knows-no-client",
+      severity: "error",
+      comment: "the server serves the SDK's built bundle as a file; it never imports its sources",
+      from: { path: "^(src/|cluster\\.ts$)" },
+      to: { path: "^client/" },
     },
     {
       name: "server-below-process-roles",

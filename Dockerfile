@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # peer-server image: Node.js LTS, compiled JavaScript and production dependencies only, run as the
-# unprivileged "node" user. The build stage compiles the TypeScript (npm run build -> dist/); the
-# runtime holds dist/, package.json and the production node_modules, and runs plain node.
+# unprivileged "node" user. The build stage compiles the TypeScript (npm run build -> dist/, and the
+# client SDK's bundle -> client/dist/); the runtime holds those, the examples, package.json and the
+# production node_modules, and runs plain node.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -11,6 +12,7 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json cluster.ts ./
 COPY src ./src
+COPY client ./client
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS deps
@@ -27,6 +29,9 @@ ENV NODE_ENV=production \
 # Owned by root and read-only for the server: it writes nothing under /app.
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The SDK's browser bundle and the pages that use it, which the server serves (/client/, /demo/, /examples/).
+COPY --from=build /app/client/dist ./client/dist
+COPY examples ./examples
 COPY package.json package-lock.json ./
 USER node
 EXPOSE 8080

@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "bench/results/**", "coverage/**", "dist/**"] },
+  { ignores: ["node_modules/**", "bench/results/**", "coverage/**", "dist/**", "client/dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -21,5 +21,10 @@ export default tseslint.config(
   {
     files: ["test/**", "bench/**"],
     rules: { "no-console": "off" },
+  },
+  {
+    // The examples are plain JavaScript modules served to browsers as they are.
+    files: ["examples/**/*.js"],
+    languageOptions: { globals: { document: "readonly", window: "readonly", location: "readonly", URLSearchParams: "readonly" } },
   },
 );

@@ -13,6 +13,7 @@ import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
 import { assertLibraryInternals } from "./internals/library-internals.ts";
 import { createHttpHandler, statsBody, type WorkerStats } from "./http/routes.ts";
+import { loadClientSite, projectRoot } from "./http/client-site.ts";
 import { Admission } from "./limits/admission.ts";
 import type { AddressHold } from "./limits/address-quota.ts";
 import { BanList, normalizeAddress } from "./limits/bans.ts";
@@ -105,8 +106,9 @@ export interface PeerServer {
    */
   admin(request: AdminRequest): Promise<AdminAnswer>;
   /**
-   * Stops accepting, tells every peer (close 1001) and unregisters it, closes the transports (at
-   * most write_timeout for slow peers), then the backends. Safe to call twice.
+   * Stops accepting, tells every peer (close 1001) and unregisters it (with Redis and resume on,
+   * suspends it for another node to resume), closes the transports (at most write_timeout for slow
+   * peers), then the backends. Safe to call twice.
    */
   close(): Promise<void>;
 }
@@ -154,6 +156,7 @@ export function createServer(config: Config, deps: ServerDeps): PeerServer {
           announceDepartures: (departures, everywhere) => wired.hub.announceRemoved(departures, everywhere),
           storeRecovered: (stateLost, settleMs) => wired.hub.storeRecovered(stateLost, settleMs),
         });
+        wired.hub.start();
         return address;
       })();
       return started;
@@ -361,6 +364,8 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     const figures = await snapshot(detail);
     return { ...figures, namespaces: nativeNamespaces(figures.namespaces) };
   };
+  // The SDK's browser bundle, the demo and the examples: read from disk once, here.
+  const clientSite = loadClientSite(projectRoot());
   const handleCore = createHttpHandler(
     { accepting: () => hub.isAccepting, backends: () => backends.health(), maxPeers: config.maxPeers, snapshot: publicSnapshot },
     startedAt,
@@ -389,6 +394,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     if (request.method === "GET" || request.method === "HEAD") {
       const path = (request.url ?? "/").split("?", 1)[0] ?? "/";
       for (const dialect of dialects) if (dialect.handleHttp?.(path, request, response) === true) return;
+      if (clientSite(path, request, response)) return;
     }
     handleCore(request, response);
   };
@@ -421,8 +427,10 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
       for (const session of sessions) {
         closeWithNotice(session.connection, ErrorCode.Unavailable, CloseCode.GoingAway, "server shutting down");
       }
-      // Every peer is unregistered (and its namespaces told) before the backends close.
-      await Promise.all(sessions.map((session) => hub.close(session)));
+      // Every peer is unregistered (and its namespaces told), or with Redis suspended for another
+      // node to resume (resume_grace), before the backends close.
+      const end = { code: CloseCode.GoingAway, reason: "server shutting down", byServer: true };
+      await Promise.all(sessions.map((session) => hub.close(session, end)));
       for (const endpoint of endpoints) endpoint.close(CloseCode.GoingAway, "server shutting down");
       // A client that stopped reading never finishes its close handshake: wait at most
       // write_timeout for the rest, then cut what is left.

@@ -35,6 +35,37 @@ export interface StateStore {
   updateMeta(fingerprint: string, patch: Meta): Promise<void>;
 
   /**
+   * Suspends a peer whose connection dropped, if `connectionId` still holds it and it is not
+   * suspended already: it stays registered, in its namespaces, rooms and match queues, until
+   * `until` (ms since the epoch, on the callers' clocks, as bans) unless resumePeer gives it to a
+   * new connection first. Meanwhile targeted messages wait in its buffer (bufferMessage), and it
+   * belongs to no node: removeNode leaves it, expireSuspended removes it. False (nothing changes)
+   * when the connection no longer holds the fingerprint or it is suspended already.
+   */
+  suspendPeer(fingerprint: string, connectionId: string, until: number): Promise<boolean>;
+  /**
+   * Gives a registered peer to a new connection when `resumeHash` is the non-empty hash its
+   * registration was given (RegisterPeer.resumeHash), in one step with taking its buffer: it keeps
+   * its alias, meta, namespaces, rooms and match tickets, and its token. A suspended peer resumes
+   * while its suspension has not ended at `now`; a live one is taken over (`replaced` names its
+   * connection). Undefined, with nothing changed, when the fingerprint is not registered, the hash
+   * differs, or the suspension ended: the caller registers afresh. 409 as registerPeer when the
+   * holder is verified and the request is not.
+   */
+  resumePeer(request: ResumePeer): Promise<ResumedPeer | undefined>;
+  /**
+   * Appends `message` to the buffer of each of `targets` that is suspended, keeping its newest
+   * `limit` messages (each one dropped counts in ResumedPeer.missed). Resolves with the targets it
+   * was appended for, in the order given; the others (live, unknown) are left to the caller.
+   */
+  bufferMessage(targets: readonly string[], message: string, limit: number): Promise<string[]>;
+  /**
+   * Removes every peer whose suspension ended at or before `now` (the caller's clock), as
+   * unregisterPeer would, and returns what each left behind; each is returned to one caller only.
+   */
+  expireSuspended(now: number): Promise<Departure[]>;
+
+  /**
    * Joins a public namespace (403 if the name is a room). Idempotent: `added` is false the second
    * time. With `options.caps`, 429 when the peer is already in `maxScopes` namespaces and rooms.
    */
@@ -125,6 +156,47 @@ export interface RegisterPeer {
    * cannot take over a fingerprint a verified connection holds.
    */
   verified: boolean;
+  /**
+   * The hash of the resume token the peer is given (see resumePeer); absent or "": the
+   * registration cannot be resumed.
+   */
+  resumeHash?: string;
+}
+
+/** A `register` that asks to resume a registration (StateStore.resumePeer). */
+export interface ResumePeer {
+  fingerprint: string;
+  /** The hash of the resume token the client presented. */
+  resumeHash: string;
+  connectionId: string;
+  nodeId: string;
+  /** As RegisterPeer.verified; the peer's `verified` becomes this. */
+  verified: boolean;
+  /** The caller's clock, ms since the epoch: a suspension that ended by then cannot be resumed. */
+  now: number;
+}
+
+/** A registration given to a new connection by StateStore.resumePeer. */
+export interface ResumedPeer {
+  alias: string;
+  meta: Meta;
+  /** Every namespace and room the peer is in. */
+  scopes: ResumedScope[];
+  /** What bufferMessage kept for it, oldest first. */
+  messages: string[];
+  /** How many messages its buffer dropped (past `limit`) since it was suspended. */
+  missed: number;
+  /** The connection that held the peer when it was live (now taken over); absent when it was suspended. */
+  replaced?: string;
+}
+
+/** One scope of a resumed peer. */
+export interface ResumedScope {
+  name: string;
+  /** The app_type it joined a namespace with ("" for a room). */
+  appType: string;
+  /** A room's max_size; undefined for a public namespace. */
+  roomSize: number | undefined;
 }
 
 export interface Registration {
@@ -137,6 +209,11 @@ export interface PeerRecord {
   alias: string;
   connectionId: string;
   nodeId: string;
+  /**
+   * True while the peer is suspended (StateStore.suspendPeer): its connection is gone and targeted
+   * messages go to its buffer. Set by resolvePeer and resolveTarget; absent otherwise.
+   */
+  suspended?: true;
 }
 
 /** A registered peer as the operator sees it (StateStore.peerDetails). */

@@ -102,6 +102,13 @@ export interface Config {
   readonly maxCriteriaBytes: number;
   /** How long a peer kicked from a room may not join it again. */
   readonly kickBanMs: number;
+  /**
+   * How long a native peer whose connection dropped stays registered, in its namespaces and rooms,
+   * waiting for a `register` with its resume token; 0 turns session resume off.
+   */
+  readonly resumeGraceMs: number;
+  /** Targeted messages kept for a suspended peer, newest last; past it the oldest are dropped and counted. */
+  readonly resumeBuffer: number;
 }
 
 type Kind =
@@ -185,6 +192,8 @@ export const OPTIONS: readonly Option[] = [
   { file: "max_tickets_per_peer", field: "maxTicketsPerPeer", kind: { type: "int", min: 1, max: INT32 }, default: 8, env: "PEER_MAX_TICKETS_PER_PEER" },
   { file: "max_criteria_bytes", field: "maxCriteriaBytes", kind: { type: "int", min: 2, max: 1_048_576 }, default: 1024, env: "PEER_MAX_CRITERIA_BYTES" },
   { file: "kick_ban", field: "kickBanMs", kind: { type: "duration", minMs: 0 }, default: 60_000, env: "PEER_KICK_BAN" },
+  { file: "resume_grace", field: "resumeGraceMs", kind: { type: "duration", minMs: 0 }, default: 15_000, env: "PEER_RESUME_GRACE" },
+  { file: "resume_buffer", field: "resumeBuffer", kind: { type: "int", min: 0, max: 100_000 }, default: 64, env: "PEER_RESUME_BUFFER" },
   {
     file: "log_level",
     field: "logLevel",

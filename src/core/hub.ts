@@ -25,6 +25,7 @@ import { Moderation, NO_BANS, type BanCheck } from "./moderation.ts";
 import { peerLimitsOf } from "./peer-limits.ts";
 import { Recovery } from "./recovery.ts";
 import { Registration } from "./registration.ts";
+import { Resumption } from "./resumption.ts";
 import { Scopes } from "./scopes.ts";
 import { Session, type Ack } from "./session.ts";
 import { Sessions } from "./sessions.ts";
@@ -75,6 +76,8 @@ export class Hub {
   private readonly budgets: MessageBudgets;
   private readonly registration: Registration;
   private readonly recovery: Recovery;
+  /** Suspended peers, their buffers and their grace (session resume). */
+  private readonly resumption: Resumption;
   /** What each connection's access token grants, and its expiry. */
   private readonly access: Access;
   private readonly handlers: Handlers;
@@ -111,6 +114,14 @@ export class Hub {
       metrics,
     };
     const recovery = new Recovery(context);
+    const resumption = new Resumption({
+      ...context,
+      graceMs: deps.config.resumeGraceMs,
+      bufferSize: deps.config.resumeBuffer,
+      // With Redis the state outlives this process: its peers resume on another node.
+      suspendOnShutdown: deps.config.brokerType === "redis",
+    });
+    this.resumption = resumption;
     const bans = deps.bans ?? NO_BANS;
     const ice = { turnSecret: deps.config.turnSecret, turnUrls: deps.config.turnUrls, turnTtlMs: deps.config.turnTtlMs, stunUrls: deps.config.stunUrls };
     const challenges = new Challenges(deps.config.keyProof, clock);
@@ -118,6 +129,7 @@ export class Hub {
       ...context,
       recovery,
       challenges,
+      resumption,
       closeLocal: (...args) => this.closeLocal(...args),
       iceServers: (fingerprint) => iceServersFor(ice, fingerprint, clock.now()),
       banned: (fingerprint) => bans.fingerprintBanned(fingerprint),
@@ -126,9 +138,9 @@ export class Hub {
     this.recovery = recovery;
     this.registration = registration;
     const limits = peerLimitsOf(deps.config);
-    const scopes = new Scopes({ ...context, limits });
-    const messaging = new Messaging(context);
-    const matchmaking = new Matchmaking({ ...context, limits });
+    const scopes = new Scopes({ ...context, limits, resumption });
+    const messaging = new Messaging({ ...context, resumption });
+    const matchmaking = new Matchmaking({ ...context, limits, resumption });
     this.handlers = {
       challenge: (session) => challenges.issue(session),
       register: (session, request) => registration.register(session, request.payload),
@@ -225,7 +237,7 @@ export class Hub {
     this.access.close(session);
     this.registry.remove(session);
     this.joinGate.forget(session);
-    await this.registration.release(session);
+    await this.registration.release(session, end);
   }
 
   /** The state backend is reachable again; see Recovery.storeRecovered. */
@@ -234,13 +246,18 @@ export class Hub {
   }
 
   /**
-   * Writes an already serialized message to a peer connected here (from another worker); dropped if
-   * it left. True when it was handed to the peer's connection.
+   * Writes an already serialized message to a peer connected here (from another worker). One for a
+   * peer whose connection here just dropped, or whose resume is at the store here, is kept for it
+   * (Resumption.straggler); otherwise it is dropped. True when it was handed to the peer's connection.
    */
   deliverEncoded(fingerprint: string, type: string, bodyJson: string): boolean {
     const session = this.registry.withFingerprint(fingerprint);
-    session?.connection.sendEncoded(type, bodyJson);
-    return session !== undefined;
+    if (session === undefined) {
+      this.resumption.straggler(fingerprint, type, bodyJson);
+      return false;
+    }
+    session.connection.sendEncoded(type, bodyJson);
+    return true;
   }
 
   /**
@@ -251,7 +268,8 @@ export class Hub {
     const session = this.registry.withConnectionId(connectionId);
     if (session === undefined) return false;
     closeWithNotice(session.connection, code, closeCode, message);
-    void this.close(session);
+    // Closed for cause: the peer departs, it is never suspended.
+    void this.close(session, { code: closeCode, reason: message, byServer: true });
     return true;
   }
 
@@ -260,9 +278,18 @@ export class Hub {
     announceRemoved(this.deps.delivery, departures, everywhere);
   }
 
-  /** Stops admitting connections (for shutdown); `/health` turns 503. */
+  /**
+   * Starts what the hub does on its own time once the server runs: looking for suspended peers
+   * whose grace ended, whichever process suspended them (see Resumption). stopAccepting stops it.
+   */
+  start(): void {
+    this.resumption.start();
+  }
+
+  /** Stops admitting connections (for shutdown); `/health` turns 503. This process sweeps no more suspensions. */
   stopAccepting(): void {
     this.accepting = false;
+    this.resumption.stop();
   }
 
   /** False once stopAccepting was called. */

@@ -1,4 +1,4 @@
-import type { JoinResult } from "../backends/state-store.ts";
+import type { JoinResult, ResumedScope } from "../backends/state-store.ts";
 import { scopeRoom, type Delivery, type JoinFence } from "../delivery/delivery.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
@@ -74,6 +74,38 @@ export class JoinGate {
     const member = join.member;
     const body = { from: member.fingerprint, namespace: name, payload: member } satisfies ServerBody<"peer_joined">;
     await this.delivery.emit(room, "peer_joined", body, [session.connection.id], { scope: name, seq: join.seq });
+  }
+
+  /**
+   * Puts the connection in `room` (a resuming peer's own room) and holds whatever reaches it
+   * through that room, into the returned queue, until `unhold`: with the sharded Redis adapter the
+   * node subscribes to the room's channel now, before the store gives the peer to this connection.
+   */
+  hold(session: Session, room: string): HeldDelivery[] {
+    const existing = session.entering?.get(room);
+    if (existing !== undefined) return existing;
+    const held: HeldDelivery[] = [];
+    (session.entering ??= new Map()).set(room, held);
+    this.enteringCount++;
+    session.connection.join(room);
+    return held;
+  }
+
+  /** Stops holding `room` (see hold); what was held is the caller's to deliver or drop. */
+  unhold(session: Session, room: string): void {
+    this.stopEntering(session, room);
+  }
+
+  /**
+   * A resumed session is back in the namespaces and rooms its peer never left. Its peer_list is
+   * long gone, and notices of the time it was away were not kept: every notice reaches it.
+   */
+  resumed(session: Session, scopes: readonly ResumedScope[]): void {
+    for (const scope of scopes) {
+      const room = scope.roomSize !== undefined;
+      session.memberships.set(scope.name, { appType: room ? undefined : scope.appType, roomSize: scope.roomSize, joinSeq: undefined });
+      session.connection.join(scopeRoom(scope.name));
+    }
   }
 
   /** A room the session just created: its only member, so no notice, and every later one is new to it. */

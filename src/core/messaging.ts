@@ -3,10 +3,14 @@ import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import type { BroadcastRequest, TargetedRequest } from "../protocol/requests.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
+import type { Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the messaging handlers use. */
-export type MessagingContext = Pick<CoreContext, "store" | "delivery" | "sessions" | "clock" | "metrics">;
+export interface MessagingContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "clock" | "metrics"> {
+  /** Where a message for a suspended peer waits (session resume). */
+  readonly resumption: Pick<Resumption, "deliverOrBuffer">;
+}
 
 /**
  * Peer-to-peer messages: `signal` and `relay` to one peer, `broadcast` to a namespace or room.
@@ -37,12 +41,19 @@ export class Messaging {
     return this.targetedRemote(from, request, receivedAt);
   }
 
-  /** A target on another process, or none: the store resolves it and checks the shared scope in one call. */
+  /**
+   * A target on another process, or none: the store resolves it and checks the shared scope in one
+   * call. A suspended target (its connection dropped within resume_grace) gets it in its buffer.
+   */
   private async targetedRemote(from: string, request: TargetedRequest, receivedAt: number): Promise<undefined> {
     const target = await this.ctx.store.resolveTarget(from, request.to);
     const ts = this.ctx.clock.now();
     const body = { from, to: target.fingerprint, payload: request.payload, ts } satisfies ServerBody<"signal">;
     const bodyJson = request.payloadJson === undefined ? undefined : targetedJson(from, target.fingerprint, request.payloadJson, ts);
+    if (target.suspended === true) {
+      await this.ctx.resumption.deliverOrBuffer(target, request.type, body, bodyJson ?? JSON.stringify(body));
+      return undefined;
+    }
     this.ctx.delivery.toPeer(target, request.type, body, bodyJson, receivedAt);
     return undefined;
   }

@@ -2,6 +2,7 @@ import type { PeerDetails } from "../backends/state-store.ts";
 import type { BanList } from "../limits/bans.ts";
 import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import type { CoreContext } from "./context.ts";
+import { announceDeparture } from "./departures.ts";
 
 /** What a process knows of the deployment's bans, read without a call to the store (limits/bans.ts). */
 export type BanCheck = Pick<BanList, "fingerprintBanned" | "addressBanned" | "bans">;
@@ -31,13 +32,20 @@ export class Moderation {
   constructor(private readonly ctx: ModerationContext) {}
 
   /**
-   * Closes a registered peer's connection, on this process or any other of the deployment.
-   * Resolves with what the store holds about the peer, or undefined when the fingerprint is not
-   * registered. The close on another process is on its way when this resolves, not done.
+   * Closes a registered peer's connection, on this process or any other of the deployment; a
+   * suspended peer (session resume) departs at once. Resolves with what the store holds about the
+   * peer, or undefined when the fingerprint is not registered. The close on another process is on
+   * its way when this resolves, not done.
    */
   async disconnect(fingerprint: string, reason: string = DISCONNECTED): Promise<PeerDetails | undefined> {
     const peer = await this.ctx.store.peerDetails(fingerprint);
     if (peer === undefined) return undefined;
+    if ((await this.ctx.store.resolvePeer(fingerprint))?.suspended === true) {
+      // Suspended (session resume): no connection to close; it departs now, not at its grace's end.
+      const departure = await this.ctx.store.unregisterPeer(fingerprint, peer.connectionId);
+      if (departure !== undefined) announceDeparture(this.ctx.delivery, departure, peer.connectionId);
+      return peer;
+    }
     if (!this.ctx.closeLocal(peer.connectionId, ErrorCode.Forbidden, CloseCode.Disconnected, reason)) {
       this.ctx.delivery.closeElsewhere(peer.connectionId, ErrorCode.Forbidden, CloseCode.Disconnected, reason);
     }

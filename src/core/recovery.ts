@@ -6,6 +6,7 @@ import type { Departure } from "../backends/state-store.ts";
 import { aliasCandidates } from "./alias.ts";
 import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";
+import { resumeHashOf } from "./resumption.ts";
 import type { Session } from "./session.ts";
 
 /** What recovery uses. */
@@ -80,7 +81,16 @@ export class Recovery {
     const { store, sessions, joins, logger, nodeId } = this.ctx;
     const fingerprint = session.fingerprint as string;
     const connection = session.connection;
-    const base = { fingerprint, connectionId: connection.id, nodeId, aliasCandidates: aliasCandidates(fingerprint), meta: session.meta, verified: session.verified };
+    const base = {
+      fingerprint,
+      connectionId: connection.id,
+      nodeId,
+      aliasCandidates: aliasCandidates(fingerprint),
+      meta: session.meta,
+      verified: session.verified,
+      // Its token stays good: the client holds no other.
+      ...(session.resumeToken === undefined ? {} : { resumeHash: resumeHashOf(session.resumeToken) }),
+    };
     try {
       let registration;
       try {

@@ -1,4 +1,6 @@
+import type { ResumedPeer } from "../backends/state-store.ts";
 import { peerRoom } from "../delivery/delivery.ts";
+import type { ConnectionEnd } from "../observability/connection-log.ts";
 import { CloseCode, ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { mergeMeta, type MetadataRequest, type RegisterRequest } from "../protocol/requests.ts";
 import type { IceServerEntry, ServerMessage } from "../protocol/server-messages.ts";
@@ -8,11 +10,15 @@ import type { CoreContext } from "./context.ts";
 import { announceDeparture } from "./departures.ts";
 import { BANNED } from "./moderation.ts";
 import type { Recovery } from "./recovery.ts";
+import { parseBufferedMessage, resumeHashOf, type Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What registration uses, with two hooks of the hub. */
 export interface RegistrationContext
-  extends Pick<CoreContext, "store" | "delivery" | "sessions" | "budgets" | "registrationLimiter" | "addressRegistrationLimiter" | "access" | "nodeId" | "log"> {
+  extends Pick<
+    CoreContext,
+    "store" | "delivery" | "sessions" | "joins" | "budgets" | "registrationLimiter" | "addressRegistrationLimiter" | "access" | "nodeId" | "log" | "logger" | "clock"
+  > {
   /** The STUN/TURN servers a newly registered peer is given; undefined when none are configured. */
   readonly iceServers: (fingerprint: string) => IceServerEntry[] | undefined;
   /** Where a disconnected peer leaves the store, or waits for it to be back. */
@@ -23,6 +29,8 @@ export interface RegistrationContext
   readonly banned: (fingerprint: string) => boolean;
   /** Decides whether a register proves possession of its key (key_proof). */
   readonly challenges: Pick<Challenges, "prove">;
+  /** Suspends dropped peers and catches what races a resume (session resume). */
+  readonly resumption: Pick<Resumption, "enabled" | "issue" | "suspends" | "dropping" | "suspend" | "resuspend" | "beginResume" | "endResume">;
 }
 
 const REPLACED_NOTICE = "replaced by a newer connection with the same key";
@@ -44,6 +52,8 @@ export class Registration {
    * connected banned peer is. A proof that fails, or none under key_proof `required`, is refused
    * with 401 first, before anything is counted or changed; a key the connection's access token is
    * not for (its `sub`) with 403. Registrations are limited per client address (429), then per key.
+   * With resume on, a native peer is given a resume token; a register presenting the token of the
+   * key's registration, suspended within its grace or live, resumes it instead (see resume).
    */
   async register(session: Session, request: RegisterRequest): Promise<ServerMessage<"registered">> {
     const { store, delivery, sessions, budgets } = this.ctx;
@@ -61,6 +71,12 @@ export class Registration {
     if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
       throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
     }
+    if (request.resumeToken !== undefined && request.identity === undefined && this.ctx.resumption.enabled) {
+      const resumed = await this.resume(session, fingerprint, request.resumeToken, verified);
+      if (resumed !== undefined) return resumed;
+    }
+    // Dialect identities are never suspended: their clients know nothing of resuming.
+    const resume = request.identity === undefined ? this.ctx.resumption.issue() : undefined;
     const registration = await store.registerPeer({
       fingerprint,
       connectionId: connection.id,
@@ -71,6 +87,7 @@ export class Registration {
       aliasCandidates: request.alias !== undefined ? [] : request.identity !== undefined ? [request.identity] : aliasCandidates(fingerprint),
       meta: request.meta ?? {},
       verified,
+      ...(resume === undefined ? {} : { resumeHash: resume.hash }),
     });
     if (session.closed) {
       await store.unregisterPeer(fingerprint, connection.id);
@@ -105,14 +122,103 @@ export class Registration {
     session.verified = verified;
     session.challenge = undefined;
     session.meta = request.meta ?? {};
+    session.resumeToken = resume?.token;
     sessions.identify(session);
     connection.join(peerRoom(fingerprint));
     this.ctx.log.registered(connection, fingerprint, registration.alias, replaced?.connectionId);
     // A ban made while the store was asked: every process closed what the ban covered then, which
     // this connection was not yet. (Closed here, its `registered` reply is never sent.)
     if (this.ctx.banned(fingerprint)) this.ctx.closeLocal(connection.id, ErrorCode.Forbidden, CloseCode.Disconnected, BANNED);
+    const resumable = resume === undefined ? undefined : { resume_token: resume.token, resumed: false };
+    return this.registered(fingerprint, registration.alias, verified, resumable);
+  }
+
+  /**
+   * Resumes the key's registration on this connection if `token` is its token: the peer keeps its
+   * alias, meta, namespaces, rooms and match tickets (the register's own alias and meta are not
+   * used), a live connection holding it is replaced (4001, no peer_left: the peer never left), and
+   * the messages buffered while it was suspended follow the reply, then whatever reached it while
+   * the store was asked. Undefined when the registration cannot be resumed (no such peer, another
+   * token, its grace over): the caller registers the key afresh, which departs the old one.
+   */
+  private async resume(session: Session, fingerprint: string, token: string, verified: boolean): Promise<ServerMessage<"registered"> | undefined> {
+    const { store, delivery, sessions, joins, budgets, resumption } = this.ctx;
+    const connection = session.connection;
+    const room = peerRoom(fingerprint);
+    // In the peer's own room before the store gives the peer to this connection (see JoinGate.hold).
+    const held = joins.hold(session, room);
+    resumption.beginResume(fingerprint, connection, held);
+    const abandon = (): void => {
+      resumption.endResume(fingerprint, connection);
+      joins.unhold(session, room);
+      if (!session.closed) connection.leave(room);
+    };
+    let resumed: ResumedPeer | undefined;
+    try {
+      resumed = await store.resumePeer({ fingerprint, resumeHash: resumeHashOf(token), connectionId: connection.id, nodeId: this.ctx.nodeId, verified, now: this.ctx.clock.now() });
+    } catch (error) {
+      abandon();
+      throw error;
+    }
+    // Not resumable: what reached the room meanwhile was for the registration being replaced.
+    if (resumed === undefined) {
+      abandon();
+      return undefined;
+    }
+    const { alias, replaced, messages, missed } = resumed;
+    if (session.closed) {
+      abandon();
+      await resumption.resuspend(fingerprint, connection.id, messages);
+      throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
+    }
+    // From here to the reply nothing waits: no delivery can come between them.
+    const here = replaced === undefined ? undefined : sessions.withConnectionId(replaced);
+    const predecessor = here?.fingerprint === undefined ? undefined : here;
+    if (predecessor !== undefined) session.budget = budgets.handOver(predecessor);
+    else {
+      // The budget follows on its own time, so the reply and the buffer go out together.
+      const interim = session.budget;
+      void budgets.restore(fingerprint, replaced).then((bucket) => {
+        if (!session.closed && session.budget === interim) session.budget = bucket;
+      });
+    }
+    if (replaced !== undefined && !this.ctx.closeLocal(replaced, ErrorCode.Conflict, CloseCode.Replaced, REPLACED_NOTICE)) {
+      delivery.closeElsewhere(replaced, ErrorCode.Conflict, CloseCode.Replaced, REPLACED_NOTICE);
+    }
+    session.cancelRegisterTimeout?.();
+    session.cancelRegisterTimeout = undefined;
+    session.fingerprint = fingerprint;
+    session.alias = alias;
+    session.verified = verified;
+    session.challenge = undefined;
+    session.meta = resumed.meta;
+    session.resumeToken = token;
+    sessions.identify(session);
+    joins.resumed(session, resumed.scopes);
+    this.ctx.log.registered(connection, fingerprint, alias, replaced);
+    this.ctx.logger.debug({ conn: connection.id, fingerprint, buffered: messages.length, missed }, "resumed");
+    session.afterReply = () => {
+      resumption.endResume(fingerprint, connection);
+      joins.unhold(session, room);
+      for (const message of messages) {
+        const [type, bodyJson] = parseBufferedMessage(message);
+        connection.sendEncoded(type, bodyJson);
+      }
+      for (const waiting of held) waiting.deliver();
+    };
+    if (this.ctx.banned(fingerprint)) this.ctx.closeLocal(connection.id, ErrorCode.Forbidden, CloseCode.Disconnected, BANNED);
+    return this.registered(fingerprint, alias, verified, { resume_token: token, resumed: true, missed });
+  }
+
+  /** The `registered` reply: identity, then what resume adds, then the ICE servers. */
+  private registered(
+    fingerprint: string,
+    alias: string,
+    verified: boolean,
+    resume: { resume_token: string; resumed: boolean; missed?: number } | undefined,
+  ): ServerMessage<"registered"> {
     const iceServers = this.ctx.iceServers(fingerprint);
-    const identity = { fingerprint, alias: registration.alias, verified };
+    const identity = resume === undefined ? { fingerprint, alias, verified } : { fingerprint, alias, verified, ...resume };
     const payload = iceServers === undefined ? identity : { ...identity, ice_servers: iceServers };
     return { type: "registered", body: { from: fingerprint, payload } };
   }
@@ -127,16 +233,31 @@ export class Registration {
   /**
    * The registered part of a closed session's cleanup (the hub has unindexed it): the key's budget
    * is saved first, so a registration that no longer finds the peer finds its budget; then the
-   * peer leaves the store and its namespaces and rooms are told. Never rejects.
+   * peer is suspended (its connection dropped and it may resume: see Resumption.suspends), or it
+   * leaves the store and its namespaces and rooms are told. Never rejects.
    */
-  async release(session: Session): Promise<void> {
+  async release(session: Session, end?: ConnectionEnd): Promise<void> {
     const fingerprint = session.fingerprint;
     if (fingerprint === undefined) return;
     const connectionId = session.connection.id;
+    const { resumption } = this.ctx;
+    resumption.endResume(fingerprint, session.connection);
+    const suspends = resumption.suspends(session, end);
+    // Before anything waits: deliveries already on their way here are kept for the peer.
+    if (suspends) resumption.dropping(fingerprint);
     const scopes = [...session.memberships.keys()];
     const budget = session.budget;
     session.budget = undefined;
     if (budget !== undefined) await this.ctx.budgets.release(fingerprint, connectionId, budget);
+    if (suspends) {
+      try {
+        // False: another connection holds the peer now; there is nothing to tell.
+        await resumption.suspend(fingerprint, connectionId);
+        return;
+      } catch (error) {
+        this.ctx.logger.warn({ err: error, fingerprint }, "could not suspend a dropped peer; it departs");
+      }
+    }
     await this.ctx.recovery.unregister(fingerprint, connectionId, scopes);
   }
 }

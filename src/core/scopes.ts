@@ -14,11 +14,14 @@ import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { peerList, type ServerBody, type ServerMessage } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
 import { kickBanAt, type PeerLimits } from "./peer-limits.ts";
+import type { Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
 
 /** What the scope handlers use. */
 export interface ScopesContext extends Pick<CoreContext, "store" | "delivery" | "joins" | "clock" | "access"> {
   readonly limits: Pick<PeerLimits, "caps" | "kickBanMs">;
+  /** Where the kick of a suspended peer waits for it (session resume). */
+  readonly resumption: Pick<Resumption, "bufferFor">;
 }
 
 /**
@@ -101,7 +104,7 @@ export class Scopes {
   /**
    * `kick` (owner only): the target gets `kick` and leaves the room wherever it is connected; the
    * rest get peer_left. It may not join the room again for kick_ban (the store keeps the ban, so
-   * every process refuses it).
+   * every process refuses it). A suspended target finds its `kick` in its buffer when it resumes.
    */
   async kick(session: Session, request: KickRequest): Promise<undefined> {
     const { store, delivery, clock, limits } = this.ctx;
@@ -110,7 +113,8 @@ export class Scopes {
     const target = peerRoom(request.fingerprint);
     const room = scopeRoom(request.roomId);
     const kick = { from: owner, payload: { room_id: request.roomId, fingerprint: request.fingerprint }, ts: clock.now() } satisfies ServerBody<"kick">;
-    await delivery.emit(target, "kick", kick);
+    const buffered = await this.ctx.resumption.bufferFor([request.fingerprint], "kick", JSON.stringify(kick));
+    if (buffered.size === 0) await delivery.emit(target, "kick", kick);
     await delivery.leave(target, room, owner);
     await delivery.emit(room, "peer_left", { from: request.fingerprint, namespace: request.roomId } satisfies ServerBody<"peer_left">, [target]);
     return undefined;

@@ -37,6 +37,11 @@ export class Session {
   /** Its register proved possession of the key (kept to register it the same way after a state loss). */
   verified = false;
   /**
+   * The resume token its registration was given (core/resumption.ts): set for a native peer while
+   * resume is on, and then its peer is suspended, not departed, when the connection drops.
+   */
+  resumeToken: string | undefined;
+  /**
    * The nonce issued by `challenge` (core/challenges.ts) and when it expires (the clock's ms):
    * one at a time, taken by the next signed register; undefined when none is waiting.
    */

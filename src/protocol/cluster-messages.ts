@@ -31,6 +31,10 @@ export const MUTATIONS = [
   "removeNode",
   "addBan",
   "removeBan",
+  "suspendPeer",
+  "resumePeer",
+  "bufferMessage",
+  "expireSuspended",
 ] as const satisfies readonly (keyof StateStore)[];
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -258,6 +262,10 @@ const MUTATION_ARGS: { readonly [K in Mutation]: ArgTypes<MutationArgs[K]> } = {
   removeNode: ["string"],
   addBan: ["object", "number"],
   removeBan: ["string", "number"],
+  suspendPeer: ["string", "string", "number"],
+  resumePeer: ["object"],
+  bufferMessage: ["object", "string", "number"],
+  expireSuspended: ["number"],
 };
 const ARG_TYPES = new Map<string, readonly string[]>(Object.entries(MUTATION_ARGS));
 

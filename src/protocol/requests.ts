@@ -21,6 +21,8 @@ export const LIMITS = {
   maxPublicKeyLength: 16_384,
   /** A register's `signature`: the longest accepted one (DER ECDSA, 72 bytes) is 96 characters of base64. */
   maxSignatureLength: 256,
+  /** A register's `resume_token`: the server's are 43 characters (32 bytes of base64url). */
+  maxResumeTokenLength: 128,
   maxMetaBytes: 4_096,
   maxAppTypeLength: 64,
   maxToLength: 128,
@@ -113,6 +115,8 @@ export interface RegisterRequest {
   meta: Meta | undefined;
   /** Absent when the register is not signed (always, for a dialect identity). */
   signature?: string;
+  /** `resume_token`: the token of an earlier registration of this key, to resume it (see core/resumption.ts). */
+  resumeToken?: string;
   /**
    * A dialect's identity, used as the fingerprint as is (`pigeon:<peerId>`, `p2p:<id>`, ...): set by
    * dialect bindings only, never by the validator. Without an alias the identity is the alias too.
@@ -132,7 +136,12 @@ function parseRegister(payload: unknown): RegisterRequest {
   const signature = optionalString(fields, "signature", LIMITS.maxSignatureLength);
   if (signature !== undefined && !BASE64.test(signature)) throw badRequest("signature must be base64 or base64url");
   const meta = optionalMeta(fields, "meta");
-  return signature === undefined ? { publicKey, alias, meta } : { publicKey, alias, meta, signature };
+  const resumeToken = optionalString(fields, "resume_token", LIMITS.maxResumeTokenLength);
+  if (resumeToken !== undefined && !BASE64.test(resumeToken)) throw badRequest("resume_token must be base64url");
+  const request: RegisterRequest = { publicKey, alias, meta };
+  if (signature !== undefined) request.signature = signature;
+  if (resumeToken !== undefined) request.resumeToken = resumeToken;
+  return request;
 }
 
 /** `join {namespace, app_type?, meta?, version?}`; `version` is checked, then ignored. */

@@ -48,9 +48,23 @@ export interface ServerBodies {
   /**
    * The reply to `register`, and again after a state loss changed the alias. `verified`: the
    * register carried a valid proof of key possession. `ice_servers`, when the server is configured
-   * with STUN or TURN, is ready for `RTCPeerConnection({iceServers})`.
+   * with STUN or TURN, is ready for `RTCPeerConnection({iceServers})`. With resume on (native
+   * peers): `resume_token`, to present in the `register` that resumes this registration after a
+   * drop, and `resumed`; when true, `missed` counts the buffered messages dropped meanwhile, and
+   * the buffered ones follow this reply.
    */
-  registered: { from: string; payload: { fingerprint: string; alias: string; verified: boolean; ice_servers?: IceServerEntry[] } };
+  registered: {
+    from: string;
+    payload: {
+      fingerprint: string;
+      alias: string;
+      verified: boolean;
+      resume_token?: string;
+      resumed?: boolean;
+      missed?: number;
+      ice_servers?: IceServerEntry[];
+    };
+  };
   /** The reply to `join`, `join_room` and `discover`: the oldest members first, `total` the full count. */
   peer_list: { namespace: string; payload: { namespace: string; peers: MemberEntry[]; total: number } };
   peer_joined: { from: string; namespace: string; payload: MemberEntry };

@@ -1352,6 +1352,210 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
       });
     });
 
+    describe("session resume", () => {
+      const now = 1_700_000_000_000;
+      const grace = 15_000;
+
+      /** A peer registered with a resume hash, joined to a namespace, its own room and a waiting ticket. */
+      async function resumable(options: { verified?: boolean } = {}) {
+        const fingerprint = newFingerprint();
+        const connectionId = `conn-${uid()}`;
+        const resumeHash = `hash-${uid()}`;
+        const { alias } = await register({
+          fingerprint,
+          connectionId,
+          alias: undefined,
+          aliasCandidates: [`gen-${uid()}`],
+          meta: { level: 3 },
+          verified: options.verified ?? false,
+          resumeHash,
+        });
+        const namespace = scopeName("ns");
+        const room = scopeName("room");
+        await store.joinNamespace(namespace, fingerprint, { appType: "game", meta: undefined, listLimit: 0 });
+        await store.createRoom(room, fingerprint, 6);
+        await requestMatch({ namespace, fingerprint, groupSize: 2, criteria: { mode: "duel" } });
+        return { fingerprint, connectionId, alias, resumeHash, namespace, room };
+      }
+      const resumeOf = (peer: { fingerprint: string; resumeHash: string }, at = now, extra: { verified?: boolean; nodeId?: string } = {}) =>
+        store.resumePeer({
+          fingerprint: peer.fingerprint,
+          resumeHash: peer.resumeHash,
+          connectionId: `conn-${uid()}`,
+          nodeId: extra.nodeId ?? nodeId,
+          verified: extra.verified ?? false,
+          now: at,
+        });
+
+      it("suspendPeer: only the holding connection, once; the peer stays registered, in its scopes and queues, and resolves as suspended", async () => {
+        const peer = await resumable();
+        const partner = await addPeer();
+        await join(peer.namespace, partner);
+        expect(await store.suspendPeer(peer.fingerprint, "conn-other", now + grace)).toBe(false);
+        expect(await store.suspendPeer(newFingerprint(), peer.connectionId, now + grace)).toBe(false);
+        expect(await store.resolvePeer(peer.fingerprint)).not.toHaveProperty("suspended");
+        expect(await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace)).toBe(true);
+        expect(await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace)).toBe(false);
+        expect(await store.resolvePeer(peer.alias)).toEqual({ fingerprint: peer.fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId, suspended: true });
+        expect(await store.resolveTarget(partner.fingerprint, peer.fingerprint)).toMatchObject({ fingerprint: peer.fingerprint, suspended: true });
+        expect(await store.isMember(peer.namespace, peer.fingerprint)).toBe(true);
+        expect(await store.roomInfo(peer.room)).toMatchObject({ owner: peer.fingerprint, peer_count: 1 });
+        // Its ticket still waits: the next compatible one completes a group with it.
+        const matched = await requestMatch({ namespace: peer.namespace, fingerprint: partner.fingerprint, groupSize: 2, criteria: { mode: "duel" } });
+        expect(matched.status === "matched" ? fingerprints(matched.peers) : []).toEqual([peer.fingerprint, partner.fingerprint]);
+      });
+
+      it("removeNode spares a suspended peer: its grace runs out wherever it started", async () => {
+        const deadNode = `node-${uid()}`;
+        const fingerprint = newFingerprint();
+        const connectionId = `conn-${uid()}`;
+        await register({ nodeId: deadNode, fingerprint, connectionId, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {}, resumeHash: "h" });
+        expect(await store.suspendPeer(fingerprint, connectionId, now + grace)).toBe(true);
+        expect(await store.removeNode(deadNode)).toEqual([]);
+        expect(await store.resolvePeer(fingerprint)).toMatchObject({ suspended: true });
+      });
+
+      it("resumePeer with the right hash within the grace: the new connection gets the peer whole, with its buffer, once", async () => {
+        const peer = await resumable();
+        await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace);
+        expect(await store.bufferMessage([peer.fingerprint], "signal\t{\"n\":1}", 64)).toEqual([peer.fingerprint]);
+        expect(await store.bufferMessage([peer.fingerprint], "kick\t{\"n\":2}", 64)).toEqual([peer.fingerprint]);
+        const otherNode = `node-${uid()}`;
+        const resumed = await resumeOf(peer, now + grace - 1, { nodeId: otherNode });
+        expect(resumed).toBeDefined();
+        expect(resumed).not.toHaveProperty("replaced");
+        expect(resumed?.alias).toBe(peer.alias);
+        expect(resumed?.meta).toEqual({ level: 3 });
+        expect(resumed?.messages).toEqual(['signal\t{"n":1}', 'kick\t{"n":2}']);
+        expect(resumed?.missed).toBe(0);
+        const scopes = [...(resumed?.scopes ?? [])].sort((a, b) => (a.name < b.name ? -1 : 1));
+        const expected = [
+          { name: peer.namespace, appType: "game", roomSize: undefined },
+          { name: peer.room, appType: "", roomSize: 6 },
+        ].sort((a, b) => (a.name < b.name ? -1 : 1));
+        expect(scopes).toEqual(expected);
+        const record = await store.resolvePeer(peer.fingerprint);
+        expect(record).toMatchObject({ alias: peer.alias, nodeId: otherNode });
+        expect(record).not.toHaveProperty("suspended");
+        // Live again: nothing is buffered for it, and its next suspension starts empty.
+        expect(await store.bufferMessage([peer.fingerprint], "signal\t{}", 64)).toEqual([]);
+        expect(await store.suspendPeer(peer.fingerprint, record?.connectionId ?? "", now + 2 * grace)).toBe(true);
+        expect((await resumeOf(peer, now + grace))?.messages).toEqual([]);
+      });
+
+      it("resumePeer of a live peer takes it over: the old connection is named as replaced, the memberships stay", async () => {
+        const peer = await resumable();
+        const resumed = await resumeOf(peer, now, { nodeId: `node-${uid()}` });
+        expect(resumed?.replaced).toBe(peer.connectionId);
+        expect(await store.isMember(peer.namespace, peer.fingerprint)).toBe(true);
+        // The peer is no longer the old node's.
+        expect(await store.removeNode(nodeId)).toEqual([]);
+        expect(await store.resolvePeer(peer.fingerprint)).toBeDefined();
+      });
+
+      it("resumePeer is undefined, and changes nothing, for another hash, no hash, an unknown key or a grace that ended", async () => {
+        const peer = await resumable();
+        await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace);
+        expect(await resumeOf({ ...peer, resumeHash: "hash-other" })).toBeUndefined();
+        expect(await resumeOf({ ...peer, resumeHash: "" })).toBeUndefined();
+        expect(await resumeOf({ ...peer, fingerprint: newFingerprint() })).toBeUndefined();
+        expect(await resumeOf(peer, now + grace)).toBeUndefined();
+        expect(await store.resolvePeer(peer.fingerprint)).toMatchObject({ connectionId: peer.connectionId, suspended: true });
+        // A registration given no hash cannot be resumed at all.
+        const plain = await addPeer();
+        expect(await resumeOf({ fingerprint: plain.fingerprint, resumeHash: "" })).toBeUndefined();
+        expect(await store.resolvePeer(plain.fingerprint)).toMatchObject({ connectionId: plain.connectionId });
+      });
+
+      it("resumePeer of a verified peer needs a verified request (409, nothing changes); a verified one may resume any", async () => {
+        const proven = await resumable({ verified: true });
+        await store.suspendPeer(proven.fingerprint, proven.connectionId, now + grace);
+        await expectCode(resumeOf(proven), 409);
+        expect(await store.resolvePeer(proven.fingerprint)).toMatchObject({ suspended: true });
+        expect(await resumeOf(proven, now, { verified: true })).toBeDefined();
+        const plain = await resumable();
+        await store.suspendPeer(plain.fingerprint, plain.connectionId, now + grace);
+        expect(await resumeOf(plain, now, { verified: true })).toBeDefined();
+        expect((await store.listMembers(plain.namespace, plain.fingerprint, 10)).peers[0]?.verified).toBe(true);
+      });
+
+      it("bufferMessage appends to suspended targets only, in order, and keeps the newest `limit`, counting the rest as missed", async () => {
+        const a = await resumable();
+        const b = await resumable();
+        const live = await addPeer();
+        await store.suspendPeer(a.fingerprint, a.connectionId, now + grace);
+        await store.suspendPeer(b.fingerprint, b.connectionId, now + grace);
+        expect(await store.bufferMessage([live.fingerprint, a.fingerprint, newFingerprint(), b.fingerprint], "m\t0", 3)).toEqual([a.fingerprint, b.fingerprint]);
+        for (let index = 1; index <= 4; index++) await store.bufferMessage([a.fingerprint], `m\t${index}`, 3);
+        await store.bufferMessage([b.fingerprint], "m\tdropped", 0);
+        expect(await store.bufferMessage([], "m\tnone", 3)).toEqual([]);
+        const resumedA = await resumeOf(a);
+        expect(resumedA?.messages).toEqual(["m\t2", "m\t3", "m\t4"]);
+        expect(resumedA?.missed).toBe(2);
+        const resumedB = await resumeOf(b);
+        expect(resumedB?.messages).toEqual([]);
+        expect(resumedB?.missed).toBe(2);
+      });
+
+      it("expireSuspended departs the peers whose grace ended by `now`, once, as an unregister would", async () => {
+        const ended = await resumable();
+        const later = await resumable();
+        const member = await addPeer();
+        await join(ended.namespace, member);
+        await store.joinRoom(ended.room, member.fingerprint, 0);
+        await store.suspendPeer(ended.fingerprint, ended.connectionId, now + 1_000);
+        await store.suspendPeer(later.fingerprint, later.connectionId, now + 5_000);
+        const before = (await store.stats()).totalPeers;
+        const ours = <T extends { fingerprint: string }>(departures: T[]): T[] =>
+          departures.filter((d) => d.fingerprint === ended.fingerprint || d.fingerprint === later.fingerprint);
+
+        expect(ours(await store.expireSuspended(now + 999))).toEqual([]);
+        const departures = ours(await store.expireSuspended(now + 1_000));
+        expect(departures.map((d) => ({ fingerprint: d.fingerprint, scopes: [...d.scopes].sort() }))).toEqual([
+          { fingerprint: ended.fingerprint, scopes: [ended.namespace, ended.room].sort() },
+        ]);
+        expect(ours(await store.expireSuspended(now + 1_000))).toEqual([]);
+        expect((await store.stats()).totalPeers).toBe(before - 1);
+        expect(await store.resolvePeer(ended.fingerprint)).toBeUndefined();
+        expect(await store.resolvePeer(ended.alias)).toBeUndefined();
+        expect(await store.roomInfo(ended.room)).toMatchObject({ owner: member.fingerprint, peer_count: 1 });
+        expect(fingerprints((await store.listMembers(ended.namespace, member.fingerprint, 10)).peers)).toEqual([member.fingerprint]);
+        // Its ticket went with it.
+        expect(await requestMatch({ namespace: ended.namespace, fingerprint: member.fingerprint, groupSize: 2, criteria: { mode: "duel" } })).toEqual({ status: "waiting" });
+        expect(await resumeOf(ended, now)).toBeUndefined();
+        // A peer resumed in time is not expired later.
+        expect(await resumeOf(later, now + 4_000)).toBeDefined();
+        expect(ours(await store.expireSuspended(now + 10_000))).toEqual([]);
+        expect(await store.resolvePeer(later.fingerprint)).toBeDefined();
+      });
+
+      it("a fresh registration of a suspended key takes over: the old memberships come back as replaced, its buffer is gone", async () => {
+        const peer = await resumable();
+        await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace);
+        await store.bufferMessage([peer.fingerprint], "m\told", 64);
+        const connectionId = `conn-${uid()}`;
+        const registration = await register({ fingerprint: peer.fingerprint, connectionId, alias: undefined, aliasCandidates: [`gen-${uid()}`], meta: {}, resumeHash: "hash-new" });
+        expect(registration.replaced?.connectionId).toBe(peer.connectionId);
+        expect([...(registration.replaced?.scopes ?? [])].sort()).toEqual([peer.namespace, peer.room].sort());
+        expect(await store.resolvePeer(peer.fingerprint)).not.toHaveProperty("suspended");
+        expect(await resumeOf(peer)).toBeUndefined();
+        expect(await store.suspendPeer(peer.fingerprint, connectionId, now + grace)).toBe(true);
+        expect((await resumeOf({ fingerprint: peer.fingerprint, resumeHash: "hash-new" }))?.messages).toEqual([]);
+        expect(mine(await store.expireSuspended(now + 2 * grace), peer.fingerprint)).toEqual([]);
+      });
+
+      it("unregisterPeer removes a suspended peer for its connection", async () => {
+        const peer = await resumable();
+        await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace);
+        const departure = await store.unregisterPeer(peer.fingerprint, peer.connectionId);
+        expect([...(departure?.scopes ?? [])].sort()).toEqual([peer.namespace, peer.room].sort());
+        expect(await store.resolvePeer(peer.fingerprint)).toBeUndefined();
+        expect(mine(await store.expireSuspended(now + 2 * grace), peer.fingerprint)).toEqual([]);
+      });
+
+      const mine = (departures: { fingerprint: string }[], fingerprint: string) => departures.filter((d) => d.fingerprint === fingerprint);
+    });
+
     describe("close", () => {
       it("resolves, and can be called again", async () => {
         await addPeer();

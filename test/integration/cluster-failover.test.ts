@@ -17,7 +17,8 @@ describe("cluster failover and shutdown (2 workers)", () => {
   const open: TestPeer[] = [];
 
   beforeAll(async () => {
-    server = await startServer({ env: { PEER_WORKERS: "2" } });
+    // A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+    server = await startServer({ env: { PEER_WORKERS: "2" }, config: { resume_grace: 0 } });
   });
   afterAll(async () => {
     closeAll(open);

@@ -48,7 +48,8 @@ afterEach(async () => {
 
 /** A 4-worker cluster holding PEERS registered peers, each in a namespace of 100. */
 async function holdPeers(config: Record<string, unknown> = {}): Promise<Held> {
-  const server = await startServer({ env: { PEER_WORKERS: String(WORKERS) }, config: { log_level: "warn", metrics_enabled: false, ...config }, timeoutMs: 30_000 });
+  // A retried set-up's first registration departs on its close (resume_grace 0), so the count settles.
+  const server = await startServer({ env: { PEER_WORKERS: String(WORKERS) }, config: { log_level: "warn", metrics_enabled: false, resume_grace: 0, ...config }, timeoutMs: 30_000 });
   let crowd: Crowd;
   try {
     // A few hundred set-ups in flight per process keep the machine busy without queueing a

@@ -8,8 +8,9 @@ import { waitFor } from "../helpers/wait.ts";
 
 const MAX_PEERS = 250;
 
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
 const fixture = useServer({
-  config: { max_peers: MAX_PEERS },
+  config: { max_peers: MAX_PEERS, resume_grace: 0 },
   afterPeersClosed: async () => {
     // Every test starts from an empty server so absolute counts are meaningful. The server updates
     // its counts as it processes each close.

@@ -6,7 +6,10 @@ import { useServer } from "../helpers/use-server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { reply } from "./messaging-support.ts";
 
+// This file is about departures: a closed peer departs at once (resume_grace 0); its resumable
+// variants are in resume.test.ts.
 const fixture = useServer({
+  config: { resume_grace: 0 },
   // Each test counts peers in /stats: start the next one from an empty server.
   afterPeersClosed: async () => {
     await waitFor(stats, (value) => value.total_peers === 0, { timeoutMs: 5_000, intervalMs: 20, what: "the peers of the last test to be cleaned up" });

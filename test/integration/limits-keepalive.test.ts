@@ -7,7 +7,8 @@ import { waitFor } from "../helpers/wait.ts";
 
 const PING_INTERVAL_MS = 200;
 const PONG_WAIT_MS = 600;
-const fixture = useServer({ config: { ping_interval: `${PING_INTERVAL_MS}ms`, pong_wait: `${PONG_WAIT_MS}ms` } });
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { ping_interval: `${PING_INTERVAL_MS}ms`, pong_wait: `${PONG_WAIT_MS}ms`, resume_grace: 0 } });
 
 /**
  * Server pings that span twice pong_wait: the server pings each connection once per interval, so

@@ -5,8 +5,9 @@ import { useServer } from "../helpers/use-server.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const MAX_PEERS = 3;
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
 const fixture = useServer({
-  config: { max_peers: MAX_PEERS },
+  config: { max_peers: MAX_PEERS, resume_grace: 0 },
   // The server has processed every close: the next test starts with free slots.
   afterPeersClosed: async () => {
     await waitFor(connections, counted(0), { timeoutMs: 5_000, what: "/stats to count no connection" });

@@ -8,7 +8,8 @@ const BURST = 10;
 const PINGS = 40;
 /** How long the bucket takes to gain one token. */
 const TOKEN_MS = 1_000 / PER_SEC;
-const fixture = useServer({ config: { rate_limit_per_sec: PER_SEC, rate_limit_burst: BURST } });
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { rate_limit_per_sec: PER_SEC, rate_limit_burst: BURST, resume_grace: 0 } });
 
 const peer = (transport: "ws" | "sio", namespace?: string): Promise<TestPeer> => fixture.peer(transport, { namespace });
 

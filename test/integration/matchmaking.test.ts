@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { TRANSPORT_PAIRS, type Envelope, type Fields, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { useServer } from "../helpers/use-server.ts";
 
-const fixture = useServer();
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { resume_grace: 0 } });
 
 const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
 

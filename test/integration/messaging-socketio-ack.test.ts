@@ -9,7 +9,8 @@ import { entryOf, serverTimestamp, unique } from "./messaging-support.ts";
  * `{type:"ok", payload:{ref}}`; without a callback the same replies arrive as events.
  */
 
-const fixture = useServer();
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { resume_grace: 0 } });
 
 async function sio(): Promise<Awaited<ReturnType<typeof connectSio>>> {
   return fixture.track(await connectSio(fixture.server.http));

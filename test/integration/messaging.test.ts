@@ -5,7 +5,8 @@ import { entryOf, expectError, expectOk, otherTransport, outcome, serverTimestam
 
 /** register, join/leave, discover, metadata and ping over both transports (and mixed). */
 
-const fixture = useServer();
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { resume_grace: 0 } });
 
 /** Connects without registering; closed after the test. */
 const fresh = (transport: Transport): Promise<TestPeer> => fixture.connect(transport);

@@ -23,7 +23,9 @@ describe.each(["classic", "sharded"] as const)("Redis adapter %s", (adapter) => 
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    nodes = await startNodes(redis, [{ adapter }, { adapter, workers: 2 }]);
+    // A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+    const config = { resume_grace: 0 };
+    nodes = await startNodes(redis, [{ adapter, config }, { adapter, workers: 2, config }]);
     // A missing or failing nginx fails the nginx tests with its message (never a skip).
     await proxy.start(nodes);
   });

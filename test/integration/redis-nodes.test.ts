@@ -22,7 +22,9 @@ const pool = new PeerPool();
 
 beforeAll(async () => {
   redis = await startRedisServer();
-  nodes = await startNodes(redis, [{ adapter: "sharded" }, { adapter: "sharded" }, { workers: 2, adapter: "sharded" }]);
+  // A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+  const config = { resume_grace: 0 };
+  nodes = await startNodes(redis, [{ adapter: "sharded", config }, { adapter: "sharded", config }, { workers: 2, adapter: "sharded", config }]);
   [A, B, C] = nodes as [ServerProcess, ServerProcess, ServerProcess];
 });
 afterAll(async () => {

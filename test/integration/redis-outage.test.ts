@@ -27,12 +27,14 @@ let B: ServerProcess;
 let C: ServerProcess;
 let portB = 0;
 const pool = new PeerPool();
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const NO_RESUME = { resume_grace: 0 };
 
 beforeAll(async () => {
   redis = await startRedisServer();
   portB = await freePort();
   // In this order: B is the last single-process node started on this host.
-  started.push(...(await startNodes(redis, [{}, { port: portB }, { workers: 2 }])));
+  started.push(...(await startNodes(redis, [{ config: NO_RESUME }, { port: portB, config: NO_RESUME }, { workers: 2, config: NO_RESUME }])));
   [A, B, C] = started as [ServerProcess, ServerProcess, ServerProcess];
 });
 afterAll(async () => {
@@ -92,7 +94,7 @@ describe("a node dies", () => {
     const ns = unique("rejoin-ns");
     const onB = await pool.on(B, "ws", { namespace: ns });
     const onC = await pool.on(C, "sio", { namespace: ns });
-    const A2 = await startNode(redis);
+    const A2 = await startNode(redis, { config: NO_RESUME });
     started.push(A2);
     A = A2;
     const workersSeen = await waitFor(
@@ -131,7 +133,7 @@ describe("a node dies", () => {
     B.process.kill("SIGKILL");
     const deadline = Date.now() + NODE_DEATH_BOUND_MS;
     await B.exited;
-    const B2 = await startNode(redis, { port: portB });
+    const B2 = await startNode(redis, { port: portB, config: NO_RESUME });
     started.push(B2);
     B = B2;
     expect(B2.port).toBe(portB);

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { sha256 } from "../helpers/peers.ts";
 import { useServer } from "../helpers/use-server.ts";
 
-const fixture = useServer();
+// A closed peer departs at once here (resume_grace 0): resume has its own tests (resume.test.ts).
+const fixture = useServer({ config: { resume_grace: 0 } });
 
 describe("one world across transports", () => {
   it("a raw-ws peer and a Socket.IO peer see each other and signal both ways", async () => {

@@ -37,6 +37,10 @@ const ARGS: { [K in Mutation]: MutationArgs[K] } = {
   removeNode: ["n"],
   addBan: [{ id: "b", kind: "ip", value: "127.0.0.2", reason: "", createdAt: 1, expiresAt: 2 }, 1],
   removeBan: ["b", 1],
+  suspendPeer: ["f", "c", 15_000],
+  resumePeer: [{ fingerprint: "f", resumeHash: "h", connectionId: "c", nodeId: "n", verified: false, now: 1 }],
+  bufferMessage: [["f", "g"], 'signal\t{"from":"x"}', 64],
+  expireSuspended: [1],
 };
 const calls = MUTATIONS.map((method, id) => ({ ps: "call", id, method, args: ARGS[method] }) as WorkerToPrimary);
 const applies = MUTATIONS.map((method) => ({ ps: "apply", method, args: ARGS[method] }) as PrimaryToWorker);

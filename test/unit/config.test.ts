@@ -92,6 +92,8 @@ describe("defaults", () => {
       maxTicketsPerPeer: 8,
       maxCriteriaBytes: 1024,
       kickBanMs: 60_000,
+      resumeGraceMs: 15_000,
+      resumeBuffer: 64,
     } satisfies Config);
   });
 
@@ -227,6 +229,8 @@ describe("environment overrides beat the file", () => {
     ["PEER_METRICS_PORT", { metrics_port: 9191 }, { PEER_METRICS_PORT: "0" }, { metricsPort: 0 }],
     ["PEER_METRICS_HOST", { metrics_host: "127.0.0.1" }, { PEER_METRICS_HOST: "10.0.0.2" }, { metricsHost: "10.0.0.2" }],
     ["PEER_ADMIN_TOKEN", { admin_token: "from-file" }, { PEER_ADMIN_TOKEN: "from-env" }, { adminToken: "from-env" }],
+    ["PEER_RESUME_GRACE", { resume_grace: "5s" }, { PEER_RESUME_GRACE: "0" }, { resumeGraceMs: 0 }],
+    ["PEER_RESUME_BUFFER", { resume_buffer: 8 }, { PEER_RESUME_BUFFER: "128" }, { resumeBuffer: 128 }],
   ];
 
   it.each(cases)("%s", (_name, file, env, expected) => {

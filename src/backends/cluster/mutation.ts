@@ -35,5 +35,13 @@ export function applyMutation(store: StateStore, call: StoreCall): Promise<unkno
       return store.addBan(...call.args);
     case "removeBan":
       return store.removeBan(...call.args);
+    case "suspendPeer":
+      return store.suspendPeer(...call.args);
+    case "resumePeer":
+      return store.resumePeer(...call.args);
+    case "bufferMessage":
+      return store.bufferMessage(...call.args);
+    case "expireSuspended":
+      return store.expireSuspended(...call.args);
   }
 }

@@ -27,6 +27,8 @@ import type {
   PeerRecord,
   Registration,
   RegisterPeer,
+  ResumedPeer,
+  ResumePeer,
   RoomAdmission,
   RoomInfo,
   RoomJoinResult,
@@ -132,6 +134,26 @@ export class ReplicatedStore implements StateStore {
   }
   removeBan(id: string, now: number): Promise<boolean> {
     return this.call("removeBan", [id, now]);
+  }
+  suspendPeer(fingerprint: string, connectionId: string, until: number): Promise<boolean> {
+    return this.call("suspendPeer", [fingerprint, connectionId, until]);
+  }
+  resumePeer(request: ResumePeer): Promise<ResumedPeer | undefined> {
+    return this.call("resumePeer", [request]);
+  }
+  /**
+   * Asks the primary only when the replica has one of the targets suspended: kicks and matches
+   * ask for every target, nearly always live. (A suspension this replica has not applied yet is
+   * missed, as resolveTarget misses it.)
+   */
+  bufferMessage(targets: readonly string[], message: string, limit: number): Promise<string[]> {
+    if (!this.replica.anySuspended(targets)) return Promise.resolve([]);
+    return this.call("bufferMessage", [targets, message, limit]);
+  }
+  /** Asks the primary only when the replica has a suspension ended by `now`: every process sweeps often. */
+  expireSuspended(now: number): Promise<Departure[]> {
+    if (!this.replica.anyExpired(now)) return Promise.resolve([]);
+    return this.call("expireSuspended", [now]);
   }
 
   resolvePeer(to: string): Promise<PeerRecord | undefined> {

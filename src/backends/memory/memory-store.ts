@@ -18,6 +18,9 @@ import {
   type PeerRecord,
   type Registration,
   type RegisterPeer,
+  type ResumedPeer,
+  type ResumedScope,
+  type ResumePeer,
   type RoomAdmission,
   type RoomInfo,
   type RoomJoinResult,
@@ -34,6 +37,20 @@ interface Peer extends PeerRecord {
   scopes: Map<string, string>;
   /** Namespace -> the peer's waiting ticket there. */
   tickets: Map<string, WaitingTicket>;
+  /** RegisterPeer.resumeHash; "" when the registration cannot be resumed. */
+  resumeHash: string;
+  /** Set while the peer is suspended (suspendPeer). */
+  suspension: Suspension | undefined;
+}
+
+/** A suspended peer's state: when its grace ends and what waits for it. */
+export interface Suspension {
+  /** ms since the epoch, on the callers' clocks. */
+  until: number;
+  /** bufferMessage's messages, oldest first. */
+  messages: string[];
+  /** Messages dropped from the front of `messages` past the buffer's limit. */
+  missed: number;
 }
 
 /** What a queue keeps of a waiting ticket, beside the fingerprint in its queue. */
@@ -48,7 +65,14 @@ export interface WaitingTicket {
 
 /** JSON form of a MemoryStore's whole state. */
 export interface MemorySnapshot {
-  peers: (PeerRecord & { meta: Meta; verified: boolean; scopes: [string, string][]; tickets: [string, WaitingTicket][] })[];
+  peers: (PeerRecord & {
+    meta: Meta;
+    verified: boolean;
+    scopes: [string, string][];
+    tickets: [string, WaitingTicket][];
+    resumeHash?: string;
+    suspension?: Suspension | undefined;
+  })[];
   scopes: { name: string; members: [string, number][]; room: { owner: string; maxSize: number } | undefined; kicks?: [string, number][] }[];
   queues: [string, string[]][];
   joinSeq: number;
@@ -83,6 +107,8 @@ export class MemoryStore implements StateStore {
   private joinSeq = 0;
   /** Ban id -> ban, oldest first; those expired by the last mutation's `now` are gone. */
   private readonly bans = new Map<string, Ban>();
+  /** The fingerprints of the suspended peers: expireSuspended walks these, not every peer. */
+  private readonly suspended = new Set<string>();
 
   async registerPeer(request: RegisterPeer): Promise<Registration> {
     return this.registerPeerSync(request);
@@ -117,6 +143,8 @@ export class MemoryStore implements StateStore {
       verified: request.verified,
       scopes: new Map(),
       tickets: new Map(),
+      resumeHash: request.resumeHash ?? "",
+      suspension: undefined,
     });
     this.countKind(request.fingerprint, 1);
     this.aliases.set(alias, request.fingerprint);
@@ -130,7 +158,8 @@ export class MemoryStore implements StateStore {
   }
 
   async resolvePeer(to: string): Promise<PeerRecord | undefined> {
-    return this.resolveSync(to);
+    const peer = this.resolveSync(to);
+    return peer === undefined ? undefined : recordOf(peer);
   }
 
   async resolveTarget(from: string, to: string): Promise<PeerRecord> {
@@ -139,7 +168,78 @@ export class MemoryStore implements StateStore {
     if (target.fingerprint === from) throw badRequest("cannot send to yourself");
     const sender = this.peers.get(from);
     if (sender === undefined || !sharesAny(sender.scopes, target.scopes)) throw new ProtocolError(ErrorCode.Forbidden, "no shared namespace");
-    return { fingerprint: target.fingerprint, alias: target.alias, connectionId: target.connectionId, nodeId: target.nodeId };
+    return recordOf(target);
+  }
+
+  async suspendPeer(fingerprint: string, connectionId: string, until: number): Promise<boolean> {
+    const peer = this.peers.get(fingerprint);
+    if (peer === undefined || peer.connectionId !== connectionId || peer.suspension !== undefined) return false;
+    peer.suspension = { until, messages: [], missed: 0 };
+    this.suspended.add(fingerprint);
+    return true;
+  }
+
+  async resumePeer(request: ResumePeer): Promise<ResumedPeer | undefined> {
+    const peer = this.peers.get(request.fingerprint);
+    if (peer === undefined || request.resumeHash === "" || peer.resumeHash !== request.resumeHash) return undefined;
+    if (peer.verified && !request.verified) throw new ProtocolError(ErrorCode.Conflict, HELD_BY_VERIFIED);
+    const suspension = peer.suspension;
+    if (suspension !== undefined && suspension.until <= request.now) return undefined;
+    const replaced = suspension === undefined ? peer.connectionId : undefined;
+    peer.connectionId = request.connectionId;
+    peer.nodeId = request.nodeId;
+    peer.verified = request.verified;
+    peer.suspension = undefined;
+    this.suspended.delete(peer.fingerprint);
+    const scopes: ResumedScope[] = [];
+    for (const [name, appType] of peer.scopes) scopes.push({ name, appType, roomSize: this.scopes.get(name)?.room?.maxSize });
+    const resumed: ResumedPeer = { alias: peer.alias, meta: peer.meta, scopes, messages: suspension?.messages ?? [], missed: suspension?.missed ?? 0 };
+    if (replaced !== undefined) resumed.replaced = replaced;
+    return resumed;
+  }
+
+  async bufferMessage(targets: readonly string[], message: string, limit: number): Promise<string[]> {
+    return this.bufferMessageSync(targets, message, limit);
+  }
+
+  bufferMessageSync(targets: readonly string[], message: string, limit: number): string[] {
+    const buffered: string[] = [];
+    for (const fingerprint of targets) {
+      const suspension = this.peers.get(fingerprint)?.suspension;
+      if (suspension === undefined) continue;
+      suspension.messages.push(message);
+      const excess = suspension.messages.length - limit;
+      if (excess > 0) {
+        suspension.messages.splice(0, excess);
+        suspension.missed += excess;
+      }
+      buffered.push(fingerprint);
+    }
+    return buffered;
+  }
+
+  async expireSuspended(now: number): Promise<Departure[]> {
+    const departures: Departure[] = [];
+    for (const fingerprint of [...this.suspended]) {
+      const peer = this.peers.get(fingerprint);
+      if (peer?.suspension !== undefined && peer.suspension.until <= now) departures.push(this.removePeer(peer));
+    }
+    return departures;
+  }
+
+  /** True when one of `fingerprints` is suspended (read without a change, for a replica's callers). */
+  anySuspended(fingerprints: readonly string[]): boolean {
+    for (const fingerprint of fingerprints) if (this.peers.get(fingerprint)?.suspension !== undefined) return true;
+    return false;
+  }
+
+  /** True when a suspension ended at or before `now`: expireSuspended would remove someone. */
+  anyExpired(now: number): boolean {
+    for (const fingerprint of this.suspended) {
+      const until = this.peers.get(fingerprint)?.suspension?.until;
+      if (until !== undefined && until <= now) return true;
+    }
+    return false;
   }
 
   async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
@@ -290,7 +390,8 @@ export class MemoryStore implements StateStore {
   async removeNode(nodeId: string): Promise<Departure[]> {
     const departures: Departure[] = [];
     for (const peer of [...this.peers.values()]) {
-      if (peer.nodeId === nodeId) departures.push(this.removePeer(peer));
+      // A suspended peer belongs to no node any more: its grace runs out wherever it started.
+      if (peer.nodeId === nodeId && peer.suspension === undefined) departures.push(this.removePeer(peer));
     }
     return departures;
   }
@@ -328,12 +429,18 @@ export class MemoryStore implements StateStore {
     this.queues.clear();
     this.kinds.clear();
     this.bans.clear();
+    this.suspended.clear();
   }
 
   /** The whole state as plain JSON, for seeding a replica. */
   exportSnapshot(): MemorySnapshot {
     return {
-      peers: [...this.peers.values()].map((peer) => ({ ...peer, scopes: [...peer.scopes], tickets: [...peer.tickets] })),
+      peers: [...this.peers.values()].map((peer) => ({
+        ...peer,
+        scopes: [...peer.scopes],
+        tickets: [...peer.tickets],
+        suspension: peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] },
+      })),
       scopes: [...this.scopes.values()].map((scope) => ({
         name: scope.name,
         members: [...scope.members],
@@ -351,7 +458,9 @@ export class MemoryStore implements StateStore {
     void this.close();
     for (const peer of snapshot.peers) {
       const tickets = new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
-      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets });
+      const suspension = peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] };
+      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
+      if (suspension !== undefined) this.suspended.add(peer.fingerprint);
       this.aliases.set(peer.alias, peer.fingerprint);
       this.countKind(peer.fingerprint, 1);
     }
@@ -436,6 +545,7 @@ export class MemoryStore implements StateStore {
     }
     for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
     this.peers.delete(peer.fingerprint);
+    this.suspended.delete(peer.fingerprint);
     this.countKind(peer.fingerprint, -1);
     if (this.aliases.get(peer.alias) === peer.fingerprint) this.aliases.delete(peer.alias);
     return { fingerprint: peer.fingerprint, scopes };
@@ -481,6 +591,13 @@ function sharesAny(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string
   const [small, large] = a.size <= b.size ? [a, b] : [b, a];
   for (const name of small.keys()) if (large.has(name)) return true;
   return false;
+}
+
+/** What resolvePeer and resolveTarget tell of a peer. */
+function recordOf(peer: Peer): PeerRecord {
+  const record: PeerRecord = { fingerprint: peer.fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId: peer.nodeId };
+  if (peer.suspension !== undefined) record.suspended = true;
+  return record;
 }
 
 function memberInfo(peer: Peer, scope: string): MemberInfo {

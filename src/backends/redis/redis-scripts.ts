@@ -15,10 +15,14 @@ import { KICKED } from "../state-store.ts";
  * - `kinds`             HASH identity kind -> registered peers of that kind (stats); a kind at 0 is deleted
  * - `aliases`           HASH alias -> fp
  * - `peer:<fp>`         HASH alias, conn (connection id), node (node id), meta (JSON text, kept verbatim),
- *                       kind (identityKind of fp, counted in `kinds`), verified ('1' proven key, '0' not)
+ *                       kind (identityKind of fp, counted in `kinds`), verified ('1' proven key, '0' not),
+ *                       resume (hash of its resume token, '' for none); while suspended also until (when
+ *                       its grace ends, ms since the epoch, the callers' clock) and missed (messages dropped)
  * - `scopes:<fp>`       HASH scope name -> app_type the peer joined with
  * - `tickets:<fp>`      HASH namespace -> queue id of the peer's waiting match ticket
- * - `node:<node>`       SET of fingerprints registered through that node (removeNode)
+ * - `node:<node>`       SET of fingerprints registered through that node (removeNode); a suspended peer is in none
+ * - `suspended`         ZSET of suspended fp scored by `until` (expireSuspended)
+ * - `buffer:<fp>`       LIST of a suspended peer's messages, oldest first, trimmed to the newest `limit`
  * - `scope:<name>`      ZSET member fp scored by `seq`: namespace or room members, oldest first
  * - `room:<name>`       HASH owner, max: present exactly while the scope is a room
  * - `kicked:<name>`     HASH fp -> when its kick ban ends (ms since the epoch, the callers' clock); deleted with
@@ -139,8 +143,9 @@ local function removePeer(fp)
   local peer = redis.call('HMGET', k('peer', fp), 'alias', 'node')
   if peer[1] and redis.call('HGET', P .. 'aliases', peer[1]) == fp then redis.call('HDEL', P .. 'aliases', peer[1]) end
   if peer[2] then redis.call('SREM', k('node', peer[2]), fp) end
-  redis.call('DEL', k('peer', fp), k('scopes', fp), k('tickets', fp))
+  redis.call('DEL', k('peer', fp), k('scopes', fp), k('tickets', fp), k('buffer', fp))
   redis.call('SREM', P .. 'peers', fp)
+  redis.call('ZREM', P .. 'suspended', fp)
   return scopes
 end
 
@@ -157,10 +162,10 @@ local function isPeer(fp) return redis.call('EXISTS', k('peer', fp)) == 1 end
 
 /** Script bodies by command name; ARGV after the prefix is listed above each. */
 const BODIES = {
-  // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, verified ('1'|'0'), candidate...
+  // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, verified ('1'|'0'), resumeHash, candidate...
   // -> {alias, replacedConnectionId or '', {scope...}}; 409 when a verified holder meets an unverified newcomer
   psRegister: `
-local fp, conn, node, kind, hasAlias, requested, meta, verified = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local fp, conn, node, kind, hasAlias, requested, meta, verified, resume = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local peerKey = k('peer', fp)
 if verified ~= '1' and redis.call('HGET', peerKey, 'verified') == '1' then
   return fail(409, 'this key is held by a verified connection: only a signed register can replace it')
@@ -175,7 +180,7 @@ if hasAlias == '1' then
   if not isFree(requested) then return fail(409, 'alias is taken') end
   alias = requested
 else
-  for i = 10, #ARGV do
+  for i = 11, #ARGV do
     if isFree(ARGV[i]) then alias = ARGV[i]; break end
   end
   if not alias then return fail(409, 'no free alias could be generated') end
@@ -188,7 +193,7 @@ if ownAlias then
   scopes = removePeer(fp)
 end
 if not counted then countKind(kind, 1) end
-redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta, 'kind', kind, 'verified', verified)
+redis.call('HSET', peerKey, 'alias', alias, 'conn', conn, 'node', node, 'meta', meta, 'kind', kind, 'verified', verified, 'resume', resume)
 redis.call('HSET', P .. 'aliases', alias, fp)
 redis.call('SADD', k('node', node), fp)
 redis.call('SADD', P .. 'peers', fp)
@@ -202,7 +207,7 @@ if redis.call('HGET', k('peer', fp), 'conn') ~= conn then return false end
 return forgetPeer(fp)
 `,
 
-  // to -> {fp, alias, conn, node} or false
+  // to -> {fp, alias, conn, node, suspended (1|0)} or false
   psResolve: `
 local to = ARGV[2]
 local fp = to
@@ -210,12 +215,14 @@ if not isPeer(fp) then
   fp = redis.call('HGET', P .. 'aliases', to)
   if not fp then return false end
 end
-local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node')
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'until')
 if not peer[1] then return false end
-return {fp, peer[1], peer[2], peer[3]}
+local suspended = 0
+if peer[4] then suspended = 1 end
+return {fp, peer[1], peer[2], peer[3], suspended}
 `,
 
-  // from, to -> {fp, alias, conn, node} of the target; 404 unknown, 400 self, 403 no shared scope
+  // from, to -> {fp, alias, conn, node, suspended (1|0)} of the target; 404 unknown, 400 self, 403 no shared scope
   psRoute: `
 local from, to = ARGV[2], ARGV[3]
 local fp = to
@@ -223,15 +230,95 @@ if not isPeer(fp) then
   fp = redis.call('HGET', P .. 'aliases', to)
   if not fp then return fail(404, 'peer not found') end
 end
-local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node')
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'until')
 if not peer[1] then return fail(404, 'peer not found') end
 if fp == from then return fail(400, 'cannot send to yourself') end
+local suspended = 0
+if peer[4] then suspended = 1 end
 local small, large = k('scopes', from), k('scopes', fp)
 if redis.call('HLEN', small) > redis.call('HLEN', large) then small, large = large, small end
 for _, scope in ipairs(redis.call('HKEYS', small)) do
-  if redis.call('HEXISTS', large, scope) == 1 then return {fp, peer[1], peer[2], peer[3]} end
+  if redis.call('HEXISTS', large, scope) == 1 then return {fp, peer[1], peer[2], peer[3], suspended} end
 end
 return fail(403, 'no shared namespace')
+`,
+
+  // fp, connectionId, until -> 1 suspended, 0 when that connection does not hold fp or it is suspended already
+  psSuspend: `
+local fp, conn, untilMs = ARGV[2], ARGV[3], ARGV[4]
+local peerKey = k('peer', fp)
+local peer = redis.call('HMGET', peerKey, 'conn', 'node', 'until')
+if peer[1] ~= conn or peer[3] then return 0 end
+redis.call('HSET', peerKey, 'until', untilMs, 'missed', 0)
+-- It belongs to no node now: removeNode leaves it, expireSuspended removes it.
+if peer[2] then redis.call('SREM', k('node', peer[2]), fp) end
+redis.call('ZADD', P .. 'suspended', untilMs, fp)
+redis.call('DEL', k('buffer', fp))
+return 1
+`,
+
+  // fp, resumeHash, connectionId, nodeId, verified ('1'|'0'), now
+  // -> false (not resumable), or {alias, metaJson, replacedConnectionId or '', missed, {message...}, {name, appType, roomMax or '', ...}};
+  // 409 when a verified holder meets an unverified newcomer
+  psResume: `
+local fp, hash, conn, node, verified, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local peerKey = k('peer', fp)
+local peer = redis.call('HMGET', peerKey, 'alias', 'conn', 'node', 'meta', 'verified', 'resume', 'until', 'missed')
+if not peer[1] or hash == '' or peer[6] ~= hash then return false end
+if verified ~= '1' and peer[5] == '1' then
+  return fail(409, 'this key is held by a verified connection: only a signed register can replace it')
+end
+if peer[7] and tonumber(peer[7]) <= tonumber(now) then return false end
+local replaced = ''
+if peer[7] then
+  redis.call('ZREM', P .. 'suspended', fp)
+else
+  replaced = peer[2]
+  redis.call('SREM', k('node', peer[3]), fp)
+end
+redis.call('HSET', peerKey, 'conn', conn, 'node', node, 'verified', verified)
+redis.call('HDEL', peerKey, 'until', 'missed')
+redis.call('SADD', k('node', node), fp)
+local messages = redis.call('LRANGE', k('buffer', fp), 0, -1)
+redis.call('DEL', k('buffer', fp))
+local scopes = {}
+local joined = redis.call('HGETALL', k('scopes', fp))
+for i = 1, #joined, 2 do
+  scopes[#scopes + 1] = joined[i]
+  scopes[#scopes + 1] = joined[i + 1]
+  scopes[#scopes + 1] = redis.call('HGET', k('room', joined[i]), 'max') or ''
+end
+return {peer[1], peer[4] or '{}', replaced, tonumber(peer[8] or '0'), messages, scopes}
+`,
+
+  // limit, message, fp... -> {fp...}: the suspended targets the message was appended to
+  psBuffer: `
+local limit, message = tonumber(ARGV[2]), ARGV[3]
+local out = {}
+for i = 4, #ARGV do
+  local fp = ARGV[i]
+  if redis.call('HEXISTS', k('peer', fp), 'until') == 1 then
+    local key = k('buffer', fp)
+    local length = redis.call('RPUSH', key, message)
+    if length > limit then
+      -- The newest \`limit\` stay; the dropped ones are counted for the resumed peer's \`missed\`.
+      redis.call('LTRIM', key, length - limit, -1)
+      redis.call('HINCRBY', k('peer', fp), 'missed', length - limit)
+    end
+    out[#out + 1] = fp
+  end
+end
+return out
+`,
+
+  // now, batch -> {{fp, {scope...}}, ...}: removes up to \`batch\` peers whose suspension ended by \`now\`; call again while full
+  psExpire: `
+local now, batch = ARGV[2], tonumber(ARGV[3])
+local out = {}
+for _, fp in ipairs(redis.call('ZRANGEBYSCORE', P .. 'suspended', '-inf', now, 'LIMIT', 0, batch)) do
+  out[#out + 1] = {fp, forgetPeer(fp)}
+end
+return out
 `,
 
   // fp, expectedMetaJson, newMetaJson -> 1 written, 0 meta changed meanwhile (retry)

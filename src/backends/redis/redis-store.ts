@@ -20,6 +20,9 @@ import {
   type PeerScope,
   type Registration,
   type RegisterPeer,
+  type ResumedPeer,
+  type ResumedScope,
+  type ResumePeer,
   type RoomAdmission,
   type RoomInfo,
   type RoomJoinResult,
@@ -64,6 +67,8 @@ type RawJoin = [number, RawMember, number, RawMember[], number];
 const META_ATTEMPTS = 16;
 /** Peers removed per script run by removeNode, so a big node does not block Redis in one go. */
 const REMOVE_NODE_BATCH = 200;
+/** Expired suspensions removed per script run by expireSuspended, for the same reason. */
+const EXPIRE_BATCH = 200;
 
 /** Replies that mean "Redis cannot serve right now", as opposed to a bug in a script. */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
@@ -148,6 +153,7 @@ export class RedisStore implements StateStore {
       request.alias ?? "",
       JSON.stringify(request.meta),
       request.verified ? "1" : "0",
+      request.resumeHash ?? "",
       ...request.aliasCandidates,
     )) as [string, string, string[]];
     if (replacedConnection === "") return { alias };
@@ -160,10 +166,8 @@ export class RedisStore implements StateStore {
   }
 
   async resolvePeer(to: string): Promise<PeerRecord | undefined> {
-    const found = (await this.run("psResolve", to)) as [string, string, string, string] | null;
-    if (found === null) return undefined;
-    const [fingerprint, alias, connectionId, nodeId] = found;
-    return { fingerprint, alias, connectionId, nodeId };
+    const found = (await this.run("psResolve", to)) as RawRecord | null;
+    return found === null ? undefined : peerRecord(found);
   }
 
   async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
@@ -179,8 +183,47 @@ export class RedisStore implements StateStore {
   }
 
   async resolveTarget(from: string, to: string): Promise<PeerRecord> {
-    const [fingerprint, alias, connectionId, nodeId] = (await this.run("psRoute", from, to)) as [string, string, string, string];
-    return { fingerprint, alias, connectionId, nodeId };
+    return peerRecord((await this.run("psRoute", from, to)) as RawRecord);
+  }
+
+  async suspendPeer(fingerprint: string, connectionId: string, until: number): Promise<boolean> {
+    return (await this.run("psSuspend", fingerprint, connectionId, until)) === 1;
+  }
+
+  async resumePeer(request: ResumePeer): Promise<ResumedPeer | undefined> {
+    const reply = (await this.run(
+      "psResume",
+      request.fingerprint,
+      request.resumeHash,
+      request.connectionId,
+      request.nodeId,
+      request.verified ? "1" : "0",
+      request.now,
+    )) as [string, string, string, number, string[], string[]] | null;
+    if (reply === null) return undefined;
+    const [alias, meta, replaced, missed, messages, flat] = reply;
+    const scopes: ResumedScope[] = [];
+    for (let index = 0; index + 2 < flat.length; index += 3) {
+      const max = flat[index + 2] as string;
+      scopes.push({ name: flat[index] as string, appType: flat[index + 1] as string, roomSize: max === "" ? undefined : Number(max) });
+    }
+    const resumed: ResumedPeer = { alias, meta: JSON.parse(meta) as Meta, scopes, messages, missed: Number(missed) };
+    if (replaced !== "") resumed.replaced = replaced;
+    return resumed;
+  }
+
+  async bufferMessage(targets: readonly string[], message: string, limit: number): Promise<string[]> {
+    if (targets.length === 0) return [];
+    return (await this.run("psBuffer", limit, message, ...targets)) as string[];
+  }
+
+  async expireSuspended(now: number): Promise<Departure[]> {
+    const departures: Departure[] = [];
+    for (;;) {
+      const removed = (await this.run("psExpire", now, EXPIRE_BATCH)) as [string, string[]][];
+      for (const [fingerprint, scopes] of removed) departures.push({ fingerprint, scopes });
+      if (removed.length < EXPIRE_BATCH) return departures;
+    }
   }
 
   async updateMeta(fingerprint: string, patch: Meta): Promise<void> {
@@ -385,6 +428,14 @@ const capArg = (cap: number | undefined): string | number => cap ?? "";
 
 /** [peerCount, maxSize, owner] */
 type RawRoom = [number, string | number, string];
+/** [fingerprint, alias, conn, node, suspended (1|0)] */
+type RawRecord = [string, string, string, string, number];
+
+function peerRecord([fingerprint, alias, connectionId, nodeId, suspended]: RawRecord): PeerRecord {
+  const record: PeerRecord = { fingerprint, alias, connectionId, nodeId };
+  if (suspended === 1) record.suspended = true;
+  return record;
+}
 
 /** A flat [name, count, name, count, ...] reply as a record. */
 function counts(flat: readonly (string | number)[]): Record<string, number> {

@@ -9,7 +9,9 @@ describe("register", () => {
     const reply = await core.request(peer, "register", { payload: { public_key: "key-a" } });
     const fingerprint = fingerprintOf("key-a");
     const alias = aliasCandidates(fingerprint)[0] as string;
-    expect(reply).toEqual({ type: "registered", body: { from: fingerprint, payload: { fingerprint, alias, verified: false } } });
+    const token = (reply.body["payload"] as { resume_token?: unknown }).resume_token;
+    expect(token).toEqual(expect.stringMatching(/^[A-Za-z0-9_-]{43}$/));
+    expect(reply).toEqual({ type: "registered", body: { from: fingerprint, payload: { fingerprint, alias, verified: false, resume_token: token, resumed: false } } });
     expect(alias).toMatch(/^[a-z]+-[a-z]+-\d{2}$/);
     expect(await core.store.resolvePeer(fingerprint)).toMatchObject({ alias, connectionId: peer.connection.id, nodeId: "node-test" });
     expect(peer.connection.rooms.has(`fp:${fingerprint}`)).toBe(true);
