@@ -43,6 +43,11 @@ const matches = (matcher: Matcher, message: Envelope): boolean =>
 export abstract class TestPeer {
   abstract readonly transport: Transport;
   readonly received: Envelope[] = [];
+  /**
+   * Every message in the order it arrived, direct replies included (a Socket.IO acknowledgement
+   * where it arrived among the events), whether or not something took it: for tests of order.
+   */
+  readonly arrivals: Envelope[] = [];
   private waiters: { matcher: Matcher; resolve: (message: Envelope) => void }[] = [];
   private pingCount = 0;
   fingerprint = "";
@@ -66,6 +71,7 @@ export abstract class TestPeer {
   }
 
   protected push(message: Envelope): void {
+    this.arrivals.push(message);
     const index = this.waiters.findIndex((waiter) => matches(waiter.matcher, message));
     if (index >= 0) {
       const [waiter] = this.waiters.splice(index, 1);
@@ -169,7 +175,18 @@ class SioPeer extends TestPeer {
 
   /** Uses a Socket.IO acknowledgement: the direct reply comes back to the callback. */
   request(type: string, fields: Fields = {}): Promise<Envelope> {
-    return this.socket.timeout(5_000).emitWithAck(type, fields) as Promise<Envelope>;
+    return new Promise((resolve, reject) => {
+      // The acknowledgement callback runs as its packet is read, before any later packet's event:
+      // recorded there, its place in `arrivals` is the true one.
+      this.socket.timeout(5_000).emit(type, fields, (error: Error | null, reply: Envelope) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        this.arrivals.push(reply);
+        resolve(reply);
+      });
+    });
   }
 
   close(): void {
