@@ -18,6 +18,10 @@ const TOKEN_BYTES = 32;
  * (1001) is decided apart (suspendOnShutdown); a keepalive timeout, or any other close of the
  * client's side, suspends.
  */
+/** The WebSocket close code of a deliberate, normal closure. */
+const NORMAL_CLOSURE = 1000;
+/** Socket.IO's disconnect reason when the client sent its disconnect packet (`socket.disconnect()`). */
+const SOCKET_IO_GOODBYE = "client namespace disconnect";
 const FOR_CAUSE: ReadonlySet<number> = new Set<number>([
   1002,
   1003,
@@ -106,6 +110,9 @@ export class Resumption {
   suspends(session: Session, end: ConnectionEnd | undefined): boolean {
     if (!this.enabled || session.resumeToken === undefined || end === undefined) return false;
     if (end.code !== undefined && FOR_CAUSE.has(end.code)) return false;
+    // A client that says goodbye means it: a WebSocket close with 1000, or Socket.IO's disconnect
+    // packet. Resume is for connections that drop (a broken network, a closed tab: 1001, 1005, 1006).
+    if (!end.byServer && (end.code === NORMAL_CLOSURE || end.reason === SOCKET_IO_GOODBYE)) return false;
     return end.code !== CloseCode.GoingAway || !end.byServer || this.ctx.suspendOnShutdown;
   }
 

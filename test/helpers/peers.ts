@@ -60,6 +60,8 @@ export abstract class TestPeer {
   /** Sends and waits for the direct reply: the next message of one of `replyTypes` (or `error`). */
   abstract request(type: string, fields?: Fields, replyTypes?: string[]): Promise<Envelope>;
   abstract close(): void;
+  /** Cuts the connection without a goodbye, as a broken network would: the TCP connection (ws), the Engine.IO transport (sio). */
+  abstract drop(): void;
 
   /** Keepalive pings heard from the server so far: WebSocket pings over /ws, Engine.IO pings over Socket.IO. */
   get pings(): number {
@@ -126,7 +128,7 @@ export abstract class TestPeer {
   }
 }
 
-class WsPeer extends TestPeer {
+export class WsPeer extends TestPeer {
   readonly transport = "ws";
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -155,6 +157,10 @@ class WsPeer extends TestPeer {
 
   close(): void {
     this.socket.close();
+  }
+
+  drop(): void {
+    this.socket.terminate();
   }
 }
 
@@ -191,6 +197,10 @@ class SioPeer extends TestPeer {
 
   close(): void {
     this.socket.disconnect();
+  }
+
+  drop(): void {
+    this.socket.io.engine.close();
   }
 }
 

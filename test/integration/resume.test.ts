@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workers } from "../helpers/cluster.ts";
 import { makeKey } from "../helpers/key-proof.ts";
-import type { Envelope, TestPeer, Transport } from "../helpers/peers.ts";
+import { WsPeer, type Envelope, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { PeerPool, settled, startNode, startNodes, unique } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
 import { startServer, type ServerProcess } from "../helpers/server-process.ts";
@@ -96,7 +96,7 @@ const tokenOf = (reply: Envelope): string => {
  * counts it as connected anywhere, and a moment more for its suspension to reach the state store.
  */
 async function drop(peer: TestPeer, deployment: ServerProcess): Promise<void> {
-  peer.close();
+  peer.drop();
   await peer.closed;
   await waitFor(
     () => workers(deployment),
@@ -243,6 +243,15 @@ describe.each(TOPOLOGIES)("session resume: $name", (topology) => {
     expect(await partner.next(peerLeft(x.fingerprint), 2_000)).toMatchObject({ namespace: ns });
   });
 
+  it.each<Transport>(["ws", "sio"])("a client that says goodbye (%s: close 1000, or the disconnect packet) departs at once", async (transport) => {
+    const ns = unique("ns");
+    const partner = await pool.on(main.first, "ws", { namespace: ns });
+    const x = await pool.on(main.first, transport, { namespace: ns });
+    if (x instanceof WsPeer) x.socket.close(1000);
+    else x.close();
+    expect(await partner.next(peerLeft(x.fingerprint), 2_000)).toMatchObject({ namespace: ns });
+  });
+
   it("after the grace the peer departs (peer_left once, its rooms passed on) and its token registers afresh", async () => {
     const ns = unique("ns");
     const partner = await pool.on(short.first, "ws", { namespace: ns });
@@ -250,7 +259,7 @@ describe.each(TOPOLOGIES)("session resume: $name", (topology) => {
     await x.join(ns);
     const room = await roomWith(x, partner);
     const droppedAt = Date.now();
-    x.close();
+    x.drop();
     const left = await partner.next(peerLeft(x.fingerprint), SHORT_GRACE_MS + 8_000);
     expect(Date.now() - droppedAt).toBeGreaterThanOrEqual(SHORT_GRACE_MS - 100);
     const second = await partner.next(peerLeft(x.fingerprint), 2_000);
