@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
 const ADJECTIVES = [
   "able", "amber", "bold", "brave", "bright", "brisk", "calm", "clever", "cosmic", "crisp", "dark", "daring",
@@ -40,4 +40,4 @@ export function aliasCandidates(fingerprint: string, count = 10): string[] {
 }
 
 /** Fingerprint of a public key: lowercase hex SHA-256 of its UTF-8 bytes. */
-export const fingerprintOf = (publicKey: string): string => createHash("sha256").update(publicKey, "utf8").digest("hex");
+export const fingerprintOf = (publicKey: string): string => hash("sha256", publicKey, "hex");

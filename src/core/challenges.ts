@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomToken } from "../trust/random-tokens.ts";
 import type { Config } from "../config/load.ts";
 import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import type { RegisterRequest } from "../protocol/requests.ts";
@@ -30,7 +30,7 @@ export class Challenges {
   /** `challenge`: a fresh nonce for this connection; 400 when `key_proof` is off. */
   issue(session: Session): ServerMessage<"challenge"> {
     if (this.mode === "off") throw badRequest("key_proof is off");
-    const nonce = randomBytes(NONCE_BYTES).toString("base64url");
+    const nonce = randomToken(NONCE_BYTES);
     session.challenge = { nonce, expiresAt: this.clock.now() + CHALLENGE_TTL_MS };
     return { type: "challenge", body: { payload: { nonce } } };
   }

@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash } from "node:crypto";
+import { randomToken } from "../trust/random-tokens.ts";
 import { identityKind, type PeerRecord } from "../backends/state-store.ts";
 import type { HeldDelivery } from "../delivery/join-fence.ts";
 import type { ConnectionEnd } from "../observability/connection-log.ts";
@@ -45,7 +46,7 @@ const MAX_SWEEP_MS = 5_000;
 const SWEEP_MARGIN_MS = 20;
 
 /** The stored form of a resume token (hex SHA-256): the store never holds a token a client could present. */
-export const resumeHashOf = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex");
+export const resumeHashOf = (token: string): string => hash("sha256", token, "hex");
 
 /** What resumption uses, with the options that shape it. */
 export interface ResumptionContext extends Pick<CoreContext, "store" | "delivery" | "clock" | "logger"> {
@@ -98,7 +99,7 @@ export class Resumption {
   /** A fresh token and its hash for a native registration; undefined when resume is off. */
   issue(): { token: string; hash: string } | undefined {
     if (!this.enabled) return undefined;
-    const token = randomBytes(TOKEN_BYTES).toString("base64url");
+    const token = randomToken(TOKEN_BYTES);
     return { token, hash: resumeHashOf(token) };
   }
 
