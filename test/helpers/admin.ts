@@ -28,8 +28,13 @@ export async function admin(server: ServerProcess, method: string, path: string,
  * "open" when it opened (then closed at once), else the HTTP status of the refusal.
  */
 export function upgradeStatus(url: string, localAddress: string): Promise<number | "open"> {
+  return upgradeOutcome(url, { localAddress });
+}
+
+/** Tries a WebSocket upgrade with these client options (headers, origin, ...): "open", or the HTTP status of the refusal. */
+export function upgradeOutcome(url: string, options: WebSocket.ClientOptions): Promise<number | "open"> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { localAddress });
+    const socket = new WebSocket(url, options);
     socket.once("open", () => {
       socket.close();
       resolve("open");

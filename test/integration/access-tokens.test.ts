@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { io as ioClient } from "socket.io-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import { upgradeOutcome } from "../helpers/admin.ts";
 import { closeAll, connectSio, connectWs, sha256, sioClientOptions, type SioOptions, type TestPeer, type Transport } from "../helpers/peers.ts";
 import { startNodes } from "../helpers/redis-nodes.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
@@ -34,21 +34,7 @@ const signerOf =
 type Carrier = "query" | "bearer" | "auth";
 
 /** The HTTP status of a refused /ws upgrade, or "open". */
-function upgradeResult(url: string, headers: Record<string, string> = {}): Promise<number | "open"> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { headers });
-    socket.once("open", () => {
-      socket.close();
-      resolve("open");
-    });
-    socket.once("unexpected-response", (request, response) => {
-      resolve(response.statusCode ?? 0);
-      response.resume();
-      request.destroy();
-    });
-    socket.once("error", reject);
-  });
-}
+const upgradeResult = (url: string, headers: Record<string, string> = {}): Promise<number | "open"> => upgradeOutcome(url, { headers });
 
 /** The `data.code` of a Socket.IO connect_error, or "connected". */
 function sioConnectResult(http: string, options: SioOptions & { query?: Record<string, string> }): Promise<number | "connected"> {

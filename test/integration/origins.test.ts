@@ -1,6 +1,6 @@
 import { request as httpRequest } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import { upgradeOutcome } from "../helpers/admin.ts";
 import { closeAll, connectSio, type TestPeer } from "../helpers/peers.ts";
 import { startServer, type ServerProcess } from "../helpers/server-process.ts";
 
@@ -15,21 +15,7 @@ const APP = "https://app.example";
 const FOREIGN = "https://evil.example";
 
 /** The HTTP status of a WebSocket upgrade sent with `origin` (none: no Origin header), or "open". */
-function upgradeWith(url: string, origin?: string): Promise<number | "open"> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, origin === undefined ? {} : { origin });
-    socket.once("open", () => {
-      socket.close();
-      resolve("open");
-    });
-    socket.once("unexpected-response", (request, response) => {
-      resolve(response.statusCode ?? 0);
-      response.resume();
-      request.destroy();
-    });
-    socket.once("error", reject);
-  });
-}
+const upgradeWith = (url: string, origin?: string): Promise<number | "open"> => upgradeOutcome(url, origin === undefined ? {} : { origin });
 
 /** A GET with an optional Origin: status, the CORS header and the body. */
 function getWith(url: string, origin?: string): Promise<{ status: number; allowOrigin: string | undefined; body: string }> {
