@@ -53,15 +53,6 @@ const REFUSED_BY_QUOTA: Readonly<Record<Exclude<QuotaVerdict, "ok">, GateRefusal
 const SESSION_ID = /[?&]sid=/;
 
 /**
- * A request's client address, computed once, is kept on the request itself: a WeakMap keyed by
- * every connection's request costs the garbage collector an ephemeron per connection.
- */
-const CLIENT_ADDRESS = Symbol("peer-server client address");
-/** Kept for a request whose address could not be read (no socket address). */
-const NO_ADDRESS = "";
-type AddressedRequest = IncomingMessage & { [CLIENT_ADDRESS]?: string };
-
-/**
  * The checks every new connection passes before it exists, on every path: the WebSocket upgrade of
  * /ws and of the dialects, and Engine.IO's requests (long-polling and WebSocket). In order:
  *
@@ -80,6 +71,7 @@ type AddressedRequest = IncomingMessage & { [CLIENT_ADDRESS]?: string };
  * limits and logs use.
  */
 export class ConnectionGate {
+  private readonly addresses = new WeakMap<IncomingMessage, string | undefined>();
   /** The count of each new Engine.IO session's handshake request, until its session exists. */
   private readonly pending = new WeakMap<IncomingMessage, AddressHold>();
 
@@ -97,12 +89,11 @@ export class ConnectionGate {
 
   /** The client address of a request, in normal form (computed once per request). */
   addressOf(request: IncomingMessage): string | undefined {
-    const known = (request as AddressedRequest)[CLIENT_ADDRESS];
-    if (known !== undefined) return known === NO_ADDRESS ? undefined : known;
+    if (this.addresses.has(request)) return this.addresses.get(request);
     const forwarded = request.headers["x-forwarded-for"];
     const raw = this.options.clientAddress(request.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(",") : forwarded);
     const address = raw === undefined ? undefined : normalizeAddress(raw);
-    (request as AddressedRequest)[CLIENT_ADDRESS] = address ?? NO_ADDRESS;
+    this.addresses.set(request, address);
     return address;
   }
 
