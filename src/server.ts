@@ -16,7 +16,8 @@ import { createHttpHandler, statsBody, type WorkerStats } from "./http/routes.ts
 import { loadClientSite, projectRoot } from "./http/client-site.ts";
 import { Admission } from "./limits/admission.ts";
 import type { AddressHold } from "./limits/address-quota.ts";
-import { BanList, normalizeAddress } from "./limits/bans.ts";
+import { BanList } from "./limits/bans.ts";
+import { normalizeAddress } from "./trust/client-address.ts";
 import { createConnectionGate } from "./limits/connection-gate.ts";
 import { accessTokenVerifier } from "./trust/access-tokens.ts";
 import { adminApi, type AdminAnswer, type AdminRequest } from "./admin/admin-api.ts";

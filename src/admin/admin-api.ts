@@ -75,7 +75,7 @@ export interface AdminSource {
    * connections they cover. Resolves with how many connections were closed.
    */
   bansChanged(): Promise<number>;
-  /** A client address in its normal form (limits/bans.ts normalizeAddress); undefined for text that is no IP address. */
+  /** A client address in its normal form (trust/client-address.ts normalizeAddress); undefined for text that is no IP address. */
   normalizeAddress(text: string): string | undefined;
   /** Wall-clock ms since the epoch. */
   now(): number;

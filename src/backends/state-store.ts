@@ -232,7 +232,7 @@ export interface PeerScope {
   app_type: string;
 }
 
-/** What a ban applies to: a peer's fingerprint, or a client address (see limits/bans.ts normalizeAddress). */
+/** What a ban applies to: a peer's fingerprint, or a client address (see trust/client-address.ts normalizeAddress). */
 export type BanKind = "fingerprint" | "ip";
 
 /** One ban, deployment-wide: the peer or address is refused until expiresAt. */

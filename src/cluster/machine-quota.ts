@@ -1,7 +1,6 @@
 import type { Socket } from "node:net";
 import type { Config } from "../config/load.ts";
 import { AddressQuota } from "../limits/address-quota.ts";
-import { normalizeAddress } from "../limits/bans.ts";
 import { clientAddressResolver, forwardedForOfHead, type ClientAddress } from "../trust/client-address.ts";
 
 const TOO_MANY = "429 Too Many Requests";
@@ -32,8 +31,7 @@ export class MachineQuota {
 
   /** Decides a new long-lived connection from its socket and request head (latin1); "ok" counts it, to be given to `handedOff`. */
   admit(socket: Socket, head: string): MachineAdmission {
-    const raw = this.clientAddress(socket.remoteAddress, forwardedForOfHead(head));
-    const address = raw === undefined ? undefined : normalizeAddress(raw);
+    const address = this.clientAddress(socket.remoteAddress, forwardedForOfHead(head));
     if (address === undefined) return { address: undefined };
     const verdict = this.quota.take(address);
     return verdict === "ok" ? { address } : { refuse: TOO_MANY };

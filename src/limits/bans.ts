@@ -1,29 +1,5 @@
-import { isIP } from "node:net";
 import type { Ban, StateStore } from "../backends/state-store.ts";
-
-/** An IPv4 address as IPv6 shows it once normalized (`::ffff:7f00:2`): the two last groups are the IPv4 address. */
-const MAPPED_IPV4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
-
-/**
- * The normal form of a client address, so that a ban and a connection's address compare as text:
- * IPv4 as a dotted quad (also when a dual-stack socket shows it IPv4-mapped, `::ffff:127.0.0.2`),
- * IPv6 compressed and in lowercase, without a zone (`%eth0`). Undefined when it is no IP address.
- */
-export function normalizeAddress(address: string): string | undefined {
-  const bare = address.includes("%") ? address.slice(0, address.indexOf("%")) : address;
-  const family = isIP(bare);
-  if (family === 4) return bare;
-  // A dual-stack listener shows every IPv4 client so: the usual case, without a URL parse.
-  if (family === 6 && /^::ffff:\d/i.test(bare) && isIP(bare.slice(7)) === 4) return bare.slice(7);
-  if (family !== 6) return undefined;
-  // The WHATWG URL parser writes an IPv6 host in its one canonical form (RFC 5952).
-  const canonical = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  const mapped = MAPPED_IPV4.exec(canonical);
-  if (mapped === null) return canonical;
-  const high = Number.parseInt(mapped[1] as string, 16);
-  const low = Number.parseInt(mapped[2] as string, 16);
-  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
-}
+import { normalizeAddress } from "../trust/client-address.ts";
 
 export interface BanListOptions {
   /** Where the deployment's bans are kept. */

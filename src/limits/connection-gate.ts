@@ -6,7 +6,6 @@ import { requestToken, type AccessClaims, type AccessTokenVerifier } from "../tr
 import { clientAddressResolver, type ClientAddress } from "../trust/client-address.ts";
 import { originPolicy, type OriginPolicy } from "../trust/origins.ts";
 import { AddressHold, AddressQuota, QUOTA_REFUSALS, type QuotaVerdict } from "./address-quota.ts";
-import { normalizeAddress } from "./bans.ts";
 
 /** A connection refused before it exists: the HTTP status it is answered with, and why. */
 export interface GateRefusal {
@@ -91,8 +90,7 @@ export class ConnectionGate {
   addressOf(request: IncomingMessage): string | undefined {
     if (this.addresses.has(request)) return this.addresses.get(request);
     const forwarded = request.headers["x-forwarded-for"];
-    const raw = this.options.clientAddress(request.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(",") : forwarded);
-    const address = raw === undefined ? undefined : normalizeAddress(raw);
+    const address = this.options.clientAddress(request.socket.remoteAddress, Array.isArray(forwarded) ? forwarded.join(",") : forwarded);
     this.addresses.set(request, address);
     return address;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { adminApi, matchAdminPath, MAX_BANS, type AdminAnswer, type AdminSource } from "../../src/admin/admin-api.ts";
 import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
-import { normalizeAddress } from "../../src/limits/bans.ts";
+import { normalizeAddress } from "../../src/trust/client-address.ts";
 import { ProtocolError } from "../../src/protocol/errors.ts";
 
 describe("matchAdminPath", () => {

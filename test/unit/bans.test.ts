@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BanList, normalizeAddress } from "../../src/limits/bans.ts";
+import { BanList } from "../../src/limits/bans.ts";
+import { normalizeAddress } from "../../src/trust/client-address.ts";
 import type { Ban } from "../../src/backends/state-store.ts";
 import { gate, settle } from "../helpers/core-harness.ts";
 
