@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { isRefusal, type ConnectionGate, type GateRefusal, type GateVerdict } from "../limits/connection-gate.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -6,14 +6,6 @@ import type { WsEndpoint } from "./ws-endpoint.ts";
 
 type RequestListener = (request: IncomingMessage, response: ServerResponse) => void;
 type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
-
-const STATUS_TEXT: Readonly<Record<GateRefusal["status"] | 404, string>> = {
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  429: "Too Many Requests",
-  503: "Service Unavailable",
-};
 
 export interface ConnectionEntryOptions {
   readonly gate: ConnectionGate;
@@ -43,7 +35,7 @@ export function installConnectionEntry(httpServer: HttpServer, options: Connecti
       const refusal = gate.checkEngineRequest(request);
       if (refusal !== undefined) {
         logger.debug({ status: refusal.status, reason: refusal.reason, address: gate.addressOf(request) }, "gate refused");
-        const body = JSON.stringify({ code: refusal.status, message: refusal.reason });
+        const body = refusalBody(refusal.status, refusal.reason);
         response.writeHead(refusal.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
         response.end(body);
         return;
@@ -92,6 +84,9 @@ export function installConnectionEntry(httpServer: HttpServer, options: Connecti
 
 /** Answers an upgrade with an HTTP status (and its reason as a JSON body), then closes. */
 function answer(socket: Duplex, status: GateRefusal["status"] | 404, reason?: string): void {
-  const body = reason === undefined ? "" : JSON.stringify({ code: status, message: reason });
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const body = reason === undefined ? "" : refusalBody(status, reason);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
+
+/** The JSON body of a refusal: its status and why. */
+const refusalBody = (status: number, reason: string): string => JSON.stringify({ code: status, message: reason });
