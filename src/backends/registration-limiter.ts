@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis/redis-connections.ts";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from "rate-limiter-flexible";
 
 /**
@@ -52,7 +52,7 @@ export function createMemoryRegistrationLimiter(rate: RegistrationRate = KEY_REG
  * Registrations counted in Redis for every node (rate-limiter-flexible's Redis limiter), with an
  * in-memory insurance limiter while Redis is unreachable. Keys `<keyPrefix><prefix>*`.
  */
-export function createRedisRegistrationLimiter(redis: Redis, keyPrefix: string, rate: RegistrationRate = KEY_REGISTRATIONS, prefix = "reg"): RegistrationLimiter {
+export function createRedisRegistrationLimiter(redis: RedisClient, keyPrefix: string, rate: RegistrationRate = KEY_REGISTRATIONS, prefix = "reg"): RegistrationLimiter {
   const { steady, reserve } = pair(rate);
   const limiter = (name: string, points: { points: number; duration: number }): RateLimiterRedis =>
     new RateLimiterRedis({

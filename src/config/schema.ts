@@ -24,6 +24,10 @@ export interface Config {
   readonly redisDb: number;
   /** Socket.IO Redis adapter: "sharded" (Redis 7 SPUBLISH, a channel per room) or "classic" (one channel). */
   readonly redisAdapter: "sharded" | "classic";
+  /** How Redis is deployed: one server, a Redis Cluster (redis_addr lists seed nodes) or Sentinel (redis_addr lists sentinels). */
+  readonly redisMode: "single" | "cluster" | "sentinel";
+  /** The master's name in Sentinel mode. */
+  readonly redisSentinelName: string;
   readonly rateLimitPerSec: number;
   readonly rateLimitBurst: number;
   readonly rateLimitShards: number;
@@ -150,6 +154,8 @@ export const OPTIONS: readonly Option[] = [
   { file: "redis_password", field: "redisPassword", kind: { type: "string" }, default: "", env: "REDIS_PASSWORD" },
   { file: "redis_db", field: "redisDb", kind: { type: "int", min: 0, max: 15 }, default: 0 },
   { file: "redis_adapter", field: "redisAdapter", kind: { type: "string", oneOf: ["sharded", "classic"] }, default: "sharded", env: "PEER_REDIS_ADAPTER" },
+  { file: "redis_mode", field: "redisMode", kind: { type: "string", oneOf: ["single", "cluster", "sentinel"] }, default: "single", env: "PEER_REDIS_MODE" },
+  { file: "redis_sentinel_name", field: "redisSentinelName", kind: { type: "string" }, default: "mymaster", env: "REDIS_SENTINEL_NAME" },
   { file: "rate_limit_per_sec", field: "rateLimitPerSec", kind: { type: "int", min: 1, max: INT32 }, default: 100 },
   { file: "rate_limit_burst", field: "rateLimitBurst", kind: { type: "int", min: 1, max: INT32 }, default: 200 },
   { file: "rate_limit_shards", field: "rateLimitShards", kind: { type: "int", min: 1, max: 65_536 }, default: 32 },

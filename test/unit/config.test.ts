@@ -49,6 +49,8 @@ describe("defaults", () => {
       redisPassword: "",
       redisDb: 0,
       redisAdapter: "sharded",
+      redisMode: "single",
+      redisSentinelName: "mymaster",
       rateLimitPerSec: 100,
       rateLimitBurst: 200,
       rateLimitShards: 32,

@@ -1,10 +1,10 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connections.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { Departure } from "../state-store.ts";
 
 export interface NodeLivenessOptions {
   /** A connection of its own (heartbeats must not queue behind slow calls). */
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   nodeId: string;
   /**

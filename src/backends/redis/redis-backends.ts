@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
-import { Redis } from "ioredis";
+import { openRedis, redisEndpoint, type RedisClient } from "./redis-connections.ts";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../../config/load.ts";
 import { ADDRESS_PREFIX, addressRegistrations, createRedisRegistrationLimiter } from "../registration-limiter.ts";
@@ -40,7 +40,7 @@ export interface RedisBackends extends Backends {
   close(): Promise<void>;
 }
 
-function connected(client: Redis, timeoutMs: number): Promise<void> {
+function connected(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === "ready") return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("Redis did not answer in time")), timeoutMs);
@@ -51,30 +51,22 @@ function connected(client: Redis, timeoutMs: number): Promise<void> {
   });
 }
 
-/** `redis_addr` is `host:port` (or a full redis:// URL); password and db come from their own options. */
-export function redisUrl(config: Pick<Config, "redisAddr" | "redisPassword" | "redisDb">): string {
-  const base = config.redisAddr.includes("://") ? config.redisAddr : `redis://${config.redisAddr}`;
-  const url = new URL(base);
-  if (config.redisPassword !== "") url.password = config.redisPassword;
-  if (config.redisDb !== 0) url.pathname = `/${config.redisDb}`;
-  return url.toString();
-}
-
 /**
  * Connects a node to Redis: the shared state store, the Socket.IO adapter and node liveness, each
  * on its own connection (pub/sub connections cannot run commands; heartbeats must not wait behind
  * other calls). Waits for Redis at start-up for at most `timeoutMs`.
  */
 export async function connectRedisBackends(config: Config, nodeId: string, instance: string | undefined, logger: Logger, timeoutMs = 10_000): Promise<RedisBackends> {
-  const url = redisUrl(config);
-  const store = new RedisStore({ url, keyPrefix: KEY_PREFIX });
+  const endpoint = redisEndpoint(config);
+  const store = new RedisStore({ endpoint, keyPrefix: KEY_PREFIX });
   await store.whenReady(timeoutMs);
-  const pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (attempt) => Math.min(attempt * 100, ADAPTER_RECONNECT_CAP_MS) });
-  const sub = pub.duplicate();
-  const beat = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
+  const adapterOptions = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (attempt: number) => Math.min(attempt * 100, ADAPTER_RECONNECT_CAP_MS) };
+  const pub = openRedis(endpoint, adapterOptions);
+  const sub = openRedis(endpoint, adapterOptions, { shardedSubscriber: true });
+  const beat = openRedis(endpoint, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000 });
   // A short timeout hands over to the in-memory insurance limiter at once when Redis stalls, and
   // gives a registration a fresh message budget rather than keep it waiting.
-  const limits = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
+  const limits = openRedis(endpoint, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 250, enableAutoPipelining: true });
   for (const client of [pub, sub, beat, limits]) client.on("error", (error: Error) => logger.debug({ err: error }, "redis connection error"));
   await Promise.all([pub, sub, beat, limits].map((client) => connected(client, timeoutMs)));
   const adapter =

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-connections.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 
 /**
@@ -18,7 +18,7 @@ return {value, left}
 /** How often a hand-over take looks again for the budget it waits for. */
 const HAND_OVER_POLL_MS = 10;
 
-type BudgetRedis = Redis & { psTakeBudget(key: string, from: string): Promise<[string, number] | null> };
+type BudgetRedis = RedisClient & { psTakeBudget(key: string, from: string): Promise<[string, number] | null> };
 
 /**
  * Budgets kept in Redis for every node of the deployment, under `<prefix>budget:<fingerprint>`,
@@ -30,7 +30,7 @@ export class RedisBudgetStore implements BudgetStore {
   private closed = false;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keyPrefix: string,
   ) {
     redis.defineCommand("psTakeBudget", { numberOfKeys: 1, lua: TAKE_SCRIPT });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+import { openRedis, type RedisClient, type RedisEndpoint } from "./redis-connections.ts";
 import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
@@ -31,8 +31,10 @@ import {
 } from "../state-store.ts";
 
 export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port[/db]`. */
-  url: string;
+  /** One Redis server: `redis://[user:password@]host:port[/db]` (a shorthand for `endpoint`). */
+  url?: string;
+  /** Where Redis is, in any mode; wins over `url`. */
+  endpoint?: RedisEndpoint;
   /** Prepended to every key, so several deployments (or test runs) can share one Redis. Default `ps:`. */
   keyPrefix?: string;
   /** How long one call may wait for Redis before failing with 503. Default 1000 ms. */
@@ -56,7 +58,7 @@ export interface RedisStatusDetails {
 export type RedisStatusListener = (status: RedisStatus, details: RedisStatusDetails) => void;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-type ScriptedRedis = Redis & Record<ScriptName, ScriptCall>;
+type ScriptedRedis = RedisClient & Record<ScriptName, ScriptCall>;
 
 /** Member entry as the scripts return it: fingerprint, alias, app_type, meta JSON, verified (1 or 0). */
 type RawMember = [string, string, string, string, number];
@@ -95,7 +97,8 @@ export class RedisStore implements StateStore {
   constructor(options: RedisStoreOptions) {
     this.prefix = options.keyPrefix ?? "ps:";
     const maxDelay = options.maxReconnectDelayMs ?? 1_000;
-    const redis = new Redis(options.url, {
+    const endpoint: RedisEndpoint = options.endpoint ?? { mode: "single", url: options.url ?? "redis://localhost:6379" };
+    const redis = openRedis(endpoint, {
       // Fail fast while down: a call either reaches Redis now or rejects with 503.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
