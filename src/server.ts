@@ -259,6 +259,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     budgetStore: backends.budgetStore,
     registrationLimiter: backends.registrationLimiter,
     addressRegistrationLimiter: backends.addressRegistrationLimiter,
+    ...(backends.peerChannels === undefined ? {} : { peerChannels: backends.peerChannels }),
     ...(tokens === undefined ? {} : { accessTokens: tokens }),
     logger,
     nodeId,

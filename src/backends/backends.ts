@@ -1,5 +1,6 @@
 import type { ServerOptions } from "socket.io";
 import type { BudgetStore } from "./budget-store.ts";
+import type { PeerChannels } from "./peer-channels.ts";
 import type { RegistrationLimiter } from "./registration-limiter.ts";
 import type { Departure, StateStore } from "./state-store.ts";
 
@@ -32,6 +33,8 @@ export interface Backends {
   readonly addressRegistrationLimiter: RegistrationLimiter;
   /** The Socket.IO adapter that reaches the other processes; none when the process is alone. */
   readonly adapter?: NonNullable<ServerOptions["adapter"]>;
+  /** A channel per peer between nodes, for targeted messages; none where the adapter or the worker links carry them. */
+  readonly peerChannels?: PeerChannels;
   /** Each backend this process depends on, up or down, for /health and /readyz; empty when none can fail. */
   health(): Record<string, "up" | "down">;
   /** Starts what needs the running server (departures of dead peers, outage recovery). */

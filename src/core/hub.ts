@@ -1,6 +1,7 @@
 import type { Config } from "../config/load.ts";
 import type { Delivery } from "../delivery/delivery.ts";
 import type { BudgetStore } from "../backends/budget-store.ts";
+import type { PeerChannels } from "../backends/peer-channels.ts";
 import { MessageBudgets } from "../limits/message-budgets.ts";
 import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
 import { ConnectionLog, type ConnectionEnd } from "../observability/connection-log.ts";
@@ -51,6 +52,8 @@ export interface HubDeps {
   addressRegistrationLimiter?: RegistrationLimiter;
   /** Verifies the access tokens of `refresh` (access tokens on). Default: none (`refresh` gets 400). */
   accessTokens?: AccessTokenVerifier;
+  /** A channel per peer between nodes (nodes on Redis): targeted messages go straight to the target's node. */
+  peerChannels?: PeerChannels;
 }
 
 const UNLIMITED: RegistrationLimiter = { consume: () => Promise.resolve(true) };
@@ -71,7 +74,7 @@ export class Hub {
   readonly log: ConnectionLog;
   /** The operator's disconnects and the closing of banned connections (the admin API). */
   readonly moderation: Moderation;
-  private readonly registry = new Sessions();
+  private readonly registry: Sessions;
   /** Every connection's message budget: taken per message here, kept across reconnects in the budget store. */
   private readonly budgets: MessageBudgets;
   private readonly registration: Registration;
@@ -90,6 +93,7 @@ export class Hub {
     this.clock = clock;
     const metrics = (this.metrics = deps.metrics ?? noMetrics);
     this.log = new ConnectionLog(deps.logger, clock.now);
+    this.registry = new Sessions(deps.peerChannels);
     this.budgets = new MessageBudgets({
       perSec: deps.config.rateLimitPerSec,
       burst: deps.config.rateLimitBurst,
@@ -139,7 +143,13 @@ export class Hub {
     this.registration = registration;
     const limits = peerLimitsOf(deps.config);
     const scopes = new Scopes({ ...context, limits, resumption });
-    const messaging = new Messaging({ ...context, resumption });
+    const messaging = new Messaging({
+      ...context,
+      resumption,
+      channels: deps.peerChannels,
+      refuseLate: (session, error, ref) => this.refuseLate(session, error, ref),
+    });
+    deps.peerChannels?.onFrame((peer, frame) => messaging.arrived(peer, frame));
     const matchmaking = new Matchmaking({ ...context, limits, resumption });
     this.handlers = {
       challenge: (session) => challenges.issue(session),
@@ -307,6 +317,12 @@ export class Hub {
     try {
       for (let next = session.queue.shift(); next !== undefined && !session.closed; next = session.queue.shift()) {
         const { request, ack, receivedAt } = next;
+        session.acknowledged = ack !== undefined;
+        if (!isTargeted(request)) {
+          const settled = session.sendsSettled();
+          if (settled !== undefined) await settled;
+          if (session.closed) break;
+        }
         let reply: Reply;
         try {
           if (!this.budgets.take(session.budget)) {
@@ -359,6 +375,15 @@ export class Hub {
     } else session.connection.send(reply.type, reply.body);
   }
 
+  /** Sends the error of a request whose turn is over (decided on another node), unless the connection closed. */
+  private refuseLate(session: Session, error: ProtocolError, ref: string): void {
+    if (session.closed) return;
+    if (error.cause !== undefined) this.deps.logger.error({ err: error.cause, conn: session.connection.id, ref }, "request failed");
+    this.log.refusedRequest(session.connection, error.code, isRequestType(ref) ? ref : undefined, error.message);
+    this.metrics.errorReplied(error.code);
+    session.connection.send("error", errorBody(error.code, error.message, ref));
+  }
+
   private errorBodyFor(session: Session, error: unknown, request: DecodedRequest): ServerBody<"error"> {
     const ref = refOf(request);
     const { connection } = session;
@@ -376,6 +401,9 @@ const okOf = (ref: string | undefined): Record<string, unknown> => Object.freeze
 /** The `ok` acknowledgement of each request type, built once: one goes out per acknowledged signal. */
 const OK_REPLIES: ReadonlyMap<string, Record<string, unknown>> = new Map([...REQUEST_VALIDATORS.keys()].map((type) => [type, okOf(type)]));
 const okReply = (ref: string | undefined): Record<string, unknown> => (ref === undefined ? undefined : OK_REPLIES.get(ref)) ?? okOf(ref);
+
+/** A signal or relay: these follow each other to other nodes without waiting for each other's outcome. */
+const isTargeted = (request: DecodedRequest): boolean => !(request instanceof ProtocolError) && (request.type === "signal" || request.type === "relay");
 
 /** The type a request, or the decoder's error for it, answers to: the `ref` of its error reply. */
 const refOf = (request: DecodedRequest): string | undefined => (request instanceof ProtocolError ? request.ref : request.type);

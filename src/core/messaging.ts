@@ -1,5 +1,7 @@
+import type { PeerChannels } from "../backends/peer-channels.ts";
 import { SCOPE_PREFIX, peerRoom, scopeRoom } from "../delivery/delivery.ts";
 import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
+import { decodeFrame, encodeRefusal, encodeTargeted, type TargetedFrame } from "../protocol/peer-frames.ts";
 import type { BroadcastRequest, TargetedRequest } from "../protocol/requests.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
@@ -10,6 +12,10 @@ import { peerOf, type Session } from "./session.ts";
 export interface MessagingContext extends Pick<CoreContext, "store" | "delivery" | "sessions" | "clock" | "metrics"> {
   /** Where a message for a suspended peer waits (session resume). */
   readonly resumption: Pick<Resumption, "deliverOrBuffer">;
+  /** Straight to the target's node (nodes on Redis); undefined where the adapter or the worker links carry targeted messages. */
+  readonly channels: PeerChannels | undefined;
+  /** Answers a request with an error after its turn in the queue ended (a refusal decided on the target's node). */
+  refuseLate(session: Session, error: ProtocolError, ref: string): void;
 }
 
 /**
@@ -38,7 +44,91 @@ export class Messaging {
       session.handedOffAt = this.ctx.metrics.signalDelivered(receivedAt);
       return undefined;
     }
+    // A request acknowledged by a callback must get its refusal there, in its turn: the store decides.
+    if (this.ctx.channels !== undefined && !session.acknowledged) {
+      this.sendToChannel(this.ctx.channels, session, from, request, receivedAt);
+      return undefined;
+    }
     return this.targetedRemote(from, request, receivedAt);
+  }
+
+  /**
+   * A target on another node, or none: sent on its channel with the sender's scopes, and the
+   * target's node decides (see arrived). No node holding it: the store decides (404, suspended,
+   * or registered a moment ago), and a refusal reaches the sender after its turn.
+   */
+  private sendToChannel(channels: PeerChannels, session: Session, from: string, request: TargetedRequest, receivedAt: number): void {
+    const ts = this.ctx.clock.now();
+    const bodyJson = targetedBodyJson(from, request.to, request, ts);
+    const frame = encodeTargeted(request.type, from, scopesOf(session.connection.rooms), receivedAt, bodyJson);
+    const refuse = (error: unknown): void => this.ctx.refuseLate(session, asProtocolError(error), request.type);
+    session.beginSend();
+    // One reaction per message on the hot path; only a target no node holds costs more.
+    channels.send(request.to, frame).then(
+      (receivers) => {
+        if (receivers > 0) session.settleSend();
+        else
+          void this.targetedRemote(from, request, receivedAt)
+            .catch(refuse)
+            .finally(() => session.settleSend());
+      },
+      (error: unknown) => {
+        refuse(error);
+        session.settleSend();
+      },
+    );
+  }
+
+  /**
+   * A frame on the channel of a peer held here. A targeted message is delivered if the target
+   * shares a namespace or room with the sender, and refused back to the sender otherwise (403). A
+   * target no longer here (its connection just dropped, or it moved) is the store's to decide, on
+   * the sender's behalf. A refusal is told to its sender, if it is still here.
+   */
+  arrived(peer: string, frameText: string): void {
+    const frame = decodeFrame(frameText);
+    if (frame === undefined) return;
+    const session = this.ctx.sessions.withFingerprint(peer);
+    if (frame.kind === "refusal") {
+      if (session !== undefined) this.ctx.refuseLate(session, new ProtocolError(frame.code as ErrorCode, frame.message), frame.ref);
+      return;
+    }
+    if (session === undefined) {
+      void this.deliverByStore(peer, frame);
+      return;
+    }
+    if (!sharesAny(frame.scopes, session.connection.rooms)) {
+      this.refuseToSender(frame, new ProtocolError(ErrorCode.Forbidden, "no shared namespace"));
+      return;
+    }
+    session.connection.sendEncoded(frame.type, frame.bodyJson);
+    this.ctx.metrics.signalDelivered(frame.receivedAt);
+  }
+
+  /** A frame for a peer that is not here (any more): the store resolves it, as for a sender on this node. */
+  private async deliverByStore(peer: string, frame: TargetedFrame): Promise<void> {
+    try {
+      const target = await this.ctx.store.resolveTarget(frame.from, peer);
+      if (target.suspended === true) {
+        await this.ctx.resumption.deliverOrBuffer(target, frame.type, JSON.parse(frame.bodyJson) as ServerBody<"signal">, frame.bodyJson);
+        return;
+      }
+      const here = this.ctx.sessions.withFingerprint(target.fingerprint);
+      // Back here meanwhile (a resume on this node): the frame is delivered as if it had just arrived.
+      if (here !== undefined) here.connection.sendEncoded(frame.type, frame.bodyJson);
+      else this.ctx.delivery.toPeer(target, frame.type, JSON.parse(frame.bodyJson) as ServerBody<"signal">, frame.bodyJson, frame.receivedAt);
+    } catch (error) {
+      this.refuseToSender(frame, asProtocolError(error));
+    }
+  }
+
+  private refuseToSender(frame: TargetedFrame, error: ProtocolError): void {
+    const sender = this.ctx.sessions.withFingerprint(frame.from);
+    if (sender !== undefined) {
+      this.ctx.refuseLate(sender, error, frame.type);
+      return;
+    }
+    void this.ctx.channels?.send(frame.from, encodeRefusal(frame.type, error.code, error.message)).catch(() => undefined);
   }
 
   /**
@@ -84,6 +174,30 @@ export class Messaging {
 /** The body of a delivered signal or relay, built around the payload's received text (fingerprints are hex: nothing to escape). */
 function targetedJson(from: string, to: string, payloadJson: string, ts: number): string {
   return `{"from":"${from}","to":"${to}","payload":${payloadJson},"ts":${ts}}`;
+}
+
+/** The body of a delivered signal or relay, serialized: around the received payload text when there is one. */
+function targetedBodyJson(from: string, to: string, request: TargetedRequest, ts: number): string {
+  if (request.payloadJson !== undefined) return targetedJson(from, to, request.payloadJson, ts);
+  return JSON.stringify({ from, to, payload: request.payload, ts } satisfies ServerBody<"signal">);
+}
+
+/** The adapter rooms of a connection's namespaces and rooms. */
+function scopesOf(rooms: ReadonlySet<string>): string[] {
+  const scopes: string[] = [];
+  for (const room of rooms) if (room.startsWith(SCOPE_PREFIX)) scopes.push(room);
+  return scopes;
+}
+
+/** True when a connection's adapter rooms hold one of `scopes`. */
+function sharesAny(scopes: readonly string[], rooms: ReadonlySet<string>): boolean {
+  for (const scope of scopes) if (rooms.has(scope)) return true;
+  return false;
+}
+
+/** A failure as the sender is told it: a refusal as it is, anything else "unavailable" (the broker failed). */
+function asProtocolError(error: unknown): ProtocolError {
+  return error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.Unavailable, "message could not be sent", undefined, { cause: error });
 }
 
 /** True when two adapter room sets share a namespace or room. */

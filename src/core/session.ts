@@ -65,6 +65,8 @@ export class Session {
    */
   handedOffAt = 0;
   draining = false;
+  /** The request being handled has a Socket.IO acknowledgement callback: its reply or error must go there, in its turn. */
+  acknowledged = false;
   /** Cancels the close for not registering within pong_wait; undefined once registered or closed. */
   cancelRegisterTimeout: (() => void) | undefined;
   /**
@@ -90,7 +92,39 @@ export class Session {
    */
   budget: Bucket | undefined;
 
+  /** Targeted messages sent straight to another node whose outcome (a fallback to the store, a 404) is not known yet. */
+  private unsettledSends = 0;
+  private onSendsSettled: (() => void) | undefined;
+
   constructor(readonly connection: Connection) {}
+
+  /** A targeted message left for another node; settleSend follows once its outcome is known. */
+  beginSend(): void {
+    this.unsettledSends++;
+  }
+
+  settleSend(): void {
+    if (--this.unsettledSends > 0) return;
+    const settled = this.onSendsSettled;
+    this.onSendsSettled = undefined;
+    settled?.();
+  }
+
+  /**
+   * Resolves once every targeted message sent so far has its outcome; undefined when none waits.
+   * Requests other than signal and relay wait for it, so their replies never overtake an earlier
+   * signal's 404, nor their broadcasts its delivery.
+   */
+  sendsSettled(): Promise<void> | undefined {
+    if (this.unsettledSends === 0) return undefined;
+    return new Promise((resolve) => {
+      const before = this.onSendsSettled;
+      this.onSendsSettled = () => {
+        before?.();
+        resolve();
+      };
+    });
+  }
 }
 
 /** The fingerprint of a registered session: every handler but register's runs only once the hub checked it. */

@@ -1,5 +1,11 @@
 import type { Session } from "./session.ts";
 
+/** Told when this process starts and stops holding a fingerprint (see backends/peer-channels.ts). */
+export interface HeldPeers {
+  hold(fingerprint: string): void;
+  release(fingerprint: string): void;
+}
+
 /**
  * The sessions of this process: every open one by connection id, registered ones also by
  * fingerprint and by alias. The store gives a fingerprint or an alias to one connection in the
@@ -10,6 +16,8 @@ export class Sessions {
   private readonly byId = new Map<string, Session>();
   private readonly byFingerprint = new Map<string, Session>();
   private readonly byAlias = new Map<string, Session>();
+
+  constructor(private readonly held?: HeldPeers) {}
 
   /** Open sessions, registered or not. */
   get size(): number {
@@ -38,7 +46,10 @@ export class Sessions {
 
   /** Indexes a session that just registered, by its fingerprint and alias. */
   identify(session: Session): void {
-    if (session.fingerprint !== undefined) this.byFingerprint.set(session.fingerprint, session);
+    if (session.fingerprint !== undefined) {
+      this.byFingerprint.set(session.fingerprint, session);
+      this.held?.hold(session.fingerprint);
+    }
     if (session.alias !== undefined) this.byAlias.set(session.alias, session);
   }
 
@@ -52,7 +63,10 @@ export class Sessions {
   /** Forgets a closed session everywhere it is still indexed. */
   remove(session: Session): void {
     this.byId.delete(session.connection.id);
-    if (session.fingerprint !== undefined && this.byFingerprint.get(session.fingerprint) === session) this.byFingerprint.delete(session.fingerprint);
+    if (session.fingerprint !== undefined && this.byFingerprint.get(session.fingerprint) === session) {
+      this.byFingerprint.delete(session.fingerprint);
+      this.held?.release(session.fingerprint);
+    }
     if (session.alias !== undefined && this.byAlias.get(session.alias) === session) this.byAlias.delete(session.alias);
   }
 

@@ -7,11 +7,14 @@ import { ADDRESS_PREFIX, addressRegistrations, createRedisRegistrationLimiter } 
 import { RedisBudgetStore } from "./redis-budget-store.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { NodeLiveness } from "./node-liveness.ts";
+import { RedisPeerChannels } from "./redis-peer-channels.ts";
 import { RedisStore } from "./redis-store.ts";
 import type { BackendHandlers, Backends } from "../backends.ts";
 
 /** Key prefix of all our keys; the adapter's channels use Socket.IO's own prefix. */
 const KEY_PREFIX = "ps:";
+/** Prefix of the peers' channels (RedisPeerChannels). */
+const PEER_CHANNEL_PREFIX = "ps:to:";
 /** A node silent this long is dead: its peers are removed cluster-wide (the issue's bound is 10 s). */
 const NODE_TTL_MS = 6_000;
 const NODE_BEAT_MS = 2_000;
@@ -76,6 +79,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
   return {
     store,
     adapter,
+    peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX),
     registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
     addressRegistrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
     budgetStore: new RedisBudgetStore(limits, KEY_PREFIX),
