@@ -44,39 +44,69 @@ export class Messaging {
       session.handedOffAt = this.ctx.metrics.signalDelivered(receivedAt);
       return undefined;
     }
-    // A request acknowledged by a callback must get its refusal there, in its turn: the store decides.
-    if (this.ctx.channels !== undefined && !session.acknowledged) {
-      this.sendToChannel(this.ctx.channels, session, from, request, receivedAt);
-      return undefined;
-    }
-    return this.targetedRemote(from, request, receivedAt);
+    const channels = this.ctx.channels;
+    if (channels === undefined) return this.targetedRemote(from, request, receivedAt);
+    // A request acknowledged by a callback gets its outcome there, in its turn: it waits for it.
+    if (session.acknowledged) return this.sendByStore(channels, from, scopesOf(session.connection.rooms), request, receivedAt);
+    this.sendToChannel(channels, session, from, request, receivedAt);
+    return undefined;
   }
 
   /**
    * A target on another node, or none: sent on its channel with the sender's scopes, and the
-   * target's node decides (see arrived). No node holding it: the store decides (404, suspended,
-   * or registered a moment ago), and a refusal reaches the sender after its turn.
+   * target's node decides (see arrived). When no node holds the channel, the store decides (see
+   * sendByStore) and a refusal reaches the sender after its turn.
    */
   private sendToChannel(channels: PeerChannels, session: Session, from: string, request: TargetedRequest, receivedAt: number): void {
-    const ts = this.ctx.clock.now();
-    const bodyJson = targetedBodyJson(from, request.to, request, ts);
-    const frame = encodeTargeted(request.type, from, scopesOf(session.connection.rooms), receivedAt, bodyJson);
-    const refuse = (error: unknown): void => this.ctx.refuseLate(session, asProtocolError(error), request.type);
+    const scopes = scopesOf(session.connection.rooms);
+    const frame = encodeTargeted(request.type, from, scopes, receivedAt, this.ctx.clock.now(), payloadJsonOf(request));
     session.beginSend();
     // One reaction per message on the hot path; only a target no node holds costs more.
     channels.send(request.to, frame).then(
       (receivers) => {
-        if (receivers > 0) session.settleSend();
-        else
-          void this.targetedRemote(from, request, receivedAt)
-            .catch(refuse)
-            .finally(() => session.settleSend());
+        if (receivers > 0) {
+          session.settleSend();
+          return;
+        }
+        this.sendByStore(channels, from, scopes, request, receivedAt).then(
+          () => session.settleSend(),
+          (error: unknown) => {
+            this.ctx.refuseLate(session, asProtocolError(error), request.type);
+            session.settleSend();
+          },
+        );
       },
       (error: unknown) => {
-        refuse(error);
+        this.ctx.refuseLate(session, asProtocolError(error), request.type);
         session.settleSend();
       },
     );
+  }
+
+  /**
+   * The store resolves the target (an alias too) and checks the shared scope: 404, 403, or 400 for
+   * the sender itself. A suspended target gets the message in its buffer; a registered one on its
+   * channel, which a node holding it has subscribed by now (a peer registering this moment
+   * subscribes before its `registered` goes out). Still nobody: its node died before it was
+   * reaped, and the target is as good as gone (404).
+   */
+  private async sendByStore(channels: PeerChannels, from: string, scopes: readonly string[], request: TargetedRequest, receivedAt: number): Promise<undefined> {
+    const target = await this.ctx.store.resolveTarget(from, request.to);
+    const ts = this.ctx.clock.now();
+    const payloadJson = payloadJsonOf(request);
+    if (target.suspended === true) {
+      const bodyJson = targetedJson(from, target.fingerprint, payloadJson, ts);
+      await this.ctx.resumption.deliverOrBuffer(target, request.type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson);
+      return undefined;
+    }
+    const here = this.ctx.sessions.withFingerprint(target.fingerprint);
+    if (here !== undefined) {
+      here.connection.sendEncoded(request.type, targetedJson(from, target.fingerprint, payloadJson, ts));
+      return undefined;
+    }
+    const frame = encodeTargeted(request.type, from, scopes, receivedAt, ts, payloadJson);
+    if ((await channels.send(target.fingerprint, frame)) === 0) throw new ProtocolError(ErrorCode.NotFound, "peer not found");
+    return undefined;
   }
 
   /**
@@ -88,12 +118,13 @@ export class Messaging {
   arrived(peer: string, frameText: string): void {
     const frame = decodeFrame(frameText);
     if (frame === undefined) return;
-    const session = this.ctx.sessions.withFingerprint(peer);
+    // Held by fingerprint or by alias: resolved like a `to` on this process.
+    const session = this.ctx.sessions.resolve(peer);
     if (frame.kind === "refusal") {
       if (session !== undefined) this.ctx.refuseLate(session, new ProtocolError(frame.code as ErrorCode, frame.message), frame.ref);
       return;
     }
-    if (session === undefined) {
+    if (session?.fingerprint === undefined) {
       void this.deliverByStore(peer, frame);
       return;
     }
@@ -101,7 +132,7 @@ export class Messaging {
       this.refuseToSender(frame, new ProtocolError(ErrorCode.Forbidden, "no shared namespace"));
       return;
     }
-    session.connection.sendEncoded(frame.type, frame.bodyJson);
+    session.connection.sendEncoded(frame.type, targetedJson(frame.from, session.fingerprint, frame.payloadJson, frame.ts));
     this.ctx.metrics.signalDelivered(frame.receivedAt);
   }
 
@@ -109,14 +140,15 @@ export class Messaging {
   private async deliverByStore(peer: string, frame: TargetedFrame): Promise<void> {
     try {
       const target = await this.ctx.store.resolveTarget(frame.from, peer);
+      const bodyJson = targetedJson(frame.from, target.fingerprint, frame.payloadJson, frame.ts);
       if (target.suspended === true) {
-        await this.ctx.resumption.deliverOrBuffer(target, frame.type, JSON.parse(frame.bodyJson) as ServerBody<"signal">, frame.bodyJson);
+        await this.ctx.resumption.deliverOrBuffer(target, frame.type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson);
         return;
       }
       const here = this.ctx.sessions.withFingerprint(target.fingerprint);
       // Back here meanwhile (a resume on this node): the frame is delivered as if it had just arrived.
-      if (here !== undefined) here.connection.sendEncoded(frame.type, frame.bodyJson);
-      else this.ctx.delivery.toPeer(target, frame.type, JSON.parse(frame.bodyJson) as ServerBody<"signal">, frame.bodyJson, frame.receivedAt);
+      if (here !== undefined) here.connection.sendEncoded(frame.type, bodyJson);
+      else this.ctx.delivery.toPeer(target, frame.type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson, frame.receivedAt);
     } catch (error) {
       this.refuseToSender(frame, asProtocolError(error));
     }
@@ -176,11 +208,8 @@ function targetedJson(from: string, to: string, payloadJson: string, ts: number)
   return `{"from":"${from}","to":"${to}","payload":${payloadJson},"ts":${ts}}`;
 }
 
-/** The body of a delivered signal or relay, serialized: around the received payload text when there is one. */
-function targetedBodyJson(from: string, to: string, request: TargetedRequest, ts: number): string {
-  if (request.payloadJson !== undefined) return targetedJson(from, to, request.payloadJson, ts);
-  return JSON.stringify({ from, to, payload: request.payload, ts } satisfies ServerBody<"signal">);
-}
+/** A targeted request's payload as JSON text: as received when it came as text. */
+const payloadJsonOf = (request: TargetedRequest): string => request.payloadJson ?? JSON.stringify(request.payload);
 
 /** The adapter rooms of a connection's namespaces and rooms. */
 function scopesOf(rooms: ReadonlySet<string>): string[] {

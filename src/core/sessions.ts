@@ -1,6 +1,6 @@
 import type { Session } from "./session.ts";
 
-/** Told when this process starts and stops holding a fingerprint (see backends/peer-channels.ts). */
+/** Told when this process starts and stops holding a fingerprint or an alias (see backends/peer-channels.ts). */
 export interface HeldPeers {
   hold(fingerprint: string): void;
   release(fingerprint: string): void;
@@ -50,14 +50,14 @@ export class Sessions {
       this.byFingerprint.set(session.fingerprint, session);
       this.held?.hold(session.fingerprint);
     }
-    if (session.alias !== undefined) this.byAlias.set(session.alias, session);
+    if (session.alias !== undefined) this.indexAlias(session, session.alias);
   }
 
   /** Gives a registered session another alias (the store gave it a new one after a state loss). */
   rename(session: Session, alias: string): void {
-    if (session.alias !== undefined && this.byAlias.get(session.alias) === session) this.byAlias.delete(session.alias);
+    this.unindexAlias(session);
     session.alias = alias;
-    this.byAlias.set(alias, session);
+    this.indexAlias(session, alias);
   }
 
   /** Forgets a closed session everywhere it is still indexed. */
@@ -67,7 +67,21 @@ export class Sessions {
       this.byFingerprint.delete(session.fingerprint);
       this.held?.release(session.fingerprint);
     }
-    if (session.alias !== undefined && this.byAlias.get(session.alias) === session) this.byAlias.delete(session.alias);
+    this.unindexAlias(session);
+  }
+
+  // Messages may be addressed to an alias: it is held like the fingerprint, unless it is the
+  // fingerprint (a dialect identity is its own alias), which is held once.
+  private indexAlias(session: Session, alias: string): void {
+    this.byAlias.set(alias, session);
+    if (alias !== session.fingerprint) this.held?.hold(alias);
+  }
+
+  private unindexAlias(session: Session): void {
+    const alias = session.alias;
+    if (alias === undefined || this.byAlias.get(alias) !== session) return;
+    this.byAlias.delete(alias);
+    if (alias !== session.fingerprint) this.held?.release(alias);
   }
 
   /** Every open session. */
