@@ -42,12 +42,15 @@ export class Recovery {
   }
 
   /**
-   * The state backend is reachable again. Cleanups that failed during the outage are retried; if
-   * the backend lost its state, every peer connected here is registered again with its alias,
-   * meta, namespaces and rooms (a room that no longer exists is created again, owned by the first
-   * member to come back). Waiting match tickets are not restored: they were lost with the state.
-   * Peers that disconnected during the outage are then announced (peer_left) from what this node
-   * knew of their namespaces and rooms, since the state that listed them is gone.
+   * The state backend is reachable again. Cleanups that failed during the outage are retried. If
+   * the backend may have lost state (`stateLost`: it came back empty, or it is another server that
+   * may lack the last writes), every peer connected here is checked: one whose record is gone or
+   * differs is registered again with its alias and meta, and each is put back in any namespace or
+   * room it is missing from (a room that no longer exists is created again, owned by the first
+   * member to come back). Peers found intact keep their place and their rooms' owners. Waiting
+   * match tickets are not restored: they were lost with the state. A peer that disconnected during
+   * the outage and is no longer listed is announced (peer_left) from what this node knew of its
+   * namespaces and rooms, since the state that listed them is gone.
    *
    * The failed cleanups are handled `settleMs` later: their peer_left goes to other processes
    * through a backend that just came back, whose other clients (their adapter subscriptions)
@@ -69,6 +72,12 @@ export class Recovery {
         continue;
       }
       try {
+        // Whatever was lost, the peer's record may have been kept: remove it as usual.
+        const removed = await this.ctx.store.unregisterPeer(departure.fingerprint, connectionId);
+        if (removed !== undefined) {
+          announceDeparture(this.ctx.delivery, removed, connectionId);
+          continue;
+        }
         // Unless the peer is back already (it reconnected since), its members still list it.
         if ((await this.ctx.store.resolvePeer(departure.fingerprint)) === undefined) announceDeparture(this.ctx.delivery, departure, connectionId);
       } catch (error) {
@@ -92,24 +101,31 @@ export class Recovery {
       ...(session.resumeToken === undefined ? {} : { resumeHash: resumeHashOf(session.resumeToken) }),
     };
     try {
-      let registration;
-      try {
-        registration = await store.registerPeer({ ...base, alias: session.alias });
-      } catch (error) {
-        if (!(error instanceof ProtocolError) || error.code !== ErrorCode.Conflict) throw error;
-        // Someone else took the alias while the state was gone: take a generated one and say so.
-        registration = await store.registerPeer({ ...base, alias: undefined });
-      }
-      if (registration.alias !== session.alias) {
-        sessions.rename(session, registration.alias);
-        const payload = { fingerprint, alias: registration.alias, verified: session.verified };
-        connection.send("registered", { from: fingerprint, payload } satisfies ServerBody<"registered">);
+      // Registering again is a takeover, which takes the peer out of its scopes (and passes its
+      // rooms on): only when the record kept is not this connection's as it stands.
+      const kept = await store.peerDetails(fingerprint);
+      const intact = kept !== undefined && kept.connectionId === connection.id && kept.alias === session.alias && JSON.stringify(kept.meta) === JSON.stringify(session.meta);
+      if (!intact) {
+        let registration;
+        try {
+          registration = await store.registerPeer({ ...base, alias: session.alias });
+        } catch (error) {
+          if (!(error instanceof ProtocolError) || error.code !== ErrorCode.Conflict) throw error;
+          // Someone else took the alias while the state was gone: take a generated one and say so.
+          registration = await store.registerPeer({ ...base, alias: undefined });
+        }
+        if (registration.alias !== session.alias) {
+          sessions.rename(session, registration.alias);
+          const payload = { fingerprint, alias: registration.alias, verified: session.verified };
+          connection.send("registered", { from: fingerprint, payload } satisfies ServerBody<"registered">);
+        }
       }
     } catch (error) {
       logger.error({ err: error, fingerprint }, "could not restore a peer after the state was lost");
       return;
     }
     // Each namespace and room on its own: one that cannot be restored must not cost the others.
+    // Joining a scope the peer is still in changes nothing.
     for (const room of [...connection.rooms]) {
       if (!room.startsWith(SCOPE_PREFIX)) continue;
       const name = room.slice(SCOPE_PREFIX.length);

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 async function openStore(options: Partial<RedisStoreOptions> & { url: string }): Promise<RedisStore> {
-  const store = new RedisStore({ keyPrefix: `test-${uid()}:`, ...options });
+  const store = new RedisStore({ keyPrefix: `{test-${uid()}}:`, ...options });
   await store.whenReady();
   return store;
 }
@@ -34,7 +34,7 @@ describe("RedisStore specifics", () => {
 
   /** Two stores on one Redis with one key prefix: two nodes of one deployment. */
   async function twoNodes(): Promise<[RedisStore, RedisStore]> {
-    const keyPrefix = `test-${uid()}:`;
+    const keyPrefix = `{test-${uid()}}:`;
     const nodes: [RedisStore, RedisStore] = [await openStore({ url: redis.url, keyPrefix }), await openStore({ url: redis.url, keyPrefix })];
     opened.push(...nodes);
     return nodes;
@@ -151,7 +151,7 @@ describe("RedisStore specifics", () => {
   });
 
   it("an avoid list and a kind count leave no key behind once their ticket and peer go", async () => {
-    const keyPrefix = `test-${uid()}:`;
+    const keyPrefix = `{test-${uid()}}:`;
     const store = await openStore({ url: redis.url, keyPrefix });
     opened.push(store);
     const admin = new Redis(redis.url);

@@ -2,14 +2,29 @@ import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import { type WorkerView } from "./cluster.ts";
 import { closeAll, connectSio, connectWs, type Envelope, type TestPeer, type Transport } from "./peers.ts";
+import type { RedisClusterServer } from "./redis-cluster.ts";
+import type { SentinelSetup } from "./redis-sentinel.ts";
 import type { RedisServer } from "./redis-server.ts";
 import { getAdminJson, startServer, type ServerProcess } from "./server-process.ts";
 
 /**
- * Several real server processes sharing one private redis-server: each process (or each worker of
- * a clustered process) is a node of one deployment. Peers are placed on a node by connecting to
- * that node's own port.
+ * Several real server processes sharing one private redis-server (or one private Redis Cluster, or
+ * Sentinel set-up): each process (or each worker of a clustered process) is a node of one
+ * deployment. Peers are placed on a node by connecting to that node's own port.
  */
+
+/**
+ * The Redis the nodes share: one redis-server, a Redis Cluster (redis_mode cluster, its seeds in
+ * REDIS_ADDR), or a Sentinel set-up (redis_mode sentinel, its sentinels in REDIS_ADDR).
+ */
+export type NodesRedis = RedisServer | RedisClusterServer | SentinelSetup;
+
+/** The env that points a node at `redis`. */
+function redisEnv(redis: NodesRedis): Record<string, string> {
+  if ("env" in redis) return { ...redis.env };
+  if ("addr" in redis) return { PEER_REDIS_MODE: "cluster", REDIS_ADDR: redis.addr };
+  return { REDIS_ADDR: `127.0.0.1:${redis.port}` };
+}
 
 export interface NodeSpec {
   /** PEER_WORKERS of the process; 1 (default) makes the process itself the node. */
@@ -21,10 +36,10 @@ export interface NodeSpec {
   config?: Record<string, unknown>;
 }
 
-export function nodeEnv(redis: RedisServer, spec: NodeSpec = {}): Record<string, string> {
+export function nodeEnv(redis: NodesRedis, spec: NodeSpec = {}): Record<string, string> {
   return {
     PEER_BROKER: "redis",
-    REDIS_ADDR: `127.0.0.1:${redis.port}`,
+    ...redisEnv(redis),
     PEER_WORKERS: String(spec.workers ?? 1),
     PEER_REDIS_ADAPTER: spec.adapter ?? "sharded",
     ...spec.env,
@@ -37,14 +52,14 @@ export interface NodeSpecWithPort extends NodeSpec {
 }
 
 /** Starts one node process against `redis`. */
-export function startNode(redis: RedisServer, spec: NodeSpecWithPort = {}): Promise<ServerProcess> {
+export function startNode(redis: NodesRedis, spec: NodeSpecWithPort = {}): Promise<ServerProcess> {
   return startServer({ config: { ...spec.config, port: spec.port ?? 0 }, env: nodeEnv(redis, spec), timeoutMs: 30_000 });
 }
 
 export { freePort } from "./ports.ts";
 
 /** Starts the nodes one after another (in order: node start-up is what some tests look at). */
-export async function startNodes(redis: RedisServer, specs: readonly NodeSpecWithPort[]): Promise<ServerProcess[]> {
+export async function startNodes(redis: NodesRedis, specs: readonly NodeSpecWithPort[]): Promise<ServerProcess[]> {
   const nodes: ServerProcess[] = [];
   try {
     for (const spec of specs) nodes.push(await startNode(redis, spec));

@@ -27,13 +27,13 @@ describe("/health and /readyz with malformed data in Redis", () => {
   });
 
   it("agree: both 200 while the namespace index has the wrong type, the count unknown; the count is back once the key is", async () => {
-    await client.set("ps:namespaces", "not a set");
+    await client.set("{ps}:namespaces", "not a set");
     const health = await getJson(`${node.http}/health`);
     const ready = await getJson(`${node.http}/readyz`);
     expect(ready).toMatchObject({ status: 200, body: { ready: true, backends: { redis: "up" } } });
     expect(health).toMatchObject({ status: 200, body: { status: "ok", peers: null, backends: { redis: "up" } } });
 
-    await client.del("ps:namespaces");
+    await client.del("{ps}:namespaces");
     expect(await getJson(`${node.http}/health`)).toMatchObject({ status: 200, body: { status: "ok", peers: 0 } });
   });
 });

@@ -5,6 +5,7 @@ import type { Departure } from "../state-store.ts";
 export interface NodeLivenessOptions {
   /** A connection of its own (heartbeats must not queue behind slow calls). */
   redis: RedisClient;
+  /** Holds a hash tag (like the store's): on a Redis Cluster the MULTI of stop() and the MGET of the alive keys need one slot. */
   keyPrefix: string;
   nodeId: string;
   /**
@@ -29,11 +30,21 @@ export interface NodeLivenessOptions {
  * Node liveness in Redis. Each node refreshes `alive:<node>` (expiring after ttl) and is listed in
  * `nodes`. Every node looks for listed nodes whose key expired; whoever removes a dead node from
  * `nodes` first (SREM answers 1 to exactly one caller) removes its peers and announces them, so a
- * crash is cleaned up cluster-wide within ttl + interval, once.
+ * crash is cleaned up cluster-wide within ttl + interval, once. A node whose connection broke
+ * judges nobody for a ttl after it is back: the others may have been cut off with it.
  */
 export class NodeLiveness {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  /** No node is judged dead before this time (ms since the epoch): see reconnected. */
+  private judgeFrom = 0;
+  private readonly reconnected = (): void => {
+    // Back after a break (an outage, a Sentinel failover). The other nodes could not beat either,
+    // and a promoted replica may lack their last beats: their keys may have expired although they
+    // are alive. Beat at once, and judge nobody before a full ttl, by when every live node has beaten.
+    this.judgeFrom = Date.now() + this.options.ttlMs;
+    void this.tick();
+  };
 
   constructor(private readonly options: NodeLivenessOptions) {}
 
@@ -54,12 +65,15 @@ export class NodeLiveness {
     }
     this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
     this.timer.unref();
+    // Started on a ready connection: each "ready" from now on follows a break.
+    redis.on("ready", this.reconnected);
   }
 
   /** Stops beating and leaves the list: a clean shutdown has already unregistered its peers. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.options.redis.off("ready", this.reconnected);
     try {
       await this.options.redis.multi().del(this.key("alive:", this.options.nodeId)).srem(this.key("nodes"), this.options.nodeId).exec();
     } catch {
@@ -72,6 +86,7 @@ export class NodeLiveness {
     this.running = true;
     try {
       await this.beat();
+      if (Date.now() < this.judgeFrom) return;
       const nodes = await this.options.redis.smembers(this.key("nodes"));
       const others = nodes.filter((node) => node !== this.options.nodeId);
       if (others.length === 0) return;

@@ -11,8 +11,18 @@ import { RedisPeerChannels } from "./redis-peer-channels.ts";
 import { RedisStore } from "./redis-store.ts";
 import type { BackendHandlers, Backends } from "../backends.ts";
 
-/** Key prefix of all our keys; the adapter's channels use Socket.IO's own prefix. */
-const KEY_PREFIX = "ps:";
+/**
+ * Key prefix of the shared state and of node liveness. Its hash tag puts all of them in one slot
+ * of a Redis Cluster, so each state script and each liveness MULTI/MGET is atomic there; the same
+ * names in every mode (a tag costs nothing on one Redis), so one layout is tested and documented.
+ */
+const KEY_PREFIX = "{ps}:";
+/**
+ * Key prefix of the registration limiter's counters and the kept budgets: each is read and written
+ * alone (one key per command or script), so they carry no tag and a Cluster spreads them, and the
+ * work they cost at every registration, over its masters.
+ */
+const SPREAD_KEY_PREFIX = "ps:";
 /** Prefix of the peers' channels (RedisPeerChannels). */
 const PEER_CHANNEL_PREFIX = "ps:to:";
 /** A node silent this long is dead: its peers are removed cluster-wide (the issue's bound is 10 s). */
@@ -79,10 +89,10 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
   return {
     store,
     adapter,
-    peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX),
-    registrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX),
-    addressRegistrationLimiter: createRedisRegistrationLimiter(limits, KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
-    budgetStore: new RedisBudgetStore(limits, KEY_PREFIX),
+    peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX, RECOVERY_SETTLE_MS),
+    registrationLimiter: createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX),
+    addressRegistrationLimiter: createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
+    budgetStore: new RedisBudgetStore(limits, SPREAD_KEY_PREFIX),
     health: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {
       store.onStatusChange((status, details) => {

@@ -67,6 +67,16 @@ export function openRedis(endpoint: RedisEndpoint, options: RedisOptions, role: 
       return new Redis(endpoint.url, options);
     case "sentinel":
       return new Redis({
+        // Every connection follows the master the sentinels name now: one that lands on a replica
+        // fails ioredis's role check and asks the sentinels again; one left open to a master that
+        // was demoted without closing it (a manual failover, a partition that healed) is dropped
+        // when a sentinel announces +switch-master, or at its first READONLY reply. The command
+        // that met READONLY is not resent: the store never runs a script twice (the caller gets 503).
+        role: "master",
+        failoverDetector: true,
+        reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
+        // A sentinel that accepts the connection but does not answer must not hold the search up.
+        sentinelCommandTimeout: 1_000,
         ...options,
         sentinels: endpoint.sentinels.map(({ host, port }) => ({ host, port })),
         name: endpoint.name,

@@ -5,9 +5,14 @@ import { KICKED } from "../state-store.ts";
  * (a takeover, a leave with owner succession, a group formation) is all-or-nothing and no two
  * nodes can interleave. Every script checks first and writes after: a refusal changes nothing.
  *
- * Calling convention: no KEYS (one Redis, no cluster slots to respect); ARGV[1] is the key prefix,
- * the rest are the script's own arguments. A refusal is an error reply `PS<code> <message>`,
- * which RedisStore turns into a ProtocolError with that code.
+ * Calling convention: KEYS[1] is the key prefix itself, and ARGV holds the script's own arguments.
+ * The prefix carries a hash tag (`{ps}:` by default), so every key below hashes to the slot of
+ * that tag: KEYS[1] names the slot, which is what routes the script to the right master on a Redis
+ * Cluster, and the script derives every key it touches from the prefix inside Lua. Redis accepts
+ * keys a script did not declare as long as they are in the declared key's slot on that node; the
+ * key named KEYS[1] is never written. On one Redis the tag changes nothing.
+ * A refusal is an error reply `PS<code> <message>`, which RedisStore turns into a ProtocolError
+ * with that code.
  *
  * Key layout under the prefix (fp = fingerprint):
  * - `seq`               INCR counter: the score of every join and ticket, so order is arrival order
@@ -39,7 +44,7 @@ import { KICKED } from "../state-store.ts";
 
 /** Helpers shared by the scripts; each script is this library followed by its body. */
 const LIBRARY = `
-local P = ARGV[1]
+local P = KEYS[1]
 local function k(kind, id) return P .. kind .. ':' .. id end
 local function fail(code, message) return redis.error_reply('PS' .. code .. ' ' .. message) end
 
@@ -160,12 +165,12 @@ end
 local function isPeer(fp) return redis.call('EXISTS', k('peer', fp)) == 1 end
 `;
 
-/** Script bodies by command name; ARGV after the prefix is listed above each. */
+/** Script bodies by command name; each one's ARGV is listed above it. */
 const BODIES = {
   // fp, connectionId, nodeId, kind, hasAlias ('1'|'0'), alias, metaJson, verified ('1'|'0'), resumeHash, candidate...
   // -> {alias, replacedConnectionId or '', {scope...}}; 409 when a verified holder meets an unverified newcomer
   psRegister: `
-local fp, conn, node, kind, hasAlias, requested, meta, verified, resume = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local fp, conn, node, kind, hasAlias, requested, meta, verified, resume = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local peerKey = k('peer', fp)
 if verified ~= '1' and redis.call('HGET', peerKey, 'verified') == '1' then
   return fail(409, 'this key is held by a verified connection: only a signed register can replace it')
@@ -180,7 +185,7 @@ if hasAlias == '1' then
   if not isFree(requested) then return fail(409, 'alias is taken') end
   alias = requested
 else
-  for i = 11, #ARGV do
+  for i = 10, #ARGV do
     if isFree(ARGV[i]) then alias = ARGV[i]; break end
   end
   if not alias then return fail(409, 'no free alias could be generated') end
@@ -202,14 +207,14 @@ return {alias, replacedConn, scopes}
 
   // fp, connectionId -> {scope...} or false when that connection does not own the fingerprint
   psUnregister: `
-local fp, conn = ARGV[2], ARGV[3]
+local fp, conn = ARGV[1], ARGV[2]
 if redis.call('HGET', k('peer', fp), 'conn') ~= conn then return false end
 return forgetPeer(fp)
 `,
 
   // to -> {fp, alias, conn, node, suspended (1|0)} or false
   psResolve: `
-local to = ARGV[2]
+local to = ARGV[1]
 local fp = to
 if not isPeer(fp) then
   fp = redis.call('HGET', P .. 'aliases', to)
@@ -224,7 +229,7 @@ return {fp, peer[1], peer[2], peer[3], suspended}
 
   // from, to -> {fp, alias, conn, node, suspended (1|0)} of the target; 404 unknown, 400 self, 403 no shared scope
   psRoute: `
-local from, to = ARGV[2], ARGV[3]
+local from, to = ARGV[1], ARGV[2]
 local fp = to
 if not isPeer(fp) then
   fp = redis.call('HGET', P .. 'aliases', to)
@@ -245,7 +250,7 @@ return fail(403, 'no shared namespace')
 
   // fp, connectionId, until -> 1 suspended, 0 when that connection does not hold fp or it is suspended already
   psSuspend: `
-local fp, conn, untilMs = ARGV[2], ARGV[3], ARGV[4]
+local fp, conn, untilMs = ARGV[1], ARGV[2], ARGV[3]
 local peerKey = k('peer', fp)
 local peer = redis.call('HMGET', peerKey, 'conn', 'node', 'until')
 if peer[1] ~= conn or peer[3] then return 0 end
@@ -261,7 +266,7 @@ return 1
   // -> false (not resumable), or {alias, metaJson, replacedConnectionId or '', missed, {message...}, {name, appType, roomMax or '', ...}};
   // 409 when a verified holder meets an unverified newcomer
   psResume: `
-local fp, hash, conn, node, verified, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local fp, hash, conn, node, verified, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local peerKey = k('peer', fp)
 local peer = redis.call('HMGET', peerKey, 'alias', 'conn', 'node', 'meta', 'verified', 'resume', 'until', 'missed')
 if not peer[1] or hash == '' or peer[6] ~= hash then return false end
@@ -293,9 +298,9 @@ return {peer[1], peer[4] or '{}', replaced, tonumber(peer[8] or '0'), messages, 
 
   // limit, message, fp... -> {fp...}: the suspended targets the message was appended to
   psBuffer: `
-local limit, message = tonumber(ARGV[2]), ARGV[3]
+local limit, message = tonumber(ARGV[1]), ARGV[2]
 local out = {}
-for i = 4, #ARGV do
+for i = 3, #ARGV do
   local fp = ARGV[i]
   if redis.call('HEXISTS', k('peer', fp), 'until') == 1 then
     local key = k('buffer', fp)
@@ -313,7 +318,7 @@ return out
 
   // now, batch -> {{fp, {scope...}}, ...}: removes up to \`batch\` peers whose suspension ended by \`now\`; call again while full
   psExpire: `
-local now, batch = ARGV[2], tonumber(ARGV[3])
+local now, batch = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for _, fp in ipairs(redis.call('ZRANGEBYSCORE', P .. 'suspended', '-inf', now, 'LIMIT', 0, batch)) do
   out[#out + 1] = {fp, forgetPeer(fp)}
@@ -323,7 +328,7 @@ return out
 
   // fp, expectedMetaJson, newMetaJson -> 1 written, 0 meta changed meanwhile (retry)
   psSetMeta: `
-local fp, expected, meta = ARGV[2], ARGV[3], ARGV[4]
+local fp, expected, meta = ARGV[1], ARGV[2], ARGV[3]
 local current = redis.call('HGET', k('peer', fp), 'meta')
 if not current then return fail(404, 'peer is not registered') end
 if current ~= expected then return 0 end
@@ -334,10 +339,10 @@ return 1
   // name, fp, appType, listLimit, hasMeta ('1'|'0'), expectedMetaJson, newMetaJson, maxScopes ('' for no cap)
   // -> {added, member, total, members, seq}, or 0 when the meta changed meanwhile (retry)
   psJoinNamespace: `
-local name, fp, appType, limit, hasMeta, expected, meta = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+local name, fp, appType, limit, hasMeta, expected, meta = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if redis.call('EXISTS', k('room', name)) == 1 then return fail(403, 'this name is a private room: use join_room') end
-local refusal = scopeCapRefusal(fp, name, ARGV[9])
+local refusal = scopeCapRefusal(fp, name, ARGV[8])
 if refusal then return refusal end
 if hasMeta == '1' then
   if redis.call('HGET', k('peer', fp), 'meta') ~= expected then return 0 end
@@ -348,7 +353,7 @@ return addMember(name, fp, appType, limit)
 
   // name, fp -> 1
   psLeave: `
-local name, fp = ARGV[2], ARGV[3]
+local name, fp = ARGV[1], ARGV[2]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if not redis.call('ZSCORE', k('scope', name), fp) then return fail(404, 'not a member') end
 removeMember(name, fp)
@@ -357,7 +362,7 @@ return 1
 
   // name, requester, limit, offset, operator ('1'|'0': rooms are listed to the operator too) -> {total, members}
   psList: `
-local name, requester, limit, offset, operator = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local name, requester, limit, offset, operator = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 if operator ~= '1' and redis.call('EXISTS', k('room', name)) == 1 and not redis.call('ZSCORE', k('scope', name), requester) then
   return fail(403, 'rooms are visible to their members only')
 end
@@ -366,7 +371,7 @@ return page(name, limit, offset)
 
   // fp -> false, or {alias, conn, node, metaJson, {name, isRoom (1|0), appType, ...}}
   psPeer: `
-local fp = ARGV[2]
+local fp = ARGV[1]
 local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'meta')
 if not peer[1] then return false end
 local scopes = {}
@@ -381,7 +386,7 @@ return {peer[1], peer[2], peer[3], peer[4] or '{}', scopes}
 
   // id, banJson, expiresAt, now -> 1
   psAddBan: `
-local id, ban, expiresAt, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, ban, expiresAt, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 forgetExpiredBans(now)
 redis.call('HSET', P .. 'bans', id, ban)
 redis.call('ZADD', P .. 'banexp', expiresAt, id)
@@ -390,13 +395,13 @@ return 1
 
   // now -> {banJson...}: the bans in force
   psListBans: `
-forgetExpiredBans(ARGV[2])
+forgetExpiredBans(ARGV[1])
 return redis.call('HVALS', P .. 'bans')
 `,
 
   // id, now -> 1 when a ban in force was lifted, else 0
   psRemoveBan: `
-local id, now = ARGV[2], ARGV[3]
+local id, now = ARGV[1], ARGV[2]
 forgetExpiredBans(now)
 if redis.call('HDEL', P .. 'bans', id) == 0 then return 0 end
 redis.call('ZREM', P .. 'banexp', id)
@@ -405,7 +410,7 @@ return 1
 
   // a, b -> 1 when they share a scope, else 0
   psShares: `
-local a, b = ARGV[2], ARGV[3]
+local a, b = ARGV[1], ARGV[2]
 local small, large = k('scopes', a), k('scopes', b)
 if redis.call('HLEN', small) > redis.call('HLEN', large) then small, large = large, small end
 for _, scope in ipairs(redis.call('HKEYS', small)) do
@@ -416,7 +421,7 @@ return 0
 
   // roomId, owner, maxSize, maxScopes, maxRooms ('' for no cap) -> {peerCount, maxSize, owner}
   psCreateRoom: `
-local id, owner, max, maxScopes, maxRooms = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local id, owner, max, maxScopes, maxRooms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if not isPeer(owner) then return fail(404, 'peer is not registered') end
 if redis.call('EXISTS', k('scope', id)) == 1 or redis.call('EXISTS', k('room', id)) == 1 then
   return fail(409, 'a room or namespace with this id exists')
@@ -439,7 +444,7 @@ return {redis.call('ZCARD', k('scope', id)), max, owner}
   // roomId, fp, listLimit, now ('' checks no kick ban), maxScopes ('' for no cap)
   // -> {added, member, total, members, seq, maxSize}
   psJoinRoom: `
-local id, fp, limit, now, maxScopes = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local id, fp, limit, now, maxScopes = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 local max = redis.call('HGET', k('room', id), 'max')
 if not max then return fail(404, 'no such room') end
@@ -459,7 +464,7 @@ return joined
 
   // roomId -> {peerCount, maxSize, owner}
   psRoomInfo: `
-local id = ARGV[2]
+local id = ARGV[1]
 local room = redis.call('HMGET', k('room', id), 'owner', 'max')
 if not room[1] then return fail(404, 'no such room') end
 return {redis.call('ZCARD', k('scope', id)), room[2], room[1]}
@@ -467,7 +472,7 @@ return {redis.call('ZCARD', k('scope', id)), room[2], room[1]}
 
   // roomId, owner, target, now, until ('' '' for no ban) -> 1
   psKick: `
-local id, owner, target, now, untilMs = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local id, owner, target, now, untilMs = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local current = redis.call('HGET', k('room', id), 'owner')
 if not current then return fail(404, 'no such room') end
 if current ~= owner then return fail(403, 'only the room owner can kick') end
@@ -489,11 +494,11 @@ return 1
   // namespace, fp, groupSize, queueId, sessionId, open ('1'|'0'), hasRoom ('1'|'0'), groupRoom,
   // maxTickets ('' for no cap), avoided fp... -> {'waiting'} or {'matched', sessionId, {member...}}
   psMatch: `
-local ns, fp, size, queueId, sessionId, open, hasRoom, room, maxTickets = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local ns, fp, size, queueId, sessionId, open, hasRoom, room, maxTickets = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if open ~= '1' and redis.call('HEXISTS', k('scopes', fp), ns) == 0 then return fail(403, 'join the namespace before matching') end
 local avoidList, avoid = {}, {}
-for i = 11, #ARGV do
+for i = 10, #ARGV do
   avoidList[#avoidList + 1] = ARGV[i]
   avoid[ARGV[i]] = true
 end
@@ -556,7 +561,7 @@ return {'matched', sessionId, group}
 
   // namespace, fp -> 1 when a ticket was dropped, else 0
   psCancelMatch: `
-local ns, fp = ARGV[2], ARGV[3]
+local ns, fp = ARGV[1], ARGV[2]
 if not isPeer(fp) then return fail(404, 'peer is not registered') end
 if dropTicket(fp, ns) then return 1 end
 return 0
@@ -564,7 +569,7 @@ return 0
 
   // nodeId, batch -> {remaining, {{fp, {scope...}}, ...}}: removes up to \`batch\` peers; call again while remaining > 0
   psRemoveNode: `
-local node, batch = ARGV[2], tonumber(ARGV[3])
+local node, batch = ARGV[1], tonumber(ARGV[2])
 local set = k('node', node)
 local out = {}
 for _, fp in ipairs(redis.call('SPOP', set, batch)) do
@@ -586,11 +591,17 @@ return {redis.call('SCARD', P .. 'peers'), counts, redis.call('HGETALL', P .. 'k
 
   // token -> the epoch token in force (the given one if there was none)
   psEpoch: `
-local token = ARGV[2]
+local token = ARGV[1]
 local current = redis.call('GET', P .. 'epoch')
 if current then return current end
 redis.call('SET', P .. 'epoch', token)
 return token
+`,
+
+  // -> the run id of the server the script runs on ('' if INFO names none): on a Cluster, the
+  // master that holds the state's slot
+  psRunId: `
+return string.match(redis.call('INFO', 'server'), 'run_id:(%w+)') or ''
 `,
 } as const;
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Cluster } from "ioredis";
 import { openRedis, type RedisClient, type RedisEndpoint } from "./redis-connections.ts";
 import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
@@ -35,7 +36,12 @@ export interface RedisStoreOptions {
   url?: string;
   /** Where Redis is, in any mode; wins over `url`. */
   endpoint?: RedisEndpoint;
-  /** Prepended to every key, so several deployments (or test runs) can share one Redis. Default `ps:`. */
+  /**
+   * Prepended to every key, so several deployments (or test runs) can share one Redis. It must
+   * hold a hash tag (`{...}`, not empty): every key of the store is then in the one cluster slot
+   * of that tag, so each script is atomic on a Redis Cluster too (see redis-scripts.ts).
+   * Default `{ps}:`.
+   */
   keyPrefix?: string;
   /** How long one call may wait for Redis before failing with 503. Default 1000 ms. */
   commandTimeoutMs?: number;
@@ -49,8 +55,10 @@ export type RedisStatus = "ready" | "down";
 
 export interface RedisStatusDetails {
   /**
-   * On "ready": true when Redis lost this store's state since the last "ready" (it restarted
-   * without persistence, or was flushed). The node must then register its live peers again.
+   * On "ready": true when Redis may have lost some of this store's state since the last "ready":
+   * it restarted (empty, or from a snapshot), was flushed, or is another server (a replica that
+   * Sentinel promoted, which may lack the master's last writes). The node must then see that each
+   * of its live peers is still registered and in its scopes, and register it again where not.
    */
   stateLost: boolean;
 }
@@ -72,6 +80,9 @@ const REMOVE_NODE_BATCH = 200;
 /** Expired suspensions removed per script run by expireSuspended, for the same reason. */
 const EXPIRE_BATCH = 200;
 
+/** The default key prefix; its hash tag puts the whole state in one cluster slot. */
+export const DEFAULT_KEY_PREFIX = "{ps}:";
+
 /** Replies that mean "Redis cannot serve right now", as opposed to a bug in a script. */
 const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|TRYAGAIN|NOREPLICAS|MISCONF)\b/;
 const REFUSAL = /^PS(\d{3}) ([\s\S]*)$/;
@@ -83,7 +94,7 @@ const REFUSAL = /^PS(\d{3}) ([\s\S]*)$/;
  * Outages fail fast: no offline queue, no retries and a command timeout, so a call made while
  * Redis is unreachable rejects with ProtocolError 503 at once (or after `commandTimeoutMs` when
  * Redis stops answering). The client reconnects by itself; `onStatusChange` reports "down" and
- * "ready", the latter with `stateLost` when Redis came back empty.
+ * "ready", the latter with `stateLost` when Redis may have come back without some of the state.
  */
 export class RedisStore implements StateStore {
   private readonly redis: ScriptedRedis;
@@ -93,10 +104,17 @@ export class RedisStore implements StateStore {
   private closed = false;
   /** The Redis lifetime this store has seen (see the `epoch` key); undefined before the first "ready". */
   private epoch: string | undefined;
+  /** The run id of the server the last "ready" found (see serverRunId); undefined before the first. */
+  private runId: string | undefined;
+  /** While a Cluster's state slot is unreachable: the next look at whether it is back (see watchCluster). */
+  private probe: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly maxDelay: number;
 
   constructor(options: RedisStoreOptions) {
-    this.prefix = options.keyPrefix ?? "ps:";
-    const maxDelay = options.maxReconnectDelayMs ?? 1_000;
+    this.prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+    if (!hasHashTag(this.prefix)) throw new Error(`RedisStore keyPrefix "${this.prefix}" has no hash tag: write it like {ps}:`);
+    const maxDelay = (this.maxDelay = options.maxReconnectDelayMs ?? 1_000);
     const endpoint: RedisEndpoint = options.endpoint ?? { mode: "single", url: options.url ?? "redis://localhost:6379" };
     const redis = openRedis(endpoint, {
       // Fail fast while down: a call either reaches Redis now or rejects with 503.
@@ -109,9 +127,12 @@ export class RedisStore implements StateStore {
       retryStrategy: (attempt) => Math.min(attempt * 100, maxDelay),
       lazyConnect: false,
     });
-    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua, numberOfKeys: 0 });
+    // KEYS[1] is the prefix: the key that routes each script to the state's slot.
+    for (const [name, lua] of Object.entries(SCRIPTS)) redis.defineCommand(name, { lua, numberOfKeys: 1 });
     this.redis = redis as ScriptedRedis;
-    redis.on("ready", () => void this.becameReady());
+    if (redis instanceof Cluster) this.watchCluster(redis);
+    else redis.on("ready", () => void this.becameReady());
+    // One Redis: the connection is lost. A Cluster: the connections to every node are.
     redis.on("close", () => this.becameDown());
     // Connection errors are reported through the calls that fail and the "down" status.
     redis.on("error", () => undefined);
@@ -360,6 +381,7 @@ export class RedisStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.probe);
     this.listeners.clear();
     try {
       await this.redis.quit();
@@ -393,20 +415,73 @@ export class RedisStore implements StateStore {
     }
   }
 
-  private async becameReady(): Promise<void> {
+  /**
+   * A Cluster is "ready" while one master is gone, and the one gone may hold the state's slot: on
+   * "ready", and when any node's connection ends, the state is read again, and a failure means
+   * down. While down, the store looks every `maxReconnectDelayMs` whether the slot is served
+   * again (the Cluster reconnects to a node only when a command or its slot refresh leads there).
+   */
+  private watchCluster(cluster: Cluster): void {
+    cluster.on("ready", () => void this.recheck());
+    cluster.on("-node", () => {
+      if (this.ready) void this.recheck();
+    });
+  }
+
+  /** Reads the epoch (Cluster only): ready if it answers (reporting a lost state), else down and probing. */
+  private async recheck(): Promise<void> {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    try {
+      if (!(await this.becameReady())) {
+        this.becameDown();
+        this.probeLater();
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private probeLater(): void {
+    if (this.probe !== undefined || this.closed || this.ready) return;
+    this.probe = setTimeout(() => {
+      this.probe = undefined;
+      void this.recheck();
+    }, this.maxDelay);
+    this.probe.unref();
+  }
+
+  /** Reads the epoch; resolves false when Redis did not answer. Says "ready" unless it was ready with the same state. */
+  private async becameReady(): Promise<boolean> {
     let epoch: string;
+    let runId: string;
     try {
       // A fresh token each time: finding none and writing a new one means Redis was wiped.
-      epoch = (await this.redis.psEpoch(this.prefix, randomBytes(16).toString("hex"))) as string;
+      [epoch, runId] = await Promise.all([this.redis.psEpoch(this.prefix, randomBytes(16).toString("hex")) as Promise<string>, this.serverRunId()]);
     } catch {
       // The connection broke again right away; "close" follows and a later "ready" retries.
-      return;
+      return false;
     }
-    if (this.closed || this.redis.status !== "ready") return;
-    const stateLost = this.epoch !== undefined && this.epoch !== epoch;
+    if (this.closed || this.redis.status !== "ready") return false;
+    const stateLost = (this.epoch !== undefined && this.epoch !== epoch) || (this.runId !== undefined && this.runId !== runId);
     this.epoch = epoch;
+    this.runId = runId;
+    if (this.ready && !stateLost) return true;
     this.ready = true;
     this.emit("ready", { stateLost });
+    return true;
+  }
+
+  /**
+   * The run id of the server holding the state (one server, the master Sentinel named, or on a
+   * Cluster the master of the state's slot: asked in a script, which runs there). Another one
+   * than before is another server process: a replica promoted by a failover, or a restart. Either
+   * may lack writes the one before acknowledged (replication is asynchronous; a restart keeps at
+   * most its last snapshot), which the epoch cannot tell, since it is copied with everything
+   * else: the node must then see that its peers are all there.
+   */
+  private async serverRunId(): Promise<string> {
+    return (await this.redis.psRunId(this.prefix)) as string;
   }
 
   private becameDown(): void {
@@ -424,6 +499,12 @@ export class RedisStore implements StateStore {
       }
     }
   }
+}
+
+/** Whether `prefix` holds a non-empty hash tag, the part of a key Redis Cluster hashes when present. */
+function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf("{");
+  return open >= 0 && prefix.indexOf("}", open + 1) > open + 1;
 }
 
 /** A cap as a script argument: "" when it is not checked. */
