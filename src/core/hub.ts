@@ -21,7 +21,7 @@ import { announceRemoved } from "./departures.ts";
 import { iceServersFor } from "./ice-servers.ts";
 import { JoinGate } from "./join-gate.ts";
 import { Matchmaking } from "./matchmaking.ts";
-import { Messaging } from "./messaging.ts";
+import { goesStraightToChannel, Messaging } from "./messaging.ts";
 import { Moderation, NO_BANS, type BanCheck } from "./moderation.ts";
 import { peerLimitsOf } from "./peer-limits.ts";
 import { Recovery } from "./recovery.ts";
@@ -318,9 +318,9 @@ export class Hub {
       for (let next = session.queue.shift(); next !== undefined && !session.closed; next = session.queue.shift()) {
         const { request, ack, receivedAt } = next;
         session.acknowledged = ack !== undefined;
-        if (!isTargeted(request)) {
+        if (!goesStraightToChannel(request, session.acknowledged)) {
           const settled = session.sendsSettled();
-          if (settled !== undefined) await settled;
+          if (settled !== undefined) await this.atMost(settled, SEND_OUTCOME_WAIT_MS);
           if (session.closed) break;
         }
         let reply: Reply;
@@ -375,6 +375,13 @@ export class Hub {
     } else session.connection.send(reply.type, reply.body);
   }
 
+  /** Resolves when `promise` does, or after `ms` on the hub's clock, whichever comes first. */
+  private atMost(promise: Promise<void>, ms: number): Promise<void> {
+    let cancel: (() => void) | undefined;
+    const timeout = new Promise<void>((resolve) => (cancel = this.clock.setTimer(resolve, ms)));
+    return Promise.race([promise, timeout]).finally(() => cancel?.());
+  }
+
   /** Sends the error of a request whose turn is over (decided on another node), unless the connection closed. */
   private refuseLate(session: Session, error: ProtocolError, ref: string): void {
     if (session.closed) return;
@@ -402,8 +409,13 @@ const okOf = (ref: string | undefined): Record<string, unknown> => Object.freeze
 const OK_REPLIES: ReadonlyMap<string, Record<string, unknown>> = new Map([...REQUEST_VALIDATORS.keys()].map((type) => [type, okOf(type)]));
 const okReply = (ref: string | undefined): Record<string, unknown> => (ref === undefined ? undefined : OK_REPLIES.get(ref)) ?? okOf(ref);
 
-/** A signal or relay: these follow each other to other nodes without waiting for each other's outcome. */
-const isTargeted = (request: DecodedRequest): boolean => !(request instanceof ProtocolError) && (request.type === "signal" || request.type === "relay");
+/**
+ * How long a request waits for the outcome of its connection's earlier signals to other nodes. A
+ * send in flight when the broker's connection broke is sent again once it is back, and the
+ * connection's other requests do not wait for that.
+ */
+const SEND_OUTCOME_WAIT_MS = 1_000;
+
 
 /** The type a request, or the decoder's error for it, answers to: the `ref` of its error reply. */
 const refOf = (request: DecodedRequest): string | undefined => (request instanceof ProtocolError ? request.ref : request.type);

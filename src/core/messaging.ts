@@ -1,8 +1,9 @@
 import type { PeerChannels } from "../backends/peer-channels.ts";
 import { SCOPE_PREFIX, peerRoom, scopeRoom } from "../delivery/delivery.ts";
+import type { DecodedRequest } from "../protocol/decoder.ts";
 import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import { decodeFrame, encodeRefusal, encodeTargeted, type TargetedFrame } from "../protocol/peer-frames.ts";
-import type { BroadcastRequest, TargetedRequest } from "../protocol/requests.ts";
+import { isAliasName, type BroadcastRequest, type TargetedRequest } from "../protocol/requests.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
 import type { CoreContext } from "./context.ts";
 import type { Resumption } from "./resumption.ts";
@@ -46,8 +47,7 @@ export class Messaging {
     }
     const channels = this.ctx.channels;
     if (channels === undefined) return this.targetedRemote(from, request, receivedAt);
-    // A request acknowledged by a callback gets its outcome there, in its turn: it waits for it.
-    if (session.acknowledged) return this.sendByStore(channels, from, scopesOf(session.connection.rooms), request, receivedAt);
+    if (!goesStraightToChannel(request, session.acknowledged)) return this.sendByStore(channels, from, scopesOf(session.connection.rooms), request, receivedAt);
     this.sendToChannel(channels, session, from, request, receivedAt);
     return undefined;
   }
@@ -88,7 +88,8 @@ export class Messaging {
    * the sender itself. A suspended target gets the message in its buffer; a registered one on its
    * channel, which a node holding it has subscribed by now (a peer registering this moment
    * subscribes before its `registered` goes out). Still nobody: its node died before it was
-   * reaped, and the target is as good as gone (404).
+   * reaped, and the target is as good as gone (404); or, just after this node's connection to the
+   * broker came back, its node has not subscribed again yet (503: try again).
    */
   private async sendByStore(channels: PeerChannels, from: string, scopes: readonly string[], request: TargetedRequest, receivedAt: number): Promise<undefined> {
     const target = await this.ctx.store.resolveTarget(from, request.to);
@@ -105,7 +106,9 @@ export class Messaging {
       return undefined;
     }
     const frame = encodeTargeted(request.type, from, scopes, receivedAt, ts, payloadJson);
-    if ((await channels.send(target.fingerprint, frame)) === 0) throw new ProtocolError(ErrorCode.NotFound, "peer not found");
+    if ((await channels.send(target.fingerprint, frame)) > 0) return undefined;
+    if (channels.settling()) throw new ProtocolError(ErrorCode.Unavailable, "peer not reachable yet, try again");
+    throw new ProtocolError(ErrorCode.NotFound, "peer not found");
     return undefined;
   }
 
@@ -206,6 +209,18 @@ export class Messaging {
 /** The body of a delivered signal or relay, built around the payload's received text (fingerprints are hex: nothing to escape). */
 function targetedJson(from: string, to: string, payloadJson: string, ts: number): string {
   return `{"from":"${from}","to":"${to}","payload":${payloadJson},"ts":${ts}}`;
+}
+
+/**
+ * Whether a request, with peer channels, goes straight to its target's channel without waiting for
+ * its outcome: a signal or relay to a fingerprint (or dialect identity), without an acknowledgement
+ * callback. Anything else is handled in its turn, after the outcomes of the connection's earlier
+ * straight sends (the hub waits for them): a callback gets its outcome, and a target named by its
+ * alias is found by the store first, which later messages must not overtake.
+ */
+export function goesStraightToChannel(request: DecodedRequest, acknowledged: boolean): boolean {
+  if (acknowledged || request instanceof ProtocolError) return false;
+  return (request.type === "signal" || request.type === "relay") && !isAliasName(request.to);
 }
 
 /** A targeted request's payload as JSON text: as received when it came as text. */

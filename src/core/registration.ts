@@ -123,8 +123,11 @@ export class Registration {
     session.challenge = undefined;
     session.meta = request.meta ?? {};
     session.resumeToken = resume?.token;
-    sessions.identify(session);
+    const held = sessions.identify(session);
     connection.join(peerRoom(fingerprint));
+    // Reachable from every node before anyone can learn of it from the reply.
+    await held;
+    if (session.closed) throw new ProtocolError(ErrorCode.Unavailable, "connection closed during register");
     this.ctx.log.registered(connection, fingerprint, registration.alias, replaced?.connectionId);
     // A ban made while the store was asked: every process closed what the ban covered then, which
     // this connection was not yet. (Closed here, its `registered` reply is never sent.)
@@ -193,7 +196,9 @@ export class Registration {
     session.challenge = undefined;
     session.meta = resumed.meta;
     session.resumeToken = token;
-    sessions.identify(session);
+    // Not awaited: nothing may wait between here and the reply. A frame that finds the channel not
+    // yet held goes through the store and is sent again once it answers (Messaging.sendByStore).
+    void sessions.identify(session);
     joins.resumed(session, resumed.scopes);
     this.ctx.log.registered(connection, fingerprint, alias, replaced);
     this.ctx.logger.debug({ conn: connection.id, fingerprint, buffered: messages.length, missed }, "resumed");

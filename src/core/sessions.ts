@@ -1,8 +1,9 @@
 import type { Session } from "./session.ts";
 
-/** Told when this process starts and stops holding a fingerprint or an alias (see backends/peer-channels.ts). */
+/** Told when this process starts and stops holding a fingerprint (see backends/peer-channels.ts). */
 export interface HeldPeers {
-  hold(fingerprint: string): void;
+  /** Resolves once frames for it reach this process. */
+  hold(fingerprint: string): Promise<void>;
   release(fingerprint: string): void;
 }
 
@@ -44,20 +45,22 @@ export class Sessions {
     return this.byFingerprint.get(to) ?? this.byAlias.get(to);
   }
 
-  /** Indexes a session that just registered, by its fingerprint and alias. */
-  identify(session: Session): void {
-    if (session.fingerprint !== undefined) {
-      this.byFingerprint.set(session.fingerprint, session);
-      this.held?.hold(session.fingerprint);
-    }
-    if (session.alias !== undefined) this.indexAlias(session, session.alias);
+  /**
+   * Indexes a session that just registered, by its fingerprint and alias. Resolves once messages
+   * sent to its fingerprint from other nodes reach this process (at once without peer channels).
+   */
+  identify(session: Session): Promise<void> {
+    if (session.alias !== undefined) this.byAlias.set(session.alias, session);
+    if (session.fingerprint === undefined) return HELD;
+    this.byFingerprint.set(session.fingerprint, session);
+    return this.held?.hold(session.fingerprint) ?? HELD;
   }
 
   /** Gives a registered session another alias (the store gave it a new one after a state loss). */
   rename(session: Session, alias: string): void {
-    this.unindexAlias(session);
+    if (session.alias !== undefined && this.byAlias.get(session.alias) === session) this.byAlias.delete(session.alias);
     session.alias = alias;
-    this.indexAlias(session, alias);
+    this.byAlias.set(alias, session);
   }
 
   /** Forgets a closed session everywhere it is still indexed. */
@@ -67,21 +70,7 @@ export class Sessions {
       this.byFingerprint.delete(session.fingerprint);
       this.held?.release(session.fingerprint);
     }
-    this.unindexAlias(session);
-  }
-
-  // Messages may be addressed to an alias: it is held like the fingerprint, unless it is the
-  // fingerprint (a dialect identity is its own alias), which is held once.
-  private indexAlias(session: Session, alias: string): void {
-    this.byAlias.set(alias, session);
-    if (alias !== session.fingerprint) this.held?.hold(alias);
-  }
-
-  private unindexAlias(session: Session): void {
-    const alias = session.alias;
-    if (alias === undefined || this.byAlias.get(alias) !== session) return;
-    this.byAlias.delete(alias);
-    if (alias !== session.fingerprint) this.held?.release(alias);
+    if (session.alias !== undefined && this.byAlias.get(session.alias) === session) this.byAlias.delete(session.alias);
   }
 
   /** Every open session. */
@@ -94,3 +83,5 @@ export class Sessions {
     return [...this.byFingerprint.values()];
   }
 }
+
+const HELD: Promise<void> = Promise.resolve();

@@ -46,6 +46,8 @@ const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 const isFingerprintLike = (value: string): boolean => FINGERPRINT.test(value);
+/** A `to` that can only name a native peer by its alias (a fingerprint is 64 hex digits; a dialect identity has a `kind:` prefix). */
+export const isAliasName = (value: string): boolean => ALIAS.test(value) && !isFingerprintLike(value);
 
 type Fields = Record<string, unknown>;
 

@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import { Redis } from "ioredis";
+import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import type { PeerChannels } from "../peer-channels.ts";
 import type { RedisClient } from "./redis-connections.ts";
 
@@ -18,12 +19,21 @@ export class RedisPeerChannels implements PeerChannels {
   private receive: (peer: string, frame: string) => void = () => undefined;
   /** The publishing connection's socket while it is corked for this tick's frames. */
   private corked: Writable | undefined;
+  /** When the subscriber connection came back after losing Redis (performance.now()); undefined before any loss. */
+  private backAt: number | undefined;
+  private lostOnce = false;
 
+  /** @param settleMs how long after a reconnection a peer no node holds may still be subscribing again */
   constructor(
     private readonly pub: RedisClient,
     private readonly sub: RedisClient,
     private readonly prefix: string,
+    private readonly settleMs: number,
   ) {
+    sub.on("close", () => (this.lostOnce = true));
+    sub.on("ready", () => {
+      if (this.lostOnce) this.backAt = performance.now();
+    });
     // `smessage` carries every sharded message of the connection, the adapter's too (it reads them
     // as buffers through its own listener); ours are told apart by the prefix.
     sub.on("smessage", (channel: string, frame: string) => {
@@ -31,8 +41,8 @@ export class RedisPeerChannels implements PeerChannels {
     });
   }
 
-  hold(peer: string): void {
-    void this.sub.ssubscribe(this.prefix + peer).catch(() => undefined);
+  async hold(peer: string): Promise<void> {
+    await this.sub.ssubscribe(this.prefix + peer).catch(() => undefined);
   }
 
   release(peer: string): void {
@@ -40,6 +50,7 @@ export class RedisPeerChannels implements PeerChannels {
   }
 
   send(peer: string, frame: string): Promise<number> {
+    if (this.pub.status !== "ready") return Promise.reject(BROKER_DOWN);
     this.corkForThisTick();
     // SPUBLISH answers an integer: ioredis gives it as a number.
     return this.pub.spublish(this.prefix + peer, frame) as Promise<number>;
@@ -62,7 +73,14 @@ export class RedisPeerChannels implements PeerChannels {
     });
   }
 
+  settling(): boolean {
+    return this.backAt !== undefined && performance.now() - this.backAt < this.settleMs;
+  }
+
   onFrame(receive: (peer: string, frame: string) => void): void {
     this.receive = receive;
   }
 }
+
+/** One error for every frame refused while Redis is unreachable (a burst of them is likely). */
+const BROKER_DOWN = new ProtocolError(ErrorCode.Unavailable, "message could not be sent: Redis is unreachable");
