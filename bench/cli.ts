@@ -27,22 +27,26 @@ Options:
   --quick             smoke run: 1 round, small sizes, short windows
   --transport T       ws or sio (default both)
   --payload P         signal payload: sdp or ice (default both)
-  --duration S        measurement window in seconds (signal, broadcast, match, dialects)
+  --duration S        measurement window in seconds (signal, broadcast, match, nodes, dialects)
   --pairs N           signal, dialects: client pairs (default 100)
-  --window N          signal, dialects: messages in flight per client (32); broadcast: broadcasts in flight (8)
-  --peers N           connect: connections; broadcast: namespace size; memory: peers; match: active peers;
+  --window N          signal, dialects: messages in flight per client (32); broadcast, nodes: broadcasts in flight (8)
+  --peers N           connect: connections; broadcast, nodes: namespace size (1000); memory: peers; match: active peers;
                       hundredk: peers held (default 100000); dialects: random-chat users paired (2000)
   --queued N          match: waiting tickets (default 10000)
   --ns-size N         memory/match: peers per namespace
-  --data-bytes N      broadcast: size of the data (default 1024)
+  --data-bytes N      broadcast, nodes: size of the broadcast data (default 1024)
   --workers N         cluster: workers in the "all workers" configuration (default: CPUs);
                       stress: workers behind the primary (default 2); hundredk: (default 6)
   --connections N     stress: connections to open (default 20000)
   --deadline S        stress: seconds each connection has to connect + register (+ upgrade) (default 10)
   --load-processes N  stress: load processes the clients are spread over (default 4); hundredk: (default 8)
-  --adapter A         nodes: sharded or classic Socket.IO Redis adapter (default both)
+  --adapter A         nodes: peer-server's Socket.IO Redis adapter, sharded (default) or classic
+                      (the bare relay always runs the sharded one)
+  --nodes N           nodes: nodes of each side (default 2; from 3, the nodes past the first two
+                      hold idle peers that no signal or broadcast is for)
+  --redis R           nodes: single (one redis-server, default) or cluster (a 3-master Redis Cluster)
   --client C          load clients: wire (default; minimal framing, cheapest) or library (ws, socket.io-client;
-                      dialects: ws, as the originals' Node clients)
+                      dialects: ws, as the originals' Node clients); without it, signal runs Socket.IO with both
   --no-baseline       measure the server only
   --profile           write V8 CPU profiles of every target (--cpu-prof) and print where each spent
                       its CPU during the measurement window (add --no-baseline for the server only)
@@ -85,9 +89,11 @@ async function main(): Promise<number> {
       deadline: { type: "string" },
       "load-processes": { type: "string" },
       adapter: { type: "string" },
+      nodes: { type: "string" },
+      redis: { type: "string" },
       "data-bytes": { type: "string" },
       "no-baseline": { type: "boolean", default: false },
-      client: { type: "string", default: "wire" },
+      client: { type: "string" },
       profile: { type: "boolean", default: false },
       "target-cpus": { type: "string" },
       "load-cpus": { type: "string" },
@@ -109,6 +115,8 @@ async function main(): Promise<number> {
   if (duration !== undefined && !(duration > 0)) throw new Error("--duration must be a positive number of seconds");
   const deadline = values.deadline === undefined ? undefined : Number(values.deadline);
   if (deadline !== undefined && !(deadline > 0)) throw new Error("--deadline must be a positive number of seconds");
+  const nodes = positiveInt(values.nodes, "nodes");
+  if (nodes !== undefined && nodes < 2) throw new Error("--nodes must be at least 2 (pairs and namespace members span nodes 0 and 1)");
   const options: ScenarioOptions = {
     quick: values.quick,
     transports: oneOf<Transport>(values.transport, ["ws", "sio"], "transport"),
@@ -120,12 +128,14 @@ async function main(): Promise<number> {
     queued: positiveInt(values.queued, "queued"),
     dataBytes: positiveInt(values["data-bytes"], "data-bytes"),
     namespaceSize: positiveInt(values["ns-size"], "ns-size"),
-    payloadChosen: values.payload !== undefined,
     workers: positiveInt(values.workers, "workers"),
     connections: positiveInt(values.connections, "connections"),
     deadlineMs: deadline === undefined ? undefined : deadline * 1000,
     loadProcesses: positiveInt(values["load-processes"], "load-processes"),
-    adapters: oneOf(values.adapter, ["sharded", "classic"] as const, "adapter"),
+    adapters: oneOf(values.adapter ?? "sharded", ["sharded", "classic"] as const, "adapter"),
+    nodes,
+    redis: oneOf(values.redis ?? "single", ["single", "cluster"] as const, "redis")[0] ?? "single",
+    clientChosen: values.client !== undefined,
   };
   const client = oneOf<ClientKind>(values.client, ["wire", "library"], "client")[0] ?? "wire";
   const pin = !values["no-pin"] && hasTaskset();

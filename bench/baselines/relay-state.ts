@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
+import type { RedisArgs } from "./sharded-adapter.ts";
 
 /**
  * The state a minimal relay needs, shared by the bare ws and bare Socket.IO baselines: peers by
@@ -68,10 +69,23 @@ export class RelayState<P extends RelayPeer> {
 
 export const aliasOf = (fingerprint: string): string => `peer-${fingerprint.slice(0, 8)}`;
 
-/** `--host H --port P` from the command line (port 0 by default: the kernel picks one). */
-export function listenArgs(): { host: string; port: number } {
-  const { values } = parseArgs({ options: { host: { type: "string", default: "127.0.0.1" }, port: { type: "string", default: "0" } } });
-  return { host: values.host, port: Number(values.port) };
+/**
+ * `--host H --port P` from the command line (port 0 by default: the kernel picks one), and, for a
+ * relay on several nodes, `--redis ADDR` (host:port, or a comma-separated seed list with
+ * `--redis-mode cluster`).
+ */
+export function listenArgs(): { host: string; port: number; redis: RedisArgs | undefined } {
+  const { values } = parseArgs({
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "0" },
+      redis: { type: "string" },
+      "redis-mode": { type: "string", default: "single" },
+    },
+  });
+  const mode = values["redis-mode"];
+  if (mode !== "single" && mode !== "cluster") throw new Error("--redis-mode must be single or cluster");
+  return { host: values.host, port: Number(values.port), redis: values.redis === undefined ? undefined : { addr: values.redis, mode } };
 }
 
 /** The line the bench waits for, in the server's log format. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { renderChart } from "./chart.ts";
 import type { CodeState, MachineInfo } from "./machine.ts";
 import type { ProfileSummary } from "./profile.ts";
-import { formatValue, type CaseResult, type MetricSummary } from "./runner.ts";
+import { formatValue, type CaseResult, type MetricSummary, type RunRecord } from "./runner.ts";
 
 /** Everything one invocation measured: what the JSON file holds and the chart draws. */
 export interface BenchReport {
@@ -61,6 +61,7 @@ export function formatTable(cases: readonly CaseResult[]): string {
     for (const run of failures) rows.push(["", `! round ${run.round} ${run.target} failed: ${run.error?.split("\n")[0] ?? ""}`]);
     const notes = new Set(result.runs.flatMap((run) => run.notes));
     for (const note of notes) rows.push(["", `note: ${note}`]);
+    if (result.baselines.length > 0) rows.push(["", `order (reversed every other round): ${runOrder(result.runs)}`]);
   }
   const widths: number[] = [];
   for (const row of rows) {
@@ -76,6 +77,13 @@ export function formatTable(cases: readonly CaseResult[]): string {
         .trimEnd();
     })
     .join("\n");
+}
+
+/** Which target ran when, round by round, e.g. "round 1 server, bare-ws; round 2 bare-ws, server" (runs are kept in the order they ran). */
+function runOrder(runs: readonly RunRecord[]): string {
+  const rounds = new Map<number, string[]>();
+  for (const run of runs) rounds.set(run.round, [...(rounds.get(run.round) ?? []), run.target]);
+  return [...rounds].map(([round, targets]) => `round ${round} ${targets.join(", ")}`).join("; ");
 }
 
 /** Writes <stamp>-<name>.json and .svg into `dir`; returns their paths. */

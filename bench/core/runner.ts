@@ -169,7 +169,7 @@ async function runOnce(
       });
       child.once("exit", (code, signal) => fail(new Error(`load process exited (${code ?? signal}) without a result\n${workerOutput.join("\n")}`)));
       void running.died.then((message) => fail(new Error(message)));
-      child.send({ type: "run", job: testCase.job, endpoints: running.endpoints, client: options.client } satisfies ToWorker);
+      child.send({ type: "run", job: testCase.job, endpoints: running.endpoints, client: testCase.client ?? options.client } satisfies ToWorker);
     });
     record = { ...base, ok: true, metrics: result.metrics, notes: result.notes, seconds: (performance.now() - began) / 1000 };
   } catch (error) {

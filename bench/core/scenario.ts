@@ -1,3 +1,4 @@
+import type { ClientKind } from "../load/clients.ts";
 import type { LoadJob, Transport } from "../load/protocol.ts";
 import type { TargetSpec } from "./targets.ts";
 
@@ -51,6 +52,8 @@ export interface Case {
    */
   readonly targetCpus?: string;
   readonly loadCpus?: string;
+  /** The load's clients for this case instead of `--client`'s (the signal table runs both kinds side by side). */
+  readonly client?: ClientKind;
 }
 
 /** Command-line choices a scenario may honour when it builds its cases. */
@@ -67,16 +70,20 @@ export interface ScenarioOptions {
   readonly queued: number | undefined;
   readonly dataBytes: number | undefined;
   readonly namespaceSize: number | undefined;
-  /** True when --payload was given (scenarios that measure one payload by default then honour it). */
-  readonly payloadChosen: boolean;
   /** cluster: workers of the "all workers" configuration (default: CPUs); stress: workers (default 2). */
   readonly workers: number | undefined;
   /** stress: connections, per-connection deadline (ms), load processes. */
   readonly connections: number | undefined;
   readonly deadlineMs: number | undefined;
   readonly loadProcesses: number | undefined;
-  /** nodes: Socket.IO Redis adapters to measure. */
+  /** nodes: the Socket.IO Redis adapters peer-server runs with (the bare relay's is always the sharded one). */
   readonly adapters: readonly ("sharded" | "classic")[];
+  /** nodes: how many nodes each side runs on (default 2). */
+  readonly nodes: number | undefined;
+  /** nodes: one redis-server, or a Redis Cluster of 3 masters. */
+  readonly redis: "single" | "cluster";
+  /** `--client` was given: cases use that kind of load client only. */
+  readonly clientChosen: boolean;
 }
 
 export interface Scenario {

@@ -104,7 +104,10 @@ export function interference(
   return { othersTargetCpuPct, othersLoadCpuPct, othersCpuPct, notes };
 }
 
-/** CPU per operation of each named root of the target (e.g. per node, and Redis), keyed `cpuUsPerOp:<name>`. */
+/**
+ * CPU per operation of each named root of the target (e.g. per node, and Redis), keyed
+ * `cpuUsPerOp:<name>`; roots sharing a name (the masters of a Redis Cluster) are summed.
+ */
 export function cpuPerOpByRoot(start: Snapshot, end: Snapshot, operations: number): Record<string, number> {
   const metrics: Record<string, number> = {};
   if (operations <= 0) return metrics;
@@ -112,7 +115,8 @@ export function cpuPerOpByRoot(start: Snapshot, end: Snapshot, operations: numbe
     if (root.name === undefined) continue;
     const before = start.roots.find((candidate) => candidate.pid === root.pid);
     if (before === undefined) continue;
-    metrics[`cpuUsPerOp:${root.name}`] = ((root.cpuMs - before.cpuMs) * 1000) / operations;
+    const key = `cpuUsPerOp:${root.name}`;
+    metrics[key] = (metrics[key] ?? 0) + ((root.cpuMs - before.cpuMs) * 1000) / operations;
   }
   return metrics;
 }

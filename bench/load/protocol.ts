@@ -19,6 +19,15 @@ export interface ConnectParams {
   readonly maxMs: number;
 }
 
+/**
+ * Silent peers held during a run (registered, joined in twos, never addressed) on these endpoints,
+ * `perEndpoint` on each, e.g. on a node no message is for; endpoints the target lacks are skipped.
+ */
+export interface IdlePeers {
+  readonly endpoints: readonly number[];
+  readonly perEndpoint: number;
+}
+
 export interface SignalParams {
   readonly transport: Transport;
   readonly pairs: number;
@@ -34,8 +43,8 @@ export interface SignalParams {
    * their number), e.g. [0, 1] for every pair across nodes 0 and 1. Default: round-robin by client index.
    */
   readonly pairEndpoints?: readonly [number, number];
-  /** Silent peers (registered, joined in twos) held on these endpoints during the run, e.g. on a node no signal targets; endpoints the target lacks are skipped. */
-  readonly idle?: { readonly endpoints: readonly number[]; readonly perEndpoint: number };
+  /** Silent peers held during the run, e.g. on a node no signal targets. */
+  readonly idle?: IdlePeers;
   /** After set-up, ask the admin API (GET /admin/stats?detail=peers) how many pairs have their two peers in different processes. */
   readonly placement?: boolean;
 }
@@ -51,6 +60,20 @@ export interface BroadcastParams {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly maxBroadcasts: number;
+  /**
+   * Endpoints the members are spread over, member i on `memberEndpoints[i % length]` (indexes into
+   * the target's endpoints, modulo their number), e.g. [0, 1] for half the namespace on each of
+   * nodes 0 and 1. Default: round-robin over all the target's endpoints.
+   */
+  readonly memberEndpoints?: readonly number[];
+  /**
+   * Members that broadcast: the first `senders` (so with two member endpoints, one on each when
+   * 2), taking turns: each broadcast that has reached every member is followed by one from the
+   * next sender, so `window` stays the number in flight. Default 1.
+   */
+  readonly senders?: number;
+  /** Silent peers held during the run, e.g. on a node that holds no member. */
+  readonly idle?: IdlePeers;
 }
 
 export interface HoldParams {

@@ -1,51 +1,94 @@
-import { PROCESS_METRICS, TRANSPORT_TITLE, type Case, type Scenario } from "../core/scenario.ts";
-import { redisNodesTarget } from "../core/redis-nodes.ts";
-import { signalParams } from "./signal.ts";
+import { bareNodesTarget, redisNodesTarget, type RedisTopology } from "../core/redis-nodes.ts";
+import { PROCESS_METRICS, TRANSPORT_TITLE, type Case, type MetricSpec, type Scenario } from "../core/scenario.ts";
+import { BROADCAST_RATE_METRICS, broadcastParams } from "./broadcast.ts";
+import { payloadTitle, signalParams } from "./signal.ts";
 
 /**
- * 1, 2 and 3 nodes (single-process servers) through one private Redis, for each Socket.IO Redis
- * adapter. Every pair has one peer on node 0 and the other on node 1 (with 2 and 3 nodes: every
- * signal crosses nodes); with 3 nodes, node 2 holds as many peers as the others but no signal is
- * addressed to any of them, so its CPU per signal is what a node that is not the target pays for a
- * targeted signal. All nodes and Redis share the target's core (the load has its own): the rate is
- * what one core carries, and the CPU per signal of each process is the figure that scales.
+ * CPU per operation of each node and of Redis (the job's `cpuUsPerOp:<name>` figures): nodes 0 and
+ * 1 in the role `active`, the nodes past them in the role `idle`.
+ */
+function processCpuMetrics(nodes: number, redis: RedisTopology, operation: string, roles: { active: string; idle: string }): MetricSpec[] {
+  return [
+    ...Array.from({ length: nodes }, (_, index) => ({
+      key: `cpuUsPerOp:node${index}`,
+      label: `node ${index} CPU per ${operation} (${index < 2 ? roles.active : roles.idle})`,
+      unit: "µs",
+      better: "lower" as const,
+      digits: 2,
+    })),
+    { key: "cpuUsPerOp:redis", label: `Redis CPU per ${operation}${redis === "cluster" ? " (all masters)" : ""}`, unit: "µs", better: "lower", digits: 2 },
+    { key: "serverCpuPct", label: "target CPU (nodes + Redis)", unit: "%", better: "lower", digits: 0 },
+  ];
+}
+
+/**
+ * peer-server on 2 nodes (single-process servers) against the bare relay on 2 nodes of Socket.IO's
+ * sharded Redis adapter, each through a private Redis of its own kind (one redis-server, or a
+ * 3-master Redis Cluster with `--redis cluster`). Two loads cross nodes: signals, every pair with
+ * one peer on node 0 and the other on node 1; and broadcasts, to a namespace whose members are
+ * half on node 0 and half on node 1, sent in turn by a member of each. With `--nodes 3` (or more),
+ * each further node holds idle peers, joined in namespaces of their own, that no message is for:
+ * its CPU per signal or delivery is what a node pays for traffic that is not for it. All nodes and
+ * Redis share the target's core (the load has its own): the rate is what one core carries, and the
+ * CPU per operation, summed over nodes and Redis and for each, is the figure that carries over.
  */
 export const nodesScenario: Scenario = {
   name: "nodes",
-  summary: "1, 2 and 3 nodes through one Redis (sharded and classic adapter): cross-node signal rate, latency, CPU per signal of each node and of Redis",
+  summary: "2 nodes through Redis vs the bare sharded-adapter relay on 2 nodes: cross-node signals and broadcasts, rate, latency, CPU per operation of nodes + Redis",
   cases: (options) => {
     const cases: Case[] = [];
+    const nodes = options.nodes ?? 2;
     const pairs = options.pairs ?? 100;
-    // One payload by default (SDP, the larger); --payload chooses.
-    const payloads = options.payloadChosen ? options.payloads : (["sdp"] as const);
+    const redis = options.redis;
+    const onRedis = `${nodes} nodes on ${redis === "cluster" ? "a Redis Cluster" : "one Redis"}`;
+    /** Nodes past the first two hold peers that no message is for. */
+    const idleNodes = Array.from({ length: nodes - 2 }, (_, index) => index + 2);
     for (const adapter of options.adapters) {
       for (const transport of options.transports) {
-        for (const payload of payloads) {
+        const subject = redisNodesTarget({ nodes, adapter, redis });
+        const baselines = [bareNodesTarget({ nodes, transport, redis })];
+        for (const payload of options.payloads) {
           cases.push({
             id: `${adapter}/${transport}/${payload}`,
-            title: `${TRANSPORT_TITLE[transport]}: cross-node signal, ${payload === "sdp" ? "SDP-sized" : "ICE-sized"}, PEER_REDIS_ADAPTER=${adapter}`,
-            subject: redisNodesTarget({ nodes: 3, adapter }),
-            baselines: [redisNodesTarget({ nodes: 1, adapter }), redisNodesTarget({ nodes: 2, adapter })],
+            title: `${TRANSPORT_TITLE[transport]}: cross-node signal, ${payloadTitle(payload)}, ${onRedis}, PEER_REDIS_ADAPTER=${adapter}`,
+            subject,
+            baselines,
             job: {
               kind: "signal",
-              params: signalParams(options, transport, payload, { pairs, pairEndpoints: [0, 1], idle: { endpoints: [2], perEndpoint: pairs }, placement: true }),
+              params: signalParams(options, transport, payload, { pairs, pairEndpoints: [0, 1], ...(idleNodes.length > 0 ? { idle: { endpoints: idleNodes, perEndpoint: pairs } } : {}) }),
             },
             metrics: [
               { key: "msgsPerSec", label: "signals/s", unit: "/s", better: "higher", digits: 0, headline: true },
               { key: "p50Ms", label: "latency p50", unit: "ms", better: "lower", digits: 1 },
               { key: "p99Ms", label: "latency p99", unit: "ms", better: "lower", digits: 1 },
               { key: "serverCpuUsPerMsg", label: "CPU per signal, all nodes + Redis", unit: "µs", better: "lower", digits: 2, chart: true },
-              { key: "cpuUsPerOp:node0", label: "node 0 CPU per signal (sends, receives)", unit: "µs", better: "lower", digits: 2 },
-              { key: "cpuUsPerOp:node1", label: "node 1 CPU per signal (sends, receives)", unit: "µs", better: "lower", digits: 2 },
-              { key: "cpuUsPerOp:node2", label: "node 2 CPU per signal (never the target)", unit: "µs", better: "lower", digits: 2, chart: true },
-              { key: "cpuUsPerOp:redis", label: "Redis CPU per signal", unit: "µs", better: "lower", digits: 2 },
-              { key: "crossedPairs", label: "pairs across nodes", unit: "", better: "higher", digits: 0 },
-              { key: "serverCpuPct", label: "target CPU (all processes)", unit: "%", better: "lower", digits: 0 },
+              ...processCpuMetrics(nodes, redis, "signal", { active: "sends, receives", idle: "never a target" }),
               ...PROCESS_METRICS,
             ],
             timeoutMs: 150_000,
           });
         }
+        const members = broadcastParams(options, transport).peers;
+        // An idle node holds as many peers as each node of the namespace.
+        const broadcast = broadcastParams(options, transport, {
+          memberEndpoints: [0, 1],
+          senders: 2,
+          ...(idleNodes.length > 0 ? { idle: { endpoints: idleNodes, perEndpoint: Math.ceil(members / 2) } } : {}),
+        });
+        cases.push({
+          id: `${adapter}/${transport}/broadcast`,
+          title: `${TRANSPORT_TITLE[transport]}: broadcast to ${broadcast.peers} peers, half on node 0 and half on node 1, a sender on each, ${onRedis}, PEER_REDIS_ADAPTER=${adapter}`,
+          subject,
+          baselines,
+          job: { kind: "broadcast", params: broadcast },
+          metrics: [
+            ...BROADCAST_RATE_METRICS,
+            { key: "serverCpuUsPerDelivery", label: "CPU per delivery, all nodes + Redis", unit: "µs", better: "lower", digits: 2, chart: true },
+            ...processCpuMetrics(nodes, redis, "delivery", { active: "members, senders", idle: "no member" }),
+            ...PROCESS_METRICS,
+          ],
+          timeoutMs: 180_000,
+        });
       }
     }
     return cases;

@@ -1,21 +1,25 @@
 import { Samples } from "../../core/stats.ts";
 import { closeAll, forEachBounded, join, register, type BenchClient } from "../clients.ts";
-import { assertAllOpen, interference, loadNotes, measure, runId, settle, warmUp, type JobContext } from "../context.ts";
+import { assertAllOpen, cpuPerOpByRoot, interference, loadNotes, measure, runId, settle, warmUp, type JobContext } from "../context.ts";
+import { connectIdlePeers } from "../idle-peers.ts";
 import type { BroadcastParams, JobResult } from "../protocol.ts";
 import { eventHead, eventTail, incomingPrefix } from "../wire.ts";
 
 const RING = 4_096;
 
 /**
- * Broadcast fan-out: `peers` clients in one namespace; client 0 keeps `window` broadcasts in
- * flight, sending the next one each time a broadcast has reached every other member. Reports
- * deliveries per second and the time until a broadcast has reached its last recipient.
+ * Broadcast fan-out: `peers` clients in one namespace; `window` broadcasts stay in flight, the
+ * next one sent each time a broadcast has reached every other member, by client 0 or, with
+ * `senders`, by the first few members in turn. Reports deliveries per second, the time until a
+ * broadcast has reached its last recipient, and the CPU per delivery of the target and of each of
+ * its named processes (the nodes and Redis of a deployment on several nodes).
  */
 export async function runBroadcast(params: BroadcastParams, context: JobContext): Promise<JobResult> {
   if (params.window > RING) throw new Error(`window must be at most ${RING}`);
   const id = runId();
   const namespace = `bc-${id}`;
   const clients: BenchClient[] = [];
+  const idle: BenchClient[] = [];
   const recipients = params.peers - 1;
   const remaining = new Int32Array(RING);
   const sentAt = new Float64Array(RING);
@@ -57,7 +61,8 @@ export async function runBroadcast(params: BroadcastParams, context: JobContext)
       20,
       performance.now() + 120_000,
       async (index) => {
-        const client = await context.connect(params.transport, index);
+        const memberEndpoints = params.memberEndpoints;
+        const client = await context.connect(params.transport, memberEndpoints === undefined ? index : (memberEndpoints[index % memberEndpoints.length] as number));
         clients[index] = client;
         client.onMessage = (type, body) => {
           if (type === "broadcast") onDelivery(Number((body.payload?.["data"] as { seq?: number } | undefined)?.seq));
@@ -89,25 +94,22 @@ export async function runBroadcast(params: BroadcastParams, context: JobContext)
     context.progress({ phase: "settling" });
     const seen = await settle(() => joinedSeen, expected, 60_000);
     if (seen < expected) throw new Error(`only ${seen}/${expected} peer_joined announcements arrived`);
+    await connectIdlePeers(context, params.transport, params.idle, id, idle, onOther);
 
-    const sender = clients[0] as BenchClient;
-    if (sender.textFrames) {
+    /** Sends broadcast `seq` from `sender`. */
+    const sendFrom = (sender: BenchClient): ((seq: number) => void) => {
+      if (!sender.textFrames) return (seq) => sender.send("broadcast", { payload: { namespace, data: { seq, pad } } });
       const head = `${eventHead(sender.transport, "broadcast")}"payload":{"namespace":"${namespace}","data":{"seq":`;
       const tail = `,"pad":"${pad}"}}${eventTail(sender.transport)}`;
-      fire = () => {
-        const seq = nextSeq++;
-        remaining[seq % RING] = recipients;
-        sentAt[seq % RING] = performance.now();
-        sender.sendText(head + seq + tail);
-      };
-    } else {
-      fire = () => {
-        const seq = nextSeq++;
-        remaining[seq % RING] = recipients;
-        sentAt[seq % RING] = performance.now();
-        sender.send("broadcast", { payload: { namespace, data: { seq, pad } } });
-      };
-    }
+      return (seq) => sender.sendText(head + seq + tail);
+    };
+    const senders = clients.slice(0, Math.min(params.senders ?? 1, clients.length)).map(sendFrom);
+    fire = () => {
+      const seq = nextSeq++;
+      remaining[seq % RING] = recipients;
+      sentAt[seq % RING] = performance.now();
+      (senders[seq % senders.length] as (seq: number) => void)(seq);
+    };
 
     sending = true;
     for (let k = 0; k < params.window; k++) fire();
@@ -130,6 +132,7 @@ export async function runBroadcast(params: BroadcastParams, context: JobContext)
     if (errors > 0) throw new Error(`${errors} error replies, first: ${firstError}`);
     if (count === 0) throw new Error("no broadcast was delivered");
     const { p50, p99 } = samples.percentiles();
+    const serverCpuMs = end.cpuMs - start.cpuMs;
     const noise = interference(start, end, loadCpuPct);
     return {
       metrics: {
@@ -137,16 +140,18 @@ export async function runBroadcast(params: BroadcastParams, context: JobContext)
         broadcastsPerSec: broadcasts / seconds,
         p50Ms: p50,
         p99Ms: p99,
-        serverCpuUsPerDelivery: ((end.cpuMs - start.cpuMs) * 1000) / count,
+        serverCpuUsPerDelivery: (serverCpuMs * 1000) / count,
+        serverCpuPct: (serverCpuMs / (end.atMs - start.atMs)) * 100,
         loadCpuPct,
         othersTargetCpuPct: noise.othersTargetCpuPct,
         othersLoadCpuPct: noise.othersLoadCpuPct,
         deliveries: count,
+        ...cpuPerOpByRoot(start, end, count),
       },
       notes: [...loadNotes(loadCpuPct), ...noise.notes],
     };
   } finally {
     sending = false;
-    await closeAll(clients);
+    await closeAll([...clients, ...idle]);
   }
 }

@@ -1,6 +1,7 @@
 import { Samples } from "../../core/stats.ts";
 import { closeAll, forEachBounded, join, register, type BenchClient } from "../clients.ts";
 import { assertAllOpen, cpuPerOpByRoot, interference, loadNotes, measure, runId, settle, sleep, warmUp, type JobContext } from "../context.ts";
+import { connectIdlePeers } from "../idle-peers.ts";
 import { payloadBytes, payloadObject, payloadTail } from "../payloads.ts";
 import { pairPlacement } from "../placement.ts";
 import type { JobResult, SignalParams } from "../protocol.ts";
@@ -78,24 +79,7 @@ export async function runSignal(params: SignalParams, context: JobContext): Prom
       },
       (done) => context.progress({ phase: "connecting", done, total }),
     );
-    // Endpoints the target does not have are skipped (the same job runs against 1, 2 and 3 nodes).
-    const idleEndpoints = (params.idle?.endpoints ?? []).filter((endpoint) => endpoint < context.endpoints.length);
-    const idleTotal = idleEndpoints.length * (params.idle?.perEndpoint ?? 0);
-    if (idleTotal > 0) {
-      await forEachBounded(
-        idleTotal,
-        50,
-        performance.now() + 60_000,
-        async (index) => {
-          const client = await context.connect(params.transport, idleEndpoints[index % idleEndpoints.length] as number);
-          idle[index] = client;
-          client.onMessage = onOther;
-          await register(client, `bench-${id}-idle-${index}`);
-          await join(client, `idle-${id}-${index >> 1}`);
-        },
-        (done) => context.progress({ phase: "connecting idle peers", done, total: idleTotal }),
-      );
-    }
+    await connectIdlePeers(context, params.transport, params.idle, id, idle, onOther);
     const placed = params.placement === true ? await pairPlacement(context.endpoint(0), clients) : undefined;
     const placement = placed === undefined || "unknown" in placed ? undefined : placed;
     crossedPair = placement?.crossedByPair ?? [];
