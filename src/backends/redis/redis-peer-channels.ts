@@ -17,8 +17,8 @@ import type { RedisClient } from "./redis-connections.ts";
  */
 export class RedisPeerChannels implements PeerChannels {
   private receive: (peer: string, frame: string) => void = () => undefined;
-  /** The publishing connection's socket while it is corked for this tick's frames. */
-  private corked: Writable | undefined;
+  /** The publishing connections' sockets while they are corked for this tick's frames. */
+  private corked: Writable[] | undefined;
   /** When the subscriber connection came back after losing Redis (performance.now()); undefined before any loss. */
   private backAt: number | undefined;
   private lostOnce = false;
@@ -58,18 +58,18 @@ export class RedisPeerChannels implements PeerChannels {
 
   /**
    * The frames one tick sends (a read from a client often holds several messages) leave in one
-   * write: ioredis writes each command to the socket at once, one system call each, which costs
-   * more than the command itself. Uncorked before any I/O can run, so nothing waits longer than
-   * the tick. One Redis only: a cluster client writes to a socket per master.
+   * write per Redis server: ioredis writes each command to its socket at once, one system call
+   * each, which costs more than the command itself. Uncorked before any I/O can run, so nothing
+   * waits longer than the tick. On a cluster, every master's connection is corked.
    */
   private corkForThisTick(): void {
-    if (this.corked !== undefined || !(this.pub instanceof Redis) || this.pub.status !== "ready") return;
-    const socket = this.pub.stream;
-    this.corked = socket;
-    socket.cork();
+    if (this.corked !== undefined) return;
+    const sockets = this.pub instanceof Redis ? [this.pub.stream] : this.pub.nodes("master").filter((node) => node.status === "ready").map((node) => node.stream);
+    this.corked = sockets;
+    for (const socket of sockets) socket.cork();
     process.nextTick(() => {
       this.corked = undefined;
-      socket.uncork();
+      for (const socket of sockets) socket.uncork();
     });
   }
 
