@@ -416,7 +416,6 @@ const okReply = (ref: string | undefined): Record<string, unknown> => (ref === u
  */
 const SEND_OUTCOME_WAIT_MS = 1_000;
 
-
 /** The type a request, or the decoder's error for it, answers to: the `ref` of its error reply. */
 const refOf = (request: DecodedRequest): string | undefined => (request instanceof ProtocolError ? request.ref : request.type);
 

@@ -109,7 +109,6 @@ export class Messaging {
     if ((await channels.send(target.fingerprint, frame)) > 0) return undefined;
     if (channels.settling()) throw new ProtocolError(ErrorCode.Unavailable, "peer not reachable yet, try again");
     throw new ProtocolError(ErrorCode.NotFound, "peer not found");
-    return undefined;
   }
 
   /**
@@ -121,8 +120,7 @@ export class Messaging {
   arrived(peer: string, frameText: string): void {
     const frame = decodeFrame(frameText);
     if (frame === undefined) return;
-    // Held by fingerprint or by alias: resolved like a `to` on this process.
-    const session = this.ctx.sessions.resolve(peer);
+    const session = this.ctx.sessions.withFingerprint(peer);
     if (frame.kind === "refusal") {
       if (session !== undefined) this.ctx.refuseLate(session, new ProtocolError(frame.code as ErrorCode, frame.message), frame.ref);
       return;

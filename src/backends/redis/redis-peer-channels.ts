@@ -42,7 +42,10 @@ export class RedisPeerChannels implements PeerChannels {
   }
 
   async hold(peer: string): Promise<void> {
-    await this.sub.ssubscribe(this.prefix + peer).catch(() => undefined);
+    const subscribed = this.sub.ssubscribe(this.prefix + peer).catch(() => undefined);
+    // While Redis is unreachable the subscription waits in the connection's queue and runs when it
+    // is back: nothing to wait for now.
+    if (this.sub.status === "ready") await subscribed;
   }
 
   release(peer: string): void {
