@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { freePort } from "./ports.ts";
-import { ping } from "./redis-server.ts";
+import { terminate, untilAnswering } from "./redis-server.ts";
 import { waitFor } from "./wait.ts";
 
 /** A private Redis Cluster for one test file (or one benchmark): masters only, loopback, no persistence. */
@@ -35,7 +35,6 @@ const CLI = process.env.REDIS_CLI_BIN ?? "/usr/bin/redis-cli";
 const HOST = "127.0.0.1";
 /** The system instance's port: never ours, whatever the OS hands out. */
 const SYSTEM_PORT = 6379;
-const START_TIMEOUT_MS = 5_000;
 const CLUSTER_OK_TIMEOUT_MS = 15_000;
 /** Port pairs tried per node: a port found free can be taken before redis-server binds it. */
 const PORT_ATTEMPTS = 5;
@@ -132,26 +131,7 @@ async function launch(node: ClusterNode, spawnServer: (binary: string, args: str
     ...["--cluster-enabled", "yes", "--cluster-config-file", join(node.dir, "nodes.conf"), "--cluster-port", String(node.busPort)],
     ...["--port", String(node.port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", node.dir, "--daemonize", "no", "--logfile", ""],
   ]);
-  let output = "";
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-4_000);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  const exited = new Promise<never>((_, reject) => {
-    child.once("exit", (code, signal) => reject(new Error(`redis-server (cluster node on port ${node.port}) exited (${code ?? signal}) before answering PING:\n${output}`)));
-    child.once("error", reject);
-  });
-  exited.catch(() => undefined);
-  try {
-    const answered = waitFor(() => ping(node.port), (pong) => pong, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `redis-server on port ${node.port} to answer PING` });
-    answered.catch(() => undefined); // when the exit wins the race
-    await Promise.race([answered, exited]);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return child;
+  return untilAnswering(child, node.port, `redis-server (cluster node)`);
 }
 
 /** Waits until every node knows all `masters` and says cluster_state:ok (all slots served). */
@@ -177,13 +157,5 @@ async function clusterOk(nodes: readonly ClusterNode[], masters: number): Promis
 function end(node: ClusterNode, signal: NodeJS.Signals): Promise<void> {
   const child = node.child;
   node.child = undefined;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
+  return child === undefined ? Promise.resolve() : terminate(child, signal);
 }

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { freePort } from "./ports.ts";
-import { ping } from "./redis-server.ts";
+import { terminate, untilAnswering } from "./redis-server.ts";
 import { waitFor } from "./wait.ts";
 
 /**
@@ -184,26 +184,7 @@ async function startOnFreePort(argsFor: (port: number) => string[] | Promise<str
 
 async function launch(args: string[], port: number): Promise<ChildProcess> {
   const child = spawn(BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-4_000);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
-  const exited = new Promise<never>((_, reject) => {
-    child.once("exit", (code, signal) => reject(new Error(`redis-server ${args.join(" ")} exited (${code ?? signal}) before answering PING:\n${output}`)));
-    child.once("error", reject);
-  });
-  exited.catch(() => undefined);
-  try {
-    const answered = waitFor(() => ping(port), (pong) => pong, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `port ${port} to answer PING` });
-    answered.catch(() => undefined); // when the exit wins the race
-    await Promise.race([answered, exited]);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return child;
+  return untilAnswering(child, port, `redis-server ${args.join(" ")}`);
 }
 
 /** One command on a short-lived connection to 127.0.0.1:`port`. */
@@ -242,14 +223,3 @@ function fields(flat: readonly string[]): Record<string, string> {
   return record;
 }
 
-function terminate(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill(signal);
-  });
-}

@@ -82,6 +82,14 @@ async function launch(port: number, dir: string): Promise<ChildProcess> {
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--logfile", ""],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
+  return untilAnswering(child, port, "redis-server");
+}
+
+/**
+ * Resolves with `child` once the redis-server (or sentinel) it runs answers PING on `port`; if it
+ * exits first or does not answer within the start timeout, kills it and rejects with its output.
+ */
+export async function untilAnswering(child: ChildProcess, port: number, what: string): Promise<ChildProcess> {
   let output = "";
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString()).slice(-4_000);
@@ -89,12 +97,12 @@ async function launch(port: number, dir: string): Promise<ChildProcess> {
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
   const exited = new Promise<never>((_, reject) => {
-    child.once("exit", (code, signal) => reject(new Error(`redis-server exited (${code ?? signal}) before answering PING:\n${output}`)));
+    child.once("exit", (code, signal) => reject(new Error(`${what} exited (${code ?? signal}) before answering PING:\n${output}`)));
     child.once("error", reject);
   });
   exited.catch(() => undefined);
   try {
-    const answered = waitFor(() => ping(port), (pong) => pong, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `redis-server on port ${port} to answer PING` });
+    const answered = waitFor(() => ping(port), (pong) => pong, { timeoutMs: START_TIMEOUT_MS, intervalMs: 50, what: `${what} on port ${port} to answer PING` });
     answered.catch(() => undefined); // when the exit wins the race
     await Promise.race([answered, exited]);
   } catch (error) {
@@ -124,7 +132,8 @@ export function ping(port: number): Promise<boolean> {
   });
 }
 
-function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+/** Stops a child with `signal` (SIGKILL after 5 s) and resolves once it exited. */
+export function terminate(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
