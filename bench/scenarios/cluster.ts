@@ -15,27 +15,40 @@ import { payloadTitle, signalParams } from "./signal.ts";
 const SERVER_CPUS = "0,1";
 const LOAD_CPUS = "1";
 
+/** Worker counts the connect case also runs, for the CPU per registration as the cluster grows. */
+const WORKER_SWEEP = [4, 8];
+
+const workersTarget = (workers: number): TargetSpec =>
+  serverTarget({ id: `${workers}-workers`, workers, description: `peer-server, cluster.ts with PEER_WORKERS=${workers} (primary + ${workers} workers)` });
+
 function targets(workers: number): { subject: TargetSpec; baseline: TargetSpec } {
   return {
-    subject: serverTarget({ id: `${workers}-workers`, workers, description: `peer-server, cluster.ts with PEER_WORKERS=${workers} (primary + ${workers} workers)` }),
+    subject: workersTarget(workers),
     baseline: serverTarget({ id: "1-worker", workers: 1, description: "peer-server, cluster.ts with PEER_WORKERS=1 (one process)" }),
   };
 }
 
+/** The sweep's worker counts but the subject's own (none in a smoke run). */
+const quickSweep = (quick: boolean, subjectWorkers: number): number[] => (quick ? [] : WORKER_SWEEP.filter((count) => count !== subjectWorkers));
+
 export const clusterScenario: Scenario = {
   name: "cluster",
-  summary: "1 worker vs all workers (server on CPUs 0,1 in both): connect+register rate and signal throughput, SDP and ICE, both transports",
+  summary: "1 worker vs all workers (server on CPUs 0,1 in both): connect+register rate (and its CPU with 4 and 8 workers) and signal throughput, SDP and ICE, both transports",
   cases: (options) => {
     const workers = options.workers ?? availableParallelism();
     const cases: Case[] = [];
     const ratioTarget = { ratioAtLeast: 1, text: ">= 1.00x one worker" };
     for (const transport of options.transports) {
       const { subject, baseline } = targets(workers);
+      // The first baseline is the one the ratio and its target compare with; the others show how
+      // the CPU per registration grows with the number of workers (on 2 cores, 8 workers still
+      // measure the total CPU each registration costs).
+      const sweep = quickSweep(options.quick, workers);
       cases.push({
         id: `connect/${transport}`,
-        title: `${TRANSPORT_TITLE[transport]}: connect + register, ${workers} workers vs 1`,
+        title: `${TRANSPORT_TITLE[transport]}: connect + register, ${workers} workers vs 1${sweep.length > 0 ? ` (and ${sweep.join(", ")})` : ""}`,
         subject,
-        baselines: [baseline],
+        baselines: [baseline, ...sweep.map(workersTarget)],
         job: {
           kind: "connect",
           params: { transport, count: options.peers ?? (options.quick ? 300 : 4_000), warmup: options.quick ? 50 : 200, concurrency: 50, maxMs: 30_000 },
