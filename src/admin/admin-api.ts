@@ -33,6 +33,8 @@ export interface AdminPeer {
   readonly connectionId: string;
   readonly nodeId: string;
   readonly meta: Readonly<Record<string, unknown>>;
+  /** Its registration proved possession of the key. */
+  readonly verified: boolean;
   readonly scopes: readonly { readonly name: string; readonly room: boolean; readonly app_type: string }[];
 }
 
@@ -328,6 +330,7 @@ function peerView(peer: AdminPeer): Record<string, unknown> {
     node_id: peer.nodeId,
     connection_id: peer.connectionId,
     meta: peer.meta,
+    verified: peer.verified,
     scopes: peer.scopes,
   };
 }

@@ -219,6 +219,8 @@ export interface PeerRecord {
 /** A registered peer as the operator sees it (StateStore.peerDetails). */
 export interface PeerDetails extends PeerRecord {
   meta: Meta;
+  /** Its registration proved possession of the key (RegisterPeer.verified). */
+  verified: boolean;
   /** Every namespace and room it is in, by name. */
   scopes: PeerScope[];
 }

@@ -532,12 +532,18 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
           connectionId: peer.connectionId,
           nodeId,
           meta: { level: 3 },
+          verified: false,
           scopes: [
             { name: room, room: true, app_type: "" },
             { name: namespace, room: false, app_type: "game" },
           ],
         });
         expect((await store.peerDetails(other.fingerprint))?.scopes).toEqual([{ name: room, room: true, app_type: "" }]);
+      });
+
+      it("says whether the registration proved possession of the key", async () => {
+        const proven = await addPeer({ verified: true });
+        expect((await store.peerDetails(proven.fingerprint))?.verified).toBe(true);
       });
 
       it("is undefined for an unknown fingerprint, an alias, and a peer that left", async () => {

@@ -119,7 +119,7 @@ describe("admin API on a 2-worker cluster", () => {
     expect((shown.body["members"] as { fingerprint: string }[]).map((member) => member.fingerprint)).toEqual([a.fingerprint, b.fingerprint]);
 
     const described = await call("GET", `/admin/peers/${b.fingerprint}`);
-    expect(described.body).toMatchObject({ fingerprint: b.fingerprint, alias: b.alias, node_id: w1, meta: {} });
+    expect(described.body).toMatchObject({ fingerprint: b.fingerprint, alias: b.alias, node_id: w1, meta: {}, verified: false });
     expect(described.body["scopes"]).toEqual(
       [
         { name: namespace, room: false, app_type: "game" },

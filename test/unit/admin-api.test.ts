@@ -175,6 +175,7 @@ describe("the admin API", () => {
       node_id: "node-7",
       connection_id: "conn-a",
       meta: { seat: "a" },
+      verified: false,
       scopes: [{ name: "lobby", room: false, app_type: "chat" }],
     });
     expect(await call("GET", "/admin/peers/nobody")).toMatchObject({ status: 404, body: { error: "peer is not registered" } });

@@ -248,7 +248,7 @@ export class MemoryStore implements StateStore {
     const scopes = [...peer.scopes]
       .map(([name, appType]) => ({ name, room: this.scopes.get(name)?.room !== undefined, app_type: appType }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId: peer.nodeId, meta: peer.meta, scopes };
+    return { fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId: peer.nodeId, meta: peer.meta, verified: peer.verified, scopes };
   }
 
   private resolveSync(to: string): Peer | undefined {

@@ -372,7 +372,7 @@ return page(name, limit, offset)
   // fp -> false, or {alias, conn, node, metaJson, {name, isRoom (1|0), appType, ...}}
   psPeer: `
 local fp = ARGV[1]
-local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'meta')
+local peer = redis.call('HMGET', k('peer', fp), 'alias', 'conn', 'node', 'meta', 'verified')
 if not peer[1] then return false end
 local scopes = {}
 local joined = redis.call('HGETALL', k('scopes', fp))
@@ -381,7 +381,7 @@ for i = 1, #joined, 2 do
   scopes[#scopes + 1] = redis.call('EXISTS', k('room', joined[i]))
   scopes[#scopes + 1] = joined[i + 1]
 end
-return {peer[1], peer[2], peer[3], peer[4] or '{}', scopes}
+return {peer[1], peer[2], peer[3], peer[4] or '{}', scopes, peer[5] or '0'}
 `,
 
   // id, banJson, expiresAt, now -> 1

@@ -195,15 +195,15 @@ export class RedisStore implements StateStore {
   }
 
   async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
-    const found = (await this.run("psPeer", fingerprint)) as [string, string, string, string, (string | number)[]] | null;
+    const found = (await this.run("psPeer", fingerprint)) as [string, string, string, string, (string | number)[], string] | null;
     if (found === null) return undefined;
-    const [alias, connectionId, nodeId, meta, flat] = found;
+    const [alias, connectionId, nodeId, meta, flat, verified] = found;
     const scopes: PeerScope[] = [];
     for (let index = 0; index + 2 < flat.length; index += 3) {
       scopes.push({ name: String(flat[index]), room: Number(flat[index + 1]) === 1, app_type: String(flat[index + 2]) });
     }
     scopes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return { fingerprint, alias, connectionId, nodeId, meta: JSON.parse(meta) as Meta, scopes };
+    return { fingerprint, alias, connectionId, nodeId, meta: JSON.parse(meta) as Meta, verified: verified === "1", scopes };
   }
 
   async resolveTarget(from: string, to: string): Promise<PeerRecord> {
