@@ -1,12 +1,10 @@
 import type { Socket } from "node:net";
 import type { Config } from "../config/load.ts";
-import { AddressQuota } from "../limits/address-quota.ts";
+import { AddressQuota, QUOTA_REFUSALS } from "../limits/address-quota.ts";
 import { clientAddressResolver, forwardedForOfHead, type ClientAddress } from "../trust/client-address.ts";
 
-const TOO_MANY = "429 Too Many Requests";
-
-/** The router's verdict on a new connection: refused with an HTTP status line, or handed over counted against `address` (none: not counted). */
-export type MachineAdmission = { readonly refuse: string } | { readonly address: string | undefined };
+/** The router's verdict on a new connection: refused with an HTTP status and why, or handed over counted against `address` (none: not counted). */
+export type MachineAdmission = { readonly refuse: { readonly status: number; readonly reason: string } } | { readonly address: string | undefined };
 
 /**
  * The per-address limits of a cluster's whole machine (max_connections_per_ip,
@@ -34,7 +32,8 @@ export class MachineQuota {
     const address = this.clientAddress(socket.remoteAddress, forwardedForOfHead(head));
     if (address === undefined) return { address: undefined };
     const verdict = this.quota.take(address);
-    return verdict === "ok" ? { address } : { refuse: TOO_MANY };
+    // The same answer as one process's connection gate gives.
+    return verdict === "ok" ? { address } : { refuse: { status: 429, reason: QUOTA_REFUSALS[verdict] } };
   }
 
   /** A connection counted by `admit` went to `worker`. */

@@ -1,5 +1,7 @@
 import { createHash } from "node:crypto";
+import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import { refusalBody } from "../http/refusal.ts";
 import { systemTimer, type SetTimer } from "../http/request-deadlines.ts";
 import { stopReadingAtHandle } from "../internals/library-internals.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -43,7 +45,7 @@ export interface StickyRouterOptions {
    * over: refused with an HTTP status line, or handed over with the address it was counted against.
    * Default: everything is handed over, uncounted.
    */
-  admit?: (socket: Socket, head: string) => { readonly refuse: string } | { readonly address: string | undefined };
+  admit?: (socket: Socket, head: string) => { readonly refuse: { readonly status: number; readonly reason: string } } | { readonly address: string | undefined };
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -110,7 +112,7 @@ export class StickyRouter {
       socket.removeListener("data", onData);
       socket.removeListener("close", settle);
     };
-    const refuse = (status: string): void => {
+    const refuse = (status: number): void => {
       settle();
       this.refuse(socket, status);
     };
@@ -121,7 +123,7 @@ export class StickyRouter {
       if (needed < 0) {
         const headEnd = buffered.indexOf(HEAD_END);
         if (headEnd < 0) {
-          if (length > MAX_HEAD_BYTES) refuse("431 Request Header Fields Too Large");
+          if (length > MAX_HEAD_BYTES) refuse(431);
           return;
         }
         cancelHead?.();
@@ -129,12 +131,12 @@ export class StickyRouter {
         const head = buffered.subarray(0, headEnd).toString("latin1");
         const body = bodyLength(head);
         if (body === undefined) {
-          refuse("411 Length Required");
+          refuse(411);
           return;
         }
         needed = headEnd + HEAD_END.length + body;
         if (needed > this.options.maxRequestBytes) {
-          refuse("413 Payload Too Large");
+          refuse(413);
           return;
         }
       }
@@ -145,8 +147,8 @@ export class StickyRouter {
       const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
       this.route(socket, this.stopReading(socket, buffered, chunks), session, longLived, head);
     };
-    cancelHead = this.setTimer(() => refuse("408 Request Timeout"), this.options.headerTimeoutMs);
-    cancelRequest = this.setTimer(() => refuse("408 Request Timeout"), this.options.readTimeoutMs);
+    cancelHead = this.setTimer(() => refuse(408), this.options.headerTimeoutMs);
+    cancelRequest = this.setTimer(() => refuse(408), this.options.readTimeoutMs);
     socket.on("data", onData);
     socket.once("close", settle);
   }
@@ -172,12 +174,12 @@ export class StickyRouter {
     const targets = this.options.targets();
     const target = (index === undefined ? undefined : targets.get(index)) ?? this.leastLoaded(targets);
     if (target === undefined) {
-      this.refuse(socket, "503 Service Unavailable");
+      this.refuse(socket, 503, "no worker is ready");
       return;
     }
     const admitted = longLived && head !== undefined ? this.options.admit?.(socket, head) : undefined;
     if (admitted !== undefined && "refuse" in admitted) {
-      this.refuse(socket, admitted.refuse);
+      this.refuse(socket, admitted.refuse.status, admitted.refuse.reason);
       return;
     }
     target.handOff(socket, data, longLived, admitted?.address);
@@ -207,9 +209,12 @@ export class StickyRouter {
     return best[Math.floor(Math.random() * best.length)];
   }
 
-  private refuse(socket: Socket, status: string): void {
-    this.options.logger.debug({ status }, "router refused a connection");
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  /** Answers with an HTTP status, and with a reason as the JSON body the workers' refusals carry too. */
+  private refuse(socket: Socket, status: number, reason?: string): void {
+    this.options.logger.debug({ status, reason }, "router refused a connection");
+    const body = reason === undefined ? "" : refusalBody(status, reason);
+    const type = reason === undefined ? "" : "Content-Type: application/json\r\n";
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     // end() only half-closes: a client that neither reads nor closes its side would keep the socket.
     const cancel = this.setTimer(() => socket.destroy(), REFUSED_LINGER_MS);
     socket.once("close", cancel);

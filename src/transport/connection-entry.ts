@@ -1,4 +1,5 @@
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import { refusalBody } from "../http/refusal.ts";
 import type { Duplex } from "node:stream";
 import { isRefusal, type ConnectionGate, type GateRefusal, type GateVerdict } from "../limits/connection-gate.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -87,6 +88,3 @@ function answer(socket: Duplex, status: GateRefusal["status"] | 404, reason?: st
   const body = reason === undefined ? "" : refusalBody(status, reason);
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
-
-/** The JSON body of a refusal: its status and why. */
-const refusalBody = (status: number, reason: string): string => JSON.stringify({ code: status, message: reason });

@@ -311,6 +311,9 @@ describe("per-address admission (MachineQuota)", () => {
     from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
     const refused = from(target, "10.0.0.1", upgrade());
     expect(refused.status).toBe("429");
+    // With the reason one process's gate gives, as its JSON body.
+    expect(refused.written).toContain("\r\nContent-Type: application/json\r\n");
+    expect(JSON.parse(refused.written.slice(refused.written.indexOf("\r\n\r\n") + 4))).toEqual({ code: 429, message: "too many connections from this address" });
     // A long-polling session's later requests, and other addresses, are not counted against it.
     from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling&sid=w0-abc HTTP/1.1\r\nHost: x\r\n\r\n");
     from(target, "10.0.0.2", upgrade());
