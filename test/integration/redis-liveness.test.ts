@@ -72,19 +72,24 @@ const cutOff = (proxy: TcpProxy): void => {
 };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Nodes A and B beat on one prefix, both lose Redis for longer than the ttl, then B is back. */
+async function cutOffTogetherThenBBack(): Promise<{ a: Awaited<ReturnType<typeof startNode>>; reaped: string[] }> {
+  const prefix = `{lv-${randomUUID().slice(0, 8)}}:`;
+  const reaped: string[] = [];
+  const a = await startNode(prefix, "A", reaped);
+  const b = await startNode(prefix, "B", reaped);
+  await sleep(2 * INTERVAL_MS);
+  cutOff(a.proxy);
+  cutOff(b.proxy);
+  await sleep(TTL_MS + 2 * INTERVAL_MS);
+  b.proxy.retarget(redis.port);
+  await waitFor(() => b.client.status, (status) => status === "ready", { timeoutMs: 2_000, what: "B to reconnect" });
+  return { a, reaped };
+}
+
 describe("nodes cut off from Redis together, past the heartbeat ttl", () => {
   it("the first one back does not take the other for dead while it is back within a ttl", async () => {
-    const prefix = `{lv-${randomUUID().slice(0, 8)}}:`;
-    const reaped: string[] = [];
-    const a = await startNode(prefix, "A", reaped);
-    const b = await startNode(prefix, "B", reaped);
-    await sleep(2 * INTERVAL_MS);
-
-    cutOff(a.proxy);
-    cutOff(b.proxy);
-    await sleep(TTL_MS + 2 * INTERVAL_MS);
-    b.proxy.retarget(redis.port);
-    await waitFor(() => b.client.status, (status) => status === "ready", { timeoutMs: 2_000, what: "B to reconnect" });
+    const { a, reaped } = await cutOffTogetherThenBBack();
     await sleep(TTL_MS / 2);
     a.proxy.retarget(redis.port);
     await waitFor(() => a.client.status, (status) => status === "ready", { timeoutMs: 2_000, what: "A to reconnect" });
@@ -94,17 +99,7 @@ describe("nodes cut off from Redis together, past the heartbeat ttl", () => {
   });
 
   it("one that stays away is removed, a ttl after the other is back", async () => {
-    const prefix = `{lv-${randomUUID().slice(0, 8)}}:`;
-    const reaped: string[] = [];
-    const a = await startNode(prefix, "A", reaped);
-    const b = await startNode(prefix, "B", reaped);
-    await sleep(2 * INTERVAL_MS);
-
-    cutOff(a.proxy);
-    cutOff(b.proxy);
-    await sleep(TTL_MS + 2 * INTERVAL_MS);
-    b.proxy.retarget(redis.port);
-    await waitFor(() => b.client.status, (status) => status === "ready", { timeoutMs: 2_000, what: "B to reconnect" });
+    const { reaped } = await cutOffTogetherThenBBack();
     const backAt = Date.now();
 
     await waitFor(() => reaped, (nodes) => nodes.includes("A"), { timeoutMs: TTL_MS + 4 * INTERVAL_MS, what: "B to remove A" });
