@@ -5,6 +5,7 @@ import { ErrorCode, ProtocolError, badRequest } from "../protocol/errors.ts";
 import { decodeFrame, encodeRefusal, encodeTargeted, type TargetedFrame } from "../protocol/peer-frames.ts";
 import { isAliasName, type BroadcastRequest, type TargetedRequest } from "../protocol/requests.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
+import type { PeerRecord } from "../backends/state-store.ts";
 import type { CoreContext } from "./context.ts";
 import type { Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
@@ -97,7 +98,7 @@ export class Messaging {
     const payloadJson = payloadJsonOf(request);
     if (target.suspended === true) {
       const bodyJson = targetedJson(from, target.fingerprint, payloadJson, ts);
-      await this.ctx.resumption.deliverOrBuffer(target, request.type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson);
+      await this.buffer(target, request.type, bodyJson);
       return undefined;
     }
     const here = this.ctx.sessions.withFingerprint(target.fingerprint);
@@ -143,7 +144,7 @@ export class Messaging {
       const target = await this.ctx.store.resolveTarget(frame.from, peer);
       const bodyJson = targetedJson(frame.from, target.fingerprint, frame.payloadJson, frame.ts);
       if (target.suspended === true) {
-        await this.ctx.resumption.deliverOrBuffer(target, frame.type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson);
+        await this.buffer(target, frame.type, bodyJson);
         return;
       }
       const here = this.ctx.sessions.withFingerprint(target.fingerprint);
@@ -153,6 +154,11 @@ export class Messaging {
     } catch (error) {
       this.refuseToSender(frame, asProtocolError(error));
     }
+  }
+
+  /** A message built as text for a suspended target: into its buffer (or on to where it resumed meanwhile). */
+  private buffer(target: PeerRecord, type: string, bodyJson: string): Promise<void> {
+    return this.ctx.resumption.deliverOrBuffer(target, type, JSON.parse(bodyJson) as ServerBody<"signal">, bodyJson);
   }
 
   private refuseToSender(frame: TargetedFrame, error: ProtocolError): void {
