@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ProtocolError } from "../../src/protocol/errors.ts";
+import type { ProtocolError } from "../../src/protocol/errors.ts";
 import { RedisStore, type RedisStatus, type RedisStoreOptions } from "../../src/backends/redis/redis-store.ts";
 import type { MatchOutcome } from "../../src/backends/state-store.ts";
 import { type RedisServer, startRedisServer } from "../helpers/redis-server.ts";
+import { codeAndTime } from "../helpers/outcome.ts";
 import { storeContract } from "./store.contract.ts";
 
 const uid = (): string => randomBytes(6).toString("hex");
@@ -216,15 +217,6 @@ describe("RedisStore during a Redis outage", () => {
     admin = new Redis(own.url, { lazyConnect: true });
     await admin.connect();
     await admin.call("CLIENT", "PAUSE", String(ms), "ALL");
-  }
-
-  async function codeAndTime(call: Promise<unknown>): Promise<{ code: unknown; elapsed: number }> {
-    const started = Date.now();
-    const error: unknown = await call.then(
-      () => undefined,
-      (reason: unknown) => reason,
-    );
-    return { code: error instanceof ProtocolError ? error.code : error, elapsed: Date.now() - started };
   }
 
   it("rejects calls with 503 quickly while Redis is down, and works again once it is back (reporting the lost state)", async () => {
