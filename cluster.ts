@@ -23,5 +23,5 @@ if (role.kind === "single") {
 } else if (role.kind === "primary") {
   await runPrimary(config, role.workers, logger.child({ role: "primary" }));
 } else {
-  await runWorker(config, role.index, logger.child({ worker: role.index }));
+  await runWorker(config, role.index, role.workers, logger.child({ worker: role.index }));
 }

@@ -1,35 +1,31 @@
-import type { Socket } from "node:net";
 import type { Config } from "../config/load.ts";
 import { AddressQuota, QUOTA_REFUSALS } from "../limits/address-quota.ts";
-import { clientAddressResolver, forwardedForOfHead, type ClientAddress } from "../trust/client-address.ts";
 
-/** The router's verdict on a new connection: refused with an HTTP status and why, or handed over counted against `address` (none: not counted). */
+/** The verdict on a new connection: refused with an HTTP status and why, or let in counted against `address` (none: not counted). */
 export type MachineAdmission = { readonly refuse: { readonly status: number; readonly reason: string } } | { readonly address: string | undefined };
 
 /**
  * The per-address limits of a cluster's whole machine (max_connections_per_ip,
- * connection_rate_per_ip / connection_burst_per_ip), kept by the primary: its router sees every
- * connection before any worker does. It counts each new connection that will stay (a WebSocket
- * upgrade, a new Engine.IO session) as it hands it to a worker, or refuses it there with 429; the
- * worker reports each counted connection's end (`quota-release`, see HandOffReceiver), and a worker
- * that dies releases everything it held. Counts and releases are per connection, so the count is
- * exact but for the reports in flight (at most one turn of a worker's event loop late). Over TLS the router cannot read requests: it routes by
- * client address, so all of an address's connections reach one worker, which counts them itself.
+ * connection_rate_per_ip / connection_burst_per_ip), kept by the primary: the worker that accepted
+ * a new connection that will stay (a WebSocket upgrade, a new Engine.IO session) asks it before the
+ * connection goes on (`admit`), and it counts the connection or refuses it with 429; the worker
+ * reports each counted connection's end (`quota-release`, see HandOffReceiver), and a worker that
+ * dies releases everything it held. Counts and releases are per connection, so the count is exact
+ * but for the reports in flight (at most one turn of a worker's event loop late). Over TLS only
+ * the worker can read requests: the primary routes by client address, so all of an address's
+ * connections reach one worker, which counts them itself.
  */
 export class MachineQuota {
   private readonly quota: AddressQuota;
-  private readonly clientAddress: ClientAddress;
   /** Per worker (its cluster id, unique per fork): what it holds, by address, to release if it dies. */
   private readonly held = new Map<number, Map<string, number>>();
 
-  constructor(config: Pick<Config, "maxConnectionsPerIp" | "connectionRatePerIp" | "connectionBurstPerIp" | "trustedProxies">, now: () => number) {
+  constructor(config: Pick<Config, "maxConnectionsPerIp" | "connectionRatePerIp" | "connectionBurstPerIp">, now: () => number) {
     this.quota = new AddressQuota({ maxConnections: config.maxConnectionsPerIp, ratePerSec: config.connectionRatePerIp, burst: config.connectionBurstPerIp, now });
-    this.clientAddress = clientAddressResolver(config.trustedProxies);
   }
 
-  /** Decides a new long-lived connection from its socket and request head (latin1); "ok" counts it, to be given to `handedOff`. */
-  admit(socket: Socket, head: string): MachineAdmission {
-    const address = this.clientAddress(socket.remoteAddress, forwardedForOfHead(head));
+  /** Decides a new long-lived connection of client `address` (none: let in uncounted); "ok" counts it, to be given to `handedOff`. */
+  admit(address: string | undefined): MachineAdmission {
     if (address === undefined) return { address: undefined };
     const verdict = this.quota.take(address);
     // The same answer as one process's connection gate gives.

@@ -1,11 +1,11 @@
 import cluster, { type Worker } from "node:cluster";
 import { rmSync } from "node:fs";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createNetServer, Socket, type AddressInfo, type Server as NetServer } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
-import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage } from "../internals/library-internals.ts";
+import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage, stopReadingAtHandle } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
 import { ADDRESS_PREFIX, addressRegistrations, createMemoryRegistrationLimiter } from "../backends/registration-limiter.ts";
 import { Shutdown } from "../process/shutdown.ts";
@@ -15,7 +15,7 @@ import { MachineScrape } from "../observability/prometheus-cluster.ts";
 import { metricsRoute } from "../admin/metrics-route.ts";
 import { adminApiRoutes } from "../admin/admin-api-route.ts";
 import { adminListener, listenAdminOrExit } from "../process/observability.ts";
-import { exhaustive, workerToPrimaryGuard, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
+import { exhaustive, workerToPrimaryGuard, type AdmittedMessage, type ForwardMessage, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
 import type { Sender } from "../backends/cluster/channel.ts";
 import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
@@ -31,8 +31,10 @@ interface WorkerSlot {
   ready: boolean;
   /** Connections the worker reported, plus long-lived hand-offs it had not yet received then. */
   load: number;
-  /** Long-lived connections handed to the worker so far. */
+  /** Long-lived connections handed to the worker (or admitted for it) so far. */
   longLivedSent: number;
+  /** The port its own acceptor listens on (plain HTTP). */
+  port: number | undefined;
 }
 
 /** Restarts of one slot closer together than this are delayed, so a crash loop cannot spin. */
@@ -112,6 +114,11 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   });
   for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => shutdown.signal(signal));
 
+  const tls = config.tlsCert !== "";
+  // Over plain HTTP the workers accept connections themselves, on one listening socket the cluster
+  // module shares with each of them (see WorkerAcceptor); set before the first setupPrimary, which
+  // freezes it.
+  if (!tls) cluster.schedulingPolicy = cluster.SCHED_NONE;
   setupClusterAdapterPrimary();
   // Advanced serialization keeps Buffers intact over IPC (a hand-off carries the bytes the router read).
   cluster.setupPrimary({ serialization: "advanced" });
@@ -126,7 +133,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   const fork = (index: number): void => {
     if (shutdown.stopping) return; // a replacement scheduled before the shutdown began
     lastStart.set(index, Date.now());
-    const worker = cluster.fork(workerEnv(index));
+    const worker = cluster.fork(workerEnv(index, workerCount));
     const slot: WorkerSlot = {
       index,
       worker,
@@ -134,6 +141,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       ready: false,
       load: 0,
       longLivedSent: 0,
+      port: undefined,
       link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message, logger) },
     };
     slots.set(index, slot);
@@ -141,7 +149,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
     const adapters = new Map<string, string>();
     const fromWorker = workerToPrimaryGuard((ps, problem) => logger.warn({ worker: index, ps, problem }, "dropped a malformed message from a worker"));
-    worker.on("message", (message: unknown) => {
+    worker.on("message", (message: unknown, handle: unknown) => {
       if (isClusterAdapterMessage(message)) adapters.set(message.uid, message.nsp);
       if (!fromWorker(message)) return;
       switch (message.ps) {
@@ -157,7 +165,20 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         case "limits-batch":
           limits.receive(slot.link, message);
           break;
+        case "admit":
+          slot.link.send(admit(slot, message.id, message.address ?? undefined));
+          break;
+        case "forward":
+          forward(message, handle);
+          break;
+        case "cannot-listen":
+          if (shutdown.stopping) break;
+          console.error(`cannot listen on ${config.host}:${config.port}: ${message.message}`);
+          for (const other of slots.values()) other.worker.process.kill("SIGKILL");
+          process.exit(1);
+          break;
         case "ready":
+          slot.port = message.port;
           slot.nodeId = message.nodeId;
           slot.ready = true;
           // `workerPid`: every line has the primary's own `pid` already.
@@ -219,6 +240,64 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     for (const slot of slots.values()) load += slot.load;
     return load;
   };
+  /**
+   * Places a new long-lived connection a worker accepted: counted against its client address (or
+   * refused, 429), and given to the worker that accepted it unless that one holds more than its
+   * share (a tenth over the least loaded's, exactly the least loaded while loads are small): then
+   * to the least loaded, which the accepting worker forwards it to.
+   */
+  const admit = (landed: WorkerSlot, id: number, address: string | undefined): AdmittedMessage => {
+    const verdict = quota.admit(address);
+    if ("refuse" in verdict) return { ps: "admitted", id, refuse: verdict.refuse };
+    let least = landed;
+    let total = 0;
+    let ready = 0;
+    for (const slot of slots.values()) {
+      if (!slot.ready) continue;
+      total += slot.load;
+      ready++;
+      if (slot.load < least.load || !least.ready) least = slot;
+    }
+    const slack = Math.floor(total / Math.max(ready, 1) / 10);
+    const to = landed.ready && landed.load <= least.load + slack ? landed : least;
+    // Taken before this connection counts, over every worker's connections (see limits/admission.ts).
+    const full = total >= config.maxPeers;
+    to.load++;
+    to.longLivedSent++;
+    if (verdict.address === undefined) return { ps: "admitted", id, to: to.index, full };
+    quota.handedOff(to.worker.id, verdict.address);
+    return { ps: "admitted", id, to: to.index, full, quota: verdict.address };
+  };
+  /**
+   * Moves a connection a worker accepted to the worker it belongs to (a session's owner, or where
+   * `admit` placed it). Without a socket it was lost on the way: what `admit` counted is released.
+   */
+  const forward = (message: ForwardMessage, handle: unknown): void => {
+    const slot = slots.get(message.to);
+    const socket = handle instanceof Socket ? handle : undefined;
+    if (socket === undefined || slot === undefined || !slot.ready) {
+      socket?.destroy();
+      if (message.longLived && slot !== undefined) {
+        slot.load--;
+        slot.longLivedSent--;
+      }
+      if (message.quota !== undefined) quota.released(slot?.worker.id, [message.quota]);
+      return;
+    }
+    // Node starts reading a socket it receives: stopped at once, or the primary would take (and,
+    // handing it on, lose) what the client sends while the next worker acknowledges it.
+    socket.pause();
+    const read: Buffer[] = [Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength)];
+    for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) read.push(chunk);
+    stopReadingAtHandle(socket);
+    const data = read.length === 1 ? message.data : Buffer.concat(read);
+    const handOff: HandOff = { ps: "connection", data, longLived: message.longLived, full: message.full, ...(message.quota === undefined ? {} : { quota: message.quota }) };
+    slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
+      if (!error) return;
+      socket.destroy();
+      if (message.quota !== undefined) quota.released(slot.worker.id, [message.quota]);
+    });
+  };
   const readyTargets = (): ReadonlyMap<number, RouteTarget> => {
     const targets = new Map<number, RouteTarget>();
     for (const slot of slots.values()) {
@@ -249,32 +328,38 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   await waitFor(() => shutdown.stopping || [...slots.values()].filter((slot) => slot.ready).length === workerCount, 30_000);
   if (shutdown.stopping) return;
 
-  const router = new StickyRouter({
-    tls: config.tlsCert !== "",
-    maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
-    headerTimeoutMs: config.headerTimeoutMs,
-    readTimeoutMs: config.readTimeoutMs,
-    slots: workerCount,
-    targets: readyTargets,
-    logger,
-    admit: (socket, head) => quota.admit(socket, head),
-  });
-  const server = (listener = createNetServer({ pauseOnConnect: config.tlsCert !== "" }, (socket) => router.accept(socket)));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, () => resolve());
-  }).catch((error: unknown) => {
-    console.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
-    for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
-    process.exit(1);
-  });
-  // A shutdown that began while the listener was starting closed it too early to take effect.
-  if (shutdown.stopping) {
-    server.close();
-    return;
+  if (tls) {
+    // The primary cannot read TLS requests: it routes each connection unread by client address.
+    const router = new StickyRouter({
+      tls: true,
+      maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
+      headerTimeoutMs: config.headerTimeoutMs,
+      readTimeoutMs: config.readTimeoutMs,
+      slots: workerCount,
+      targets: readyTargets,
+      logger,
+    });
+    const server = (listener = createNetServer({ pauseOnConnect: true }, (socket) => router.accept(socket)));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.host, () => resolve());
+    }).catch((error: unknown) => {
+      console.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+      for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");
+      process.exit(1);
+    });
+    // A shutdown that began while the listener was starting closed it too early to take effect.
+    if (shutdown.stopping) {
+      server.close();
+      return;
+    }
+    const address = server.address() as AddressInfo;
+    logListening(logger, { host: address.address, port: address.port, workers: workerCount, tls });
+  } else {
+    // Every worker listens already (it reports ready once it does), all on one port.
+    const port = [...slots.values()].find((slot) => slot.port !== undefined)?.port ?? config.port;
+    logListening(logger, { host: config.host, port, workers: workerCount, tls });
   }
-  const address = server.address() as AddressInfo;
-  logListening(logger, { host: address.address, port: address.port, workers: workerCount, tls: config.tlsCert !== "" });
   if (admin === undefined) return;
   await listenAdminOrExit(admin, config, logger, () => {
     for (const slot of slots.values()) slot.worker.process.kill("SIGKILL");

@@ -16,10 +16,16 @@ export interface RouteTarget {
   /**
    * Sends a socket with the bytes already read from it; the worker replays them (hand-off.ts).
    * `longLived` marks a connection that will stay (an upgrade or a new session); `quota`, the client
-   * address `admit` counted it against, if it did.
+   * address `place` counted it against, if it did; `full`, the machine's max_peers verdict when
+   * `place` gave one (otherwise the target decides).
    */
-  handOff(socket: Socket, data: Buffer, longLived: boolean, quota?: string): void;
+  handOff(socket: Socket, data: Buffer, longLived: boolean, quota?: string, full?: boolean): void;
 }
+
+/** Where `place` puts a new long-lived connection: refused with an HTTP status and why, or handed to the target `index`. */
+export type Placement =
+  | { readonly refuse: { readonly status: number; readonly reason: string } }
+  | { readonly index: number; readonly quota: string | undefined; readonly full: boolean };
 
 export interface StickyRouterOptions {
   /** With TLS the router cannot read requests: it routes by client address instead. */
@@ -41,11 +47,12 @@ export interface StickyRouterOptions {
   /** Runs `callback` after `ms` and returns what cancels it. Default: setTimeout; tests pass a fake clock. */
   setTimer?: SetTimer;
   /**
-   * Decides each long-lived connection whose request was read (not over TLS) before it is handed
-   * over: refused with an HTTP status line, or handed over with the address it was counted against.
-   * Default: everything is handed over, uncounted.
+   * Places each new long-lived connection whose request was read (not over TLS): refused with an
+   * HTTP status, or handed to the target it names, counted against a client address or not. A
+   * worker that accepts connections itself asks the primary this way. The socket waits, not
+   * reading, for the answer; a rejection answers 503. Default: the least loaded target, uncounted.
    */
-  admit?: (socket: Socket, head: string) => { readonly refuse: { readonly status: number; readonly reason: string } } | { readonly address: string | undefined };
+  place?: (socket: Socket, head: string) => Promise<Placement>;
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -171,18 +178,36 @@ export class StickyRouter {
   }
 
   private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean, head?: string): void {
+    if (longLived && head !== undefined && this.options.place !== undefined) {
+      this.place(this.options.place, socket, data, head);
+      return;
+    }
     const targets = this.options.targets();
     const target = (index === undefined ? undefined : targets.get(index)) ?? this.leastLoaded(targets);
     if (target === undefined) {
       this.refuse(socket, 503, "no worker is ready");
       return;
     }
-    const admitted = longLived && head !== undefined ? this.options.admit?.(socket, head) : undefined;
-    if (admitted !== undefined && "refuse" in admitted) {
-      this.refuse(socket, admitted.refuse.status, admitted.refuse.reason);
-      return;
-    }
-    target.handOff(socket, data, longLived, admitted?.address);
+    target.handOff(socket, data, longLived);
+  }
+
+  private place(place: NonNullable<StickyRouterOptions["place"]>, socket: Socket, data: Buffer, head: string): void {
+    place(socket, head).then(
+      (placement) => {
+        if ("refuse" in placement) {
+          this.refuse(socket, placement.refuse.status, placement.refuse.reason);
+          return;
+        }
+        // Every index the placement can name has a target (the worker's router routes to all slots).
+        const target = this.options.targets().get(placement.index) ?? this.leastLoaded(this.options.targets());
+        if (target === undefined) this.refuse(socket, 503, "no worker is ready");
+        else target.handOff(socket, data, true, placement.quota, placement.full);
+      },
+      (error: unknown) => {
+        this.options.logger.debug({ err: error }, "no placement for a connection");
+        this.refuse(socket, 503, "the cluster primary did not answer");
+      },
+    );
   }
 
   private bySession(head: string): number | undefined {

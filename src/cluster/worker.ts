@@ -16,6 +16,7 @@ import { createServer, type PeerServer } from "../server.ts";
 import { coalescing, parentChannel } from "../backends/cluster/channel.ts";
 import { DirectLinks } from "../delivery/direct-links.ts";
 import { HandOffReceiver } from "./hand-off.ts";
+import { WorkerAcceptor } from "./worker-acceptor.ts";
 
 /** How long a worker waits for the primary's state store before failing a call with 503. */
 const STORE_CALL_TIMEOUT_MS = 5_000;
@@ -25,6 +26,8 @@ const STORE_CALL_TIMEOUT_MS = 5_000;
  */
 const LIMITS_CALL_TIMEOUT_MS = 1_000;
 const LOAD_REPORT_MS = 1_000;
+/** How long a connection this worker accepted waits for the primary's admission before it is answered 503. */
+const ADMISSION_TIMEOUT_MS = 5_000;
 /**
  * How long a worker whose primary is gone may take to close what it can (tell its peers 1001,
  * close the transports) before it exits. Every call to the primary fails at once by then, so the
@@ -33,8 +36,9 @@ const LOAD_REPORT_MS = 1_000;
 const PRIMARY_LOST_GRACE_MS = 1_000;
 
 /**
- * A cluster worker: a full server that does not listen. The primary hands it connections
- * (HandOffReceiver replays the bytes the router read). With the local broker the state lives in a
+ * A cluster worker: a full server. Over plain HTTP it accepts connections on the machine's port
+ * itself (WorkerAcceptor: the primary places new long-lived ones and moves those another worker
+ * owns); over TLS the primary hands it connections (HandOffReceiver replays the bytes read, if any). With the local broker the state lives in a
  * replica of the primary's store and every message for another worker of the machine takes a
  * direct link (the cluster adapter carries only server-side events); with Redis, the worker is a
  * node of its own (Redis store and adapter) and reaches the others through Redis, like any node.
@@ -45,7 +49,7 @@ const PRIMARY_LOST_GRACE_MS = 1_000;
  * channel to the primary closes, whatever the shutdown's state, every call to the primary fails at
  * once and the worker exits within PRIMARY_LOST_GRACE_MS.
  */
-export async function runWorker(config: Config, index: number, logger: Logger): Promise<void> {
+export async function runWorker(config: Config, index: number, workers: number, logger: Logger): Promise<void> {
   const machine = `${hostname()}-${process.ppid}`;
   const nodeId = `${machine}.w${index}-${process.pid}-${randomBytes(3).toString("hex")}`;
   // The primary's scrapes are answered from the start: a worker never leaves one waiting. The
@@ -64,6 +68,26 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   // The ends of connections the primary counted per address, those of one turn in one message.
   const released = coalescing<string>((addresses) => channel.send({ ps: "quota-release", addresses }));
   const handOffs = new HandOffReceiver(released);
+  // Over plain HTTP every worker accepts connections itself; over TLS the primary routes them.
+  const acceptor =
+    config.tlsCert === ""
+      ? new WorkerAcceptor({
+          index,
+          workers,
+          config,
+          handOffs,
+          logger,
+          callTimeoutMs: ADMISSION_TIMEOUT_MS,
+          send: (message) => channel.send(message),
+          sendSocket: (message, socket, done) => {
+            if (!process.connected) {
+              done(new Error("the channel to the primary is closed"));
+              return;
+            }
+            process.send?.(message, socket, { keepOpen: false }, (error: Error | null) => done(error));
+          },
+        })
+      : undefined;
   const server: PeerServer = orExitOnLibraryMismatch(() =>
     createServer(config, {
       logger,
@@ -93,7 +117,10 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   // A stop that comes before the server has started closes it once started (close waits for start).
   const shutdown = new Shutdown({
     deadlineMs: config.shutdownTimeoutMs,
-    close: () => server.close(),
+    close: () => {
+      acceptor?.close("the worker is stopping");
+      return server.close();
+    },
     exit: (code) => process.exit(code),
     logger,
   });
@@ -117,6 +144,9 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
       case "connection":
         handOffs.receive(message, handle);
         break;
+      case "admitted":
+        acceptor?.receive(message);
+        break;
       case "stop":
         shutdown.begin("the primary is stopping");
         break;
@@ -134,6 +164,7 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   channel.onClose(() => {
     logger.warn({ graceMs: PRIMARY_LOST_GRACE_MS }, "the channel to the primary closed");
     cluster?.primaryGone();
+    acceptor?.close("the cluster primary is gone");
     shutdown.limit(PRIMARY_LOST_GRACE_MS, "the cluster primary is gone");
   });
   // A write to a channel the primary just closed (EPIPE), by Node's cluster module itself (closing
@@ -145,6 +176,16 @@ export async function runWorker(config: Config, index: number, logger: Logger): 
   await directLinks?.listen();
   await startOrExit(server, config, logger);
   if (shutdown.stopping) return;
-  channel.send({ ps: "ready", nodeId });
+  let port: number | undefined;
+  if (acceptor !== undefined) {
+    try {
+      port = await acceptor.listen();
+    } catch (error) {
+      // Every worker would fail the same way: the primary stops the machine.
+      channel.send({ ps: "cannot-listen", message: (error as Error).message });
+      return;
+    }
+  }
+  channel.send(port === undefined ? { ps: "ready", nodeId } : { ps: "ready", nodeId, port });
   setInterval(() => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }), LOAD_REPORT_MS).unref();
 }

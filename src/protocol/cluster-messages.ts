@@ -125,6 +125,48 @@ export interface HandOff {
   quota?: string;
 }
 
+/** Why the primary refused a connection a worker accepted: the HTTP status and reason it is answered with. */
+export interface AdmissionRefusal {
+  status: number;
+  reason: string;
+}
+
+/**
+ * A worker accepted a new long-lived connection itself (an upgrade or a new Engine.IO session) and
+ * asks the primary whether it may stay: the machine's per-address limits and max_peers are counted
+ * for the whole machine, and the primary keeps the workers' loads even. `address`: the client
+ * address the connection counts against (null: none). Answered by one `admitted` with the same id.
+ */
+export interface AdmitMessage {
+  ps: "admit";
+  id: number;
+  address: string | null;
+}
+
+/**
+ * The primary's answer to an `admit`: refused (the worker answers the status and closes), or let in
+ * and counted for the worker `to` (the one asking, or a less loaded one the asking worker forwards it
+ * to), with whether the machine held max_peers connections before it and the address it was counted
+ * against (reported back with `quota-release` when it ends).
+ */
+export type AdmittedMessage =
+  | { ps: "admitted"; id: number; refuse: AdmissionRefusal }
+  | { ps: "admitted"; id: number; to: number; full: boolean; quota?: string };
+
+/**
+ * A connection a worker accepted that belongs to another worker, sent with the socket handle: an
+ * Engine.IO session's request for the worker that owns the session, or a new connection the primary
+ * placed there (`admitted`). The primary hands it to worker `to` as a HandOff with the same fields.
+ */
+export interface ForwardMessage {
+  ps: "forward";
+  to: number;
+  data: Uint8Array;
+  longLived: boolean;
+  full: boolean;
+  quota?: string;
+}
+
 /**
  * A request to the admin API (src/admin/admin-api.ts) that the primary's admin listener received,
  * for one worker to answer with the deployment's state: answered by one `admin-response` with the
@@ -152,8 +194,15 @@ export type WorkerToPrimary =
   | StoreRequest
   | LimitsCalls
   | AdminResponseMessage
-  /** The worker is serving: the router may hand it connections. */
-  | { ps: "ready"; nodeId: string }
+  | AdmitMessage
+  | ForwardMessage
+  /** The worker's acceptor could not listen on the machine's port (in use, say): the machine cannot serve. */
+  | { ps: "cannot-listen"; message: string }
+  /**
+   * The worker is serving: the router may hand it connections. `port`: the port its own acceptor
+   * listens on, when the workers accept connections themselves (the machine's port).
+   */
+  | { ps: "ready"; nodeId: string; port?: number }
   /**
    * The worker's open connections (raw and Engine.IO, registered or not), reported every second,
    * and how many long-lived hand-offs it has received so far: the primary adds those it sent since
@@ -179,6 +228,7 @@ export type PrimaryToWorker =
    */
   | { ps: "stop" }
   | AdminRequestMessage
+  | AdmittedMessage
   | HandOff;
 
 /** Told of each message a guard drops: its `ps` and what is wrong with it. */
@@ -340,6 +390,15 @@ const checkLimitsResult: Check = (message) => {
     ? undefined
     : "value is not a verdict, a saved budget or null";
 };
+/** The fields a HandOff and a ForwardMessage share. */
+const checkHandOffFields: Check = (message) =>
+  message.data instanceof Uint8Array &&
+  typeof message.longLived === "boolean" &&
+  typeof message.full === "boolean" &&
+  (message.quota === undefined || typeof message.quota === "string")
+    ? undefined
+    : "a hand-off needs data, longLived and full";
+
 const LIMITS_RESULTS = table<LimitsResult>({ "limits-result": checkLimitsResult });
 
 const CALLS = table<CallMessage>({ call: checkCall });
@@ -351,7 +410,12 @@ const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
   batch: (message) => items(message.messages, CALLS),
   ...limitsRequestChecks,
   "limits-batch": (message) => items(message.messages, LIMITS_REQUESTS),
-  ready: (message) => (typeof message.nodeId === "string" ? undefined : "nodeId is not a string"),
+  ready: (message) =>
+    typeof message.nodeId === "string" && (message.port === undefined || typeof message.port === "number") ? undefined : "nodeId is not a string",
+  "cannot-listen": (message) => (typeof message.message === "string" ? undefined : "message is not a string"),
+  admit: (message) => hasId(message) ?? (message.address === null || typeof message.address === "string" ? undefined : "address is not a string or null"),
+  forward: (message) =>
+    typeof message.to === "number" && checkHandOffFields(message) === undefined ? undefined : "a forward needs to, data, longLived and full",
   load: (message) =>
     typeof message.connections === "number" && typeof message.handOffs === "number" ? undefined : "connections and handOffs are not numbers",
   "quota-release": (message) =>
@@ -379,11 +443,14 @@ const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
     (typeof message.method === "string" && typeof message.path === "string" && typeof message.body === "string"
       ? undefined
       : "an admin request needs a method, a path and a body"),
-  connection: (message) =>
-    message.data instanceof Uint8Array &&
-    typeof message.longLived === "boolean" &&
-    typeof message.full === "boolean" &&
-    (message.quota === undefined || typeof message.quota === "string")
+  connection: checkHandOffFields,
+  admitted: (message) => {
+    const wrong = hasId(message);
+    if (wrong !== undefined) return wrong;
+    const refuse = message.refuse;
+    if (refuse !== undefined) return isObject(refuse) && typeof refuse.status === "number" && typeof refuse.reason === "string" ? undefined : "refuse needs a status and a reason";
+    return typeof message.to === "number" && typeof message.full === "boolean" && (message.quota === undefined || typeof message.quota === "string")
       ? undefined
-      : "a hand-off needs data, longLived and full",
+      : "an admission needs to and full";
+  },
 });

@@ -65,6 +65,9 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
   },
   "admin-response": { ps: "admin-response", id: 10, status: 204, body: "" },
   "quota-release": { ps: "quota-release", addresses: ["127.0.0.2", "::1"] },
+  admit: { ps: "admit", id: 12, address: "127.0.0.2" },
+  forward: { ps: "forward", to: 1, data: new Uint8Array([71, 69, 84]), longLived: true, full: false, quota: "127.0.0.2" },
+  "cannot-listen": { ps: "cannot-listen", message: "listen EADDRINUSE" },
 };
 
 const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { ps: K }> } = {
@@ -93,6 +96,7 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   stop: { ps: "stop" },
   "admin-request": { ps: "admin-request", id: 9, method: "GET", path: "/admin/bans", body: "" },
   connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false, quota: "127.0.0.2" },
+  admitted: { ps: "admitted", id: 10, to: 1, full: false, quota: "127.0.0.2" },
 };
 
 /** Messages of others on the same IPC channel, and values that are no message at all: ignored, never reported. */

@@ -3,7 +3,8 @@ import type { Socket } from "node:net";
 import { pino } from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
 import { MachineQuota } from "../../src/cluster/machine-quota.ts";
-import { REFUSED_LINGER_MS, StickyRouter, type RouteTarget, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
+import { REFUSED_LINGER_MS, StickyRouter, type Placement, type RouteTarget, type StickyRouterOptions } from "../../src/cluster/sticky-router.ts";
+import { clientAddressResolver, forwardedForOfHead } from "../../src/trust/client-address.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
 
 const HEADER_TIMEOUT_MS = 1_000;
@@ -288,63 +289,73 @@ describe("refusals", () => {
 describe("per-address admission (MachineQuota)", () => {
   const upgrade = (forwardedFor?: string): string =>
     `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${forwardedFor === undefined ? "" : `X-Forwarded-For: ${forwardedFor}\r\n`}\r\n`;
-  const limits = { maxConnectionsPerIp: 2, connectionRatePerIp: 100, connectionBurstPerIp: 100, trustedProxies: [] as string[] };
+  const limits = { maxConnectionsPerIp: 2, connectionRatePerIp: 100, connectionBurstPerIp: 100 };
 
-  /** A router whose hand-offs record the address each was counted against. */
-  function counting(quota: MachineQuota): { router: StickyRouter; counted: (string | undefined)[] } {
+  /**
+   * A router placing as a worker's acceptor does (the client address from the socket and the head,
+   * the verdict from the machine's quota), whose hand-offs record the address each was counted against.
+   */
+  function counting(quota: MachineQuota, trustedProxies: string[] = []): { router: StickyRouter; counted: (string | undefined)[] } {
     const counted: (string | undefined)[] = [];
+    const clientAddress = clientAddressResolver(trustedProxies);
     const targets = (): ReadonlyMap<number, RouteTarget> => new Map([[0, { index: 0, load: 0, handOff: (_socket, _data, _longLived, address) => counted.push(address) }]]);
-    return { router: router({ targets, admit: (socket, head) => quota.admit(socket, head) }), counted };
+    const place = async (socket: Socket, head: string): Promise<Placement> => {
+      const verdict = quota.admit(clientAddress(socket.remoteAddress, forwardedForOfHead(head)));
+      return "refuse" in verdict ? verdict : { index: 0, quota: verdict.address, full: false };
+    };
+    return { router: router({ targets, place }), counted };
   }
-  const from = (target: StickyRouter, address: string, request: string): FakeSocket => {
+  /** A request from `address`, once its placement is answered. */
+  const from = async (target: StickyRouter, address: string, request: string): Promise<FakeSocket> => {
     const socket = new FakeSocket();
     socket.remoteAddress = address;
     target.accept(socket as unknown as Socket);
     socket.send(request);
+    await new Promise((settled) => setImmediate(settled));
     return socket;
   };
 
-  it("counts long-lived connections per address for the machine and refuses one over the cap with 429, unhanded", () => {
+  it("counts long-lived connections per address for the machine and refuses one over the cap with 429, unhanded", async () => {
     const quota = new MachineQuota(limits, () => clock.now);
     const { router: target, counted } = counting(quota);
-    from(target, "::ffff:10.0.0.1", upgrade());
-    from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
-    const refused = from(target, "10.0.0.1", upgrade());
+    await from(target, "::ffff:10.0.0.1", upgrade());
+    await from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
+    const refused = await from(target, "10.0.0.1", upgrade());
     expect(refused.status).toBe("429");
     // With the reason one process's gate gives, as its JSON body.
     expect(refused.written).toContain("\r\nContent-Type: application/json\r\n");
     expect(JSON.parse(refused.written.slice(refused.written.indexOf("\r\n\r\n") + 4))).toEqual({ code: 429, message: "too many connections from this address" });
     // A long-polling session's later requests, and other addresses, are not counted against it.
-    from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling&sid=w0-abc HTTP/1.1\r\nHost: x\r\n\r\n");
-    from(target, "10.0.0.2", upgrade());
+    await from(target, "10.0.0.1", "GET /socket.io/?EIO=4&transport=polling&sid=w0-abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    await from(target, "10.0.0.2", upgrade());
     expect(counted).toEqual(["10.0.0.1", "10.0.0.1", undefined, "10.0.0.2"]);
     for (const address of ["10.0.0.1", "10.0.0.1", "10.0.0.2"]) quota.handedOff(7, address);
     // A worker's report frees its connections; a report from a worker gone frees nothing twice.
     quota.released(7, ["10.0.0.1"]);
-    expect(from(target, "10.0.0.1", upgrade()).status).toBeUndefined();
-    expect(from(target, "10.0.0.1", upgrade()).status).toBe("429");
+    expect((await from(target, "10.0.0.1", upgrade())).status).toBeUndefined();
+    expect((await from(target, "10.0.0.1", upgrade())).status).toBe("429");
     quota.workerGone(7);
     quota.released(7, ["10.0.0.1"]);
-    expect(from(target, "10.0.0.1", upgrade()).status).toBeUndefined();
-    expect(from(target, "10.0.0.1", upgrade()).status).toBe("429");
+    expect((await from(target, "10.0.0.1", upgrade())).status).toBeUndefined();
+    expect((await from(target, "10.0.0.1", upgrade())).status).toBe("429");
   });
 
-  it("reads the client address from a trusted proxy's X-Forwarded-For, and ignores an untrusted peer's", () => {
-    const quota = new MachineQuota({ ...limits, maxConnectionsPerIp: 1, trustedProxies: ["10.0.0.0/8"] }, () => clock.now);
-    const { router: target, counted } = counting(quota);
-    from(target, "10.0.0.9", upgrade("198.51.100.1, 203.0.113.5"));
-    expect(from(target, "10.0.0.9", upgrade("203.0.113.5")).status).toBe("429");
-    from(target, "10.0.0.9", upgrade("203.0.113.6"));
-    from(target, "192.0.2.1", upgrade("203.0.113.7"));
-    expect(from(target, "192.0.2.1", upgrade("203.0.113.8")).status).toBe("429");
+  it("reads the client address from a trusted proxy's X-Forwarded-For, and ignores an untrusted peer's", async () => {
+    const quota = new MachineQuota({ ...limits, maxConnectionsPerIp: 1 }, () => clock.now);
+    const { router: target, counted } = counting(quota, ["10.0.0.0/8"]);
+    await from(target, "10.0.0.9", upgrade("198.51.100.1, 203.0.113.5"));
+    expect((await from(target, "10.0.0.9", upgrade("203.0.113.5"))).status).toBe("429");
+    await from(target, "10.0.0.9", upgrade("203.0.113.6"));
+    await from(target, "192.0.2.1", upgrade("203.0.113.7"));
+    expect((await from(target, "192.0.2.1", upgrade("203.0.113.8"))).status).toBe("429");
     expect(counted).toEqual(["203.0.113.5", "203.0.113.6", "192.0.2.1"]);
   });
 
-  it("refuses past the rate, and lets the burst refill", () => {
+  it("refuses past the rate, and lets the burst refill", async () => {
     const quota = new MachineQuota({ ...limits, maxConnectionsPerIp: 100, connectionRatePerIp: 1, connectionBurstPerIp: 2 }, () => clock.now);
     const { router: target } = counting(quota);
-    expect([from(target, "10.0.0.3", upgrade()), from(target, "10.0.0.3", upgrade()), from(target, "10.0.0.3", upgrade())].map((socket) => socket.status)).toEqual([undefined, undefined, "429"]);
+    expect([await from(target, "10.0.0.3", upgrade()), await from(target, "10.0.0.3", upgrade()), await from(target, "10.0.0.3", upgrade())].map((socket) => socket.status)).toEqual([undefined, undefined, "429"]);
     clock.now += 1_000;
-    expect(from(target, "10.0.0.3", upgrade()).status).toBeUndefined();
+    expect((await from(target, "10.0.0.3", upgrade())).status).toBeUndefined();
   });
 });
