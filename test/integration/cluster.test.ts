@@ -133,6 +133,17 @@ describe.each([2, 4])("cluster with %i workers", (count) => {
     expect(list.payload?.["total"]).toBe(1);
   });
 
+  it("serves every long-polling request of a session on its worker, whichever worker accepted the connection", async () => {
+    const handshake = await fetch(`${server.http}/socket.io/?EIO=4&transport=polling`);
+    const open = JSON.parse((await handshake.text()).slice(1)) as { sid: string };
+    // Each request comes on a new connection (the workers answer Connection: close) and lands on
+    // either worker: one the session is not on would answer 400 "Session ID unknown".
+    for (let request = 0; request < 20; request++) {
+      const answer = await fetch(`${server.http}/socket.io/?EIO=4&transport=polling&sid=${open.sid}`, { method: "POST", body: "3" });
+      expect([answer.status, await answer.text()]).toEqual([200, "ok"]);
+    }
+  });
+
   it("completes a polling-first Socket.IO upgrade through the router", async () => {
     for (let round = 0; round < 4; round++) {
       const socket = ioClient(server.http, { transports: ["polling", "websocket"], reconnection: false, forceNew: true });
