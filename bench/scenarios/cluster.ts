@@ -5,10 +5,11 @@ import { payloadTitle, signalParams } from "./signal.ts";
 
 /**
  * One worker vs all workers: the same server, `PEER_WORKERS=1` (one process, no primary) against
- * `PEER_WORKERS=<CPUs>` (the primary routes connections to the workers), both given the same CPUs
+ * `PEER_WORKERS=<CPUs>` (the workers accept connections, the primary places them), both given the same CPUs
  * ("0,1"); the load process runs on CPU 1, so on a 2-core machine it competes with the server and
  * the CPU per operation is the figure to read next to the rates. Ratio = all workers / one worker.
- * Pairs are placed by the primary's router (least connections): the signal cases report how many
+ * Pairs are placed as the primary balances the workers (new connections go to the accepting worker
+ * unless it holds more than its share): the signal cases report how many
  * pairs ended up on two different workers, when the server runs its admin listener
  * (`BENCH_SERVER_OPTIONS='{"metrics_enabled":true}'`; the admin API's GET /admin/stats?detail=peers).
  */

@@ -3,8 +3,8 @@ import { serverTarget } from "../core/targets.ts";
 
 /**
  * 100,000 concurrent peers on one machine: the server's default max_peers, held by a cluster
- * (PEER_WORKERS=6: the primary hands each connection to a worker and keeps no copy, so each
- * worker holds a sixth, well under the 20,000 open files a process may have here). The clients
+ * (PEER_WORKERS=6: the workers accept the connections and the primary keeps their loads even, so
+ * each worker holds about a sixth, well under the 20,000 open files a process may have here). The clients
  * come from 8 load processes and 8 loopback source addresses. Every peer registers and joins a
  * namespace of 100; every 10th is Socket.IO, the others raw /ws. With all of them held, it reads
  * /health and /stats, the RSS of the primary and of each worker, times a ping and a signal

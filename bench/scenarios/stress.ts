@@ -2,14 +2,14 @@ import { SHARED_CORES_METRICS, type Scenario } from "../core/scenario.ts";
 import { serverTarget } from "../core/targets.ts";
 
 /**
- * Stress: 20,000 connections through the cluster primary (PEER_WORKERS=2), a third each over raw
+ * Stress: 20,000 connections to a 2-worker cluster (PEER_WORKERS=2), a third each over raw
  * /ws, Socket.IO WebSocket-only and Socket.IO polling-first with upgrade, 200 being set up at a
  * time over 4 load processes. Each must connect, register (and upgrade) within 10 s; the figure
  * that matters is how many hung (no answer by the deadline): the issue wants zero.
  */
 export const stressScenario: Scenario = {
   name: "stress",
-  summary: "20,000 connections through the cluster primary (2 workers), mixed /ws, Socket.IO websocket and polling-first + upgrade; counts hung ones",
+  summary: "20,000 connections to a 2-worker cluster, mixed /ws, Socket.IO websocket and polling-first + upgrade; counts hung ones",
   defaultRounds: 1,
   cases: (options) => {
     const connections = options.connections ?? (options.quick ? 1_500 : 20_000);
@@ -17,7 +17,7 @@ export const stressScenario: Scenario = {
     return [
       {
         id: "mixed",
-        title: `${connections.toLocaleString("en-US")} connections through the primary, ${workers} workers`,
+        title: `${connections.toLocaleString("en-US")} connections, ${workers} workers`,
         subject: serverTarget({ id: `${workers}-workers`, workers, description: `peer-server, cluster.ts with PEER_WORKERS=${workers}` }),
         baselines: [],
         job: {
