@@ -22,6 +22,7 @@ import { directLinkPath } from "../delivery/direct-links.ts";
 import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
 import { AdminForwarding } from "./admin-forwarding.ts";
 import { MachineQuota } from "./machine-quota.ts";
+import { placeConnection } from "./placement.ts";
 
 interface WorkerSlot {
   index: number;
@@ -242,26 +243,15 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   };
   /**
    * Places a new long-lived connection a worker accepted: counted against its client address (or
-   * refused, 429), and given to the worker that accepted it unless that one holds more than its
-   * share (a tenth over the least loaded's, exactly the least loaded while loads are small): then
-   * to the least loaded, which the accepting worker forwards it to.
+   * refused, 429), and given to a worker (placeConnection): the one that accepted it or, when that
+   * one holds more than its share, the least loaded, which the accepting worker forwards it to.
    */
   const admit = (landed: WorkerSlot, id: number, address: string | undefined): AdmittedMessage => {
     const verdict = quota.admit(address);
     if ("refuse" in verdict) return { ps: "admitted", id, refuse: verdict.refuse };
-    let least = landed;
-    let total = 0;
-    let ready = 0;
-    for (const slot of slots.values()) {
-      if (!slot.ready) continue;
-      total += slot.load;
-      ready++;
-      if (slot.load < least.load || !least.ready) least = slot;
-    }
-    const slack = Math.floor(total / Math.max(ready, 1) / 10);
-    const to = landed.ready && landed.load <= least.load + slack ? landed : least;
+    const { to, machineLoad } = placeConnection(landed, slots.values());
     // Taken before this connection counts, over every worker's connections (see limits/admission.ts).
-    const full = total >= config.maxPeers;
+    const full = machineLoad >= config.maxPeers;
     to.load++;
     to.longLivedSent++;
     if (verdict.address === undefined) return { ps: "admitted", id, to: to.index, full };

@@ -98,6 +98,8 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false, quota: "127.0.0.2" },
   admitted: { ps: "admitted", id: 10, to: 1, full: false, quota: "127.0.0.2" },
 };
+/** The other form of `admitted`: a refusal. */
+const REFUSED_ADMISSION: PrimaryToWorker = { ps: "admitted", id: 11, refuse: { status: 429, reason: "too many connections from this address" } };
 
 /** Messages of others on the same IPC channel, and values that are no message at all: ignored, never reported. */
 const FOREIGN: unknown[] = [
@@ -120,7 +122,7 @@ describe("cluster message guards", () => {
       expect(worker.guard(deserialize(serialize(message))), message.ps).toBe(true);
       expect(primary.guard(message), `${message.ps} is not for a worker`).toBe(false);
     }
-    for (const message of Object.values(FROM_PRIMARY)) {
+    for (const message of [...Object.values(FROM_PRIMARY), REFUSED_ADMISSION]) {
       expect(primary.guard(message), message.ps).toBe(true);
       expect(primary.guard(deserialize(serialize(message))), message.ps).toBe(true);
     }
@@ -183,6 +185,12 @@ describe("cluster message guards", () => {
     ["a ban without its clock", { ps: "call", id: 1, method: "addBan", args: [ARGS.addBan[0]] }],
     ["an admin response without a status", { ps: "admin-response", id: 1, body: "{}" }],
     ["an admin response with a parsed body", { ps: "admin-response", id: 1, status: 200, body: {} }],
+    ["an admission without an id", { ps: "admit", address: "127.0.0.2" }],
+    ["an admission with a numeric address", { ps: "admit", id: 1, address: 2 }],
+    ["a forward without its target", { ps: "forward", data: new Uint8Array(0), longLived: true, full: false }],
+    ["a forward with string data", { ps: "forward", to: 1, data: "GET /", longLived: true, full: false }],
+    ["a listen failure without its message", { ps: "cannot-listen" }],
+    ["ready with a string port", { ps: "ready", nodeId: "n", port: "80" }],
   ];
 
   const badFromPrimary: [string, unknown][] = [
@@ -208,6 +216,10 @@ describe("cluster message guards", () => {
     ["a snapshot without bans", { ps: "snapshot", id: 1, state: { peers: [], scopes: [], queues: [], joinSeq: 0 } }],
     ["an admin request without an id", { ps: "admin-request", method: "GET", path: "/admin/bans", body: "" }],
     ["an admin request without a body", { ps: "admin-request", id: 1, method: "GET", path: "/admin/bans" }],
+    ["a placement without full", { ps: "admitted", id: 1, to: 0 }],
+    ["a placement without its target", { ps: "admitted", id: 1, full: false }],
+    ["a refusal without a reason", { ps: "admitted", id: 1, refuse: { status: 429 } }],
+    ["a placement with a quota that is no address", { ps: "admitted", id: 1, to: 0, full: false, quota: 7 }],
   ];
 
   const dropsOnce = (make: typeof workerToPrimaryGuard | typeof primaryToWorkerGuard, message: unknown): void => {
