@@ -12,10 +12,11 @@ export interface PlacementChoice<T> {
 
 /**
  * The worker a new long-lived connection goes to: the one that accepted it, unless that one is not
- * ready or holds more than its share, that is more than the least loaded ready worker plus a tenth
- * of the average load (rounded down, so exactly the least loaded's while loads are small); then
- * the least loaded ready worker. The slack keeps most connections where the kernel put them (moving
- * one costs two hand-offs) while no worker drifts far from the others; ties stay where they landed.
+ * ready or holds more than its share, that is more than the average load of the ready workers plus
+ * a tenth of it (so, while loads are small, anything above the average); then the least loaded
+ * ready worker. Comparing with the average rather than the least loaded keeps most connections
+ * where the kernel put them (moving one costs two hand-offs through the primary) while no worker
+ * drifts more than a tenth above the others' mean.
  */
 export function placeConnection<T extends PlacementCandidate>(landed: T, workers: Iterable<T>): PlacementChoice<T> {
   let least: T | undefined;
@@ -28,6 +29,6 @@ export function placeConnection<T extends PlacementCandidate>(landed: T, workers
     if (least === undefined || worker.load < least.load) least = worker;
   }
   if (least === undefined) return { to: landed, machineLoad };
-  const slack = Math.floor(machineLoad / ready / 10);
-  return { to: landed.ready && landed.load <= least.load + slack ? landed : least, machineLoad };
+  const average = machineLoad / ready;
+  return { to: landed.ready && landed.load <= average + Math.floor(average / 10) ? landed : least, machineLoad };
 }
