@@ -271,7 +271,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         slot.load--;
         slot.longLivedSent--;
       }
-      if (message.quota !== undefined) quota.released(slot?.worker.id, [message.quota]);
+      // A worker gone released all it held already (workerGone).
+      if (message.quota !== undefined && slot !== undefined) quota.released(slot.worker.id, [message.quota]);
       return;
     }
     // Node starts reading a socket it receives: stopped at once, or the primary would take (and,

@@ -70,7 +70,9 @@ const NEW_SESSION = /^GET [^ ]*[?&]transport=polling/;
 /**
  * Spreads connections over workers, keeping every request of an Engine.IO session on the worker
  * that owns it (long-polling needs that). Engine.IO session ids are minted by each worker with
- * its index as prefix (`w<index>-...`), so routing needs no shared table.
+ * its index as prefix (`w<index>-...`), so routing needs no shared table. It runs in each worker's
+ * own acceptor over plain HTTP (WorkerAcceptor: the targets are that worker and, through the
+ * primary, the others) and in the primary over TLS.
  *
  * Why not @socket.io/sticky's setupPrimary:
  * - it routes on the first chunk read, so a request head split over two TCP reads is routed on a

@@ -38,10 +38,11 @@ const PRIMARY_LOST_GRACE_MS = 1_000;
 /**
  * A cluster worker: a full server. Over plain HTTP it accepts connections on the machine's port
  * itself (WorkerAcceptor: the primary places new long-lived ones and moves those another worker
- * owns); over TLS the primary hands it connections (HandOffReceiver replays the bytes read, if any). With the local broker the state lives in a
- * replica of the primary's store and every message for another worker of the machine takes a
- * direct link (the cluster adapter carries only server-side events); with Redis, the worker is a
- * node of its own (Redis store and adapter) and reaches the others through Redis, like any node.
+ * owns); over TLS the primary hands it connections (HandOffReceiver replays the bytes read, if
+ * any). With the local broker the state lives in a replica of the primary's store and every
+ * message for another worker of the machine takes a direct link (the cluster adapter carries only
+ * server-side events); with Redis, the worker is a node of its own (Redis store and adapter) and
+ * reaches the others through Redis, like any node.
  *
  * Stopping: the primary's `stop` message or a SIGTERM begins the graceful shutdown, bounded by
  * shutdown_timeout; a second SIGTERM during it exits at once. SIGINT is ignored: Ctrl-C reaches the
