@@ -72,8 +72,9 @@ export interface ServerDeps {
    */
   overCapacity?: (request: IncomingMessage) => boolean;
   /**
-   * When given, a cluster primary counts the connections per client address as it hands them over
-   * (the hold it took for this request's connection, if any), and this process counts none itself.
+   * When given, a cluster primary counts the connections per client address as it places or hands
+   * them over (the hold it took for this request's connection, if any), and this process counts
+   * none itself.
    * Default: this process counts its own.
    */
   countedByPrimary?: (request: IncomingMessage) => AddressHold | undefined;

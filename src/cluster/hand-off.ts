@@ -4,11 +4,11 @@ import { AddressHold } from "../limits/address-quota.ts";
 import type { HandOff } from "../protocol/cluster-messages.ts";
 
 /**
- * The worker's end of the router's hand-off (see sticky-router.ts and primary.ts): takes each
- * connection the primary sends with its socket handle (the `connection` message, which the
- * worker's dispatcher passes to `receive`), replays the bytes the router read, and
- * remembers the primary's admission verdict for it. Both ends are ours: the verdict travels with
- * the connection, so `max_peers` holds for the whole machine without a round trip. So does the
+ * The worker's end of a hand-off (see sticky-router.ts and primary.ts): takes each connection the
+ * primary sends with its socket handle (the `connection` message, which the worker's dispatcher
+ * passes to `receive`), or that the worker's own acceptor placed here (worker-acceptor.ts), replays
+ * the bytes read from it, and remembers the primary's admission verdict for it. The verdict
+ * travels with the connection, so `max_peers` holds for the whole machine. So does the
  * per-address count: a connection the primary counted against its client address comes with an
  * AddressHold, which reports the connection's end to the primary (`released`) exactly once.
  */

@@ -106,7 +106,7 @@ export async function runWorker(config: Config, index: number, workers: number, 
       generateSessionId: () => `w${index}-${randomBytes(15).toString("base64url")}`,
       listen: false,
       attach: (_io, httpServer) => handOffs.attach(httpServer),
-      // The primary counts the whole machine as it hands connections over (see HandOffReceiver).
+      // The primary counts the whole machine as it places or hands connections over (see HandOffReceiver).
       overCapacity: (request) => handOffs.isOverCapacity(request),
       // So it does per client address, unless it cannot read the requests (TLS): then it routes each
       // address to one worker, which counts it (MachineQuota).
