@@ -10,13 +10,17 @@ export interface PlacementChoice<T> {
   readonly machineLoad: number;
 }
 
+/** Below this average load a worker may hold nothing above the average: placement is exact. */
+const EXACT_BELOW = 100;
+
 /**
  * The worker a new long-lived connection goes to: the one that accepted it, unless that one is not
  * ready or holds more than its share, that is more than the average load of the ready workers plus
- * a tenth of it (so, while loads are small, anything above the average); then the least loaded
- * ready worker. Comparing with the average rather than the least loaded keeps most connections
- * where the kernel put them (moving one costs two hand-offs through the primary) while no worker
- * drifts more than a tenth above the others' mean.
+ * a tenth of it (while the average is under EXACT_BELOW, anything above the average); then the
+ * least loaded ready worker. Comparing with the average rather than the least loaded keeps most
+ * connections where the kernel put them (moving one costs two hand-offs through the primary) while
+ * no worker drifts more than a tenth above the others' mean; a few connections are spread as
+ * evenly as the least-loaded rule would (a client retrying until it lands on another worker does).
  */
 export function placeConnection<T extends PlacementCandidate>(landed: T, workers: Iterable<T>): PlacementChoice<T> {
   let least: T | undefined;
@@ -30,5 +34,6 @@ export function placeConnection<T extends PlacementCandidate>(landed: T, workers
   }
   if (least === undefined) return { to: landed, machineLoad };
   const average = machineLoad / ready;
-  return { to: landed.ready && landed.load <= average + Math.floor(average / 10) ? landed : least, machineLoad };
+  const slack = average < EXACT_BELOW ? 0 : Math.floor(average / 10);
+  return { to: landed.ready && landed.load <= average + slack ? landed : least, machineLoad };
 }

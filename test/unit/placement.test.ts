@@ -21,6 +21,11 @@ describe("placing a new connection on a worker", () => {
     expect(placeConnection(spread[1]!, spread).to.name).toBe("c");
   });
 
+  it("allows nothing above the average while it is under 100 connections", () => {
+    const workers = [worker("a", 91), worker("b", 90)];
+    expect(placeConnection(workers[0]!, workers).to.name).toBe("b");
+  });
+
   it("lets the accepting worker go a tenth over the average load, no further", () => {
     // Average 1,000: a slack of 100 connections.
     const within = [worker("a", 1_100), worker("b", 1_000), worker("c", 900)];
