@@ -194,9 +194,6 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
           break;
         case "quota-release":
           quota.released(worker.id, message.addresses);
-          // Each is a counted connection that ended here: the load drops now, not at the next
-          // report, so that placement does not go by connections already closed.
-          slot.load = Math.max(0, slot.load - message.addresses.length);
           break;
         default:
           exhaustive(message);
