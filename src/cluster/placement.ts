@@ -10,17 +10,17 @@ export interface PlacementChoice<T> {
   readonly machineLoad: number;
 }
 
-/** Below this average load a worker may hold nothing above the average: placement is exact. */
+/** Below this average load a worker may hold nothing above the least loaded: placement is exact. */
 const EXACT_BELOW = 100;
 
 /**
  * The worker a new long-lived connection goes to: the one that accepted it, unless that one is not
- * ready or holds more than its share, that is more than the average load of the ready workers plus
- * a tenth of it (while the average is under EXACT_BELOW, anything above the average); then the
- * least loaded ready worker. Comparing with the average rather than the least loaded keeps most
- * connections where the kernel put them (moving one costs two hand-offs through the primary) while
- * no worker drifts more than a tenth above the others' mean; a few connections are spread as
- * evenly as the least-loaded rule would (a client retrying until it lands on another worker does).
+ * ready or holds more than its share, that is more than the least loaded ready worker plus a tenth
+ * of the average load (while the average is under EXACT_BELOW, anything more than the least
+ * loaded); then the least loaded ready worker. The slack keeps most connections where the kernel
+ * put them (moving one costs two hand-offs through the primary) while no worker drifts far from
+ * the others; a few connections are spread as the least-loaded rule spreads them (a client
+ * retrying until it lands on another worker does).
  */
 export function placeConnection<T extends PlacementCandidate>(landed: T, workers: Iterable<T>): PlacementChoice<T> {
   let least: T | undefined;
@@ -35,5 +35,5 @@ export function placeConnection<T extends PlacementCandidate>(landed: T, workers
   if (least === undefined) return { to: landed, machineLoad };
   const average = machineLoad / ready;
   const slack = average < EXACT_BELOW ? 0 : Math.floor(average / 10);
-  return { to: landed.ready && landed.load <= average + slack ? landed : least, machineLoad };
+  return { to: landed.ready && landed.load <= least.load + slack ? landed : least, machineLoad };
 }

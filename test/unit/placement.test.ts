@@ -9,29 +9,22 @@ describe("placing a new connection on a worker", () => {
     expect(placeConnection(workers[1]!, workers)).toEqual({ to: workers[1], machineLoad: 9 });
   });
 
-  it("moves it to the least loaded worker when the accepting one holds more than the average while loads are small", () => {
+  it("moves it to the least loaded worker when the accepting one holds any more while loads are small", () => {
     const workers = [worker("a", 1), worker("b", 0)];
     expect(placeConnection(workers[0]!, workers).to.name).toBe("b");
     // Consecutive connections of an idle machine end up on different workers.
     const idle = [worker("a", 0), worker("b", 0)];
     expect(placeConnection(idle[0]!, idle).to.name).toBe("a");
-    // At the average it stays, even above the least loaded.
-    const spread = [worker("a", 2), worker("b", 3), worker("c", 1)];
-    expect(placeConnection(spread[0]!, spread).to.name).toBe("a");
-    expect(placeConnection(spread[1]!, spread).to.name).toBe("c");
+    const spread = [worker("a", 91), worker("b", 92), worker("c", 90)];
+    expect(placeConnection(spread[0]!, spread).to.name).toBe("c");
   });
 
-  it("allows nothing above the average while it is under 100 connections", () => {
-    const workers = [worker("a", 91), worker("b", 90)];
-    expect(placeConnection(workers[0]!, workers).to.name).toBe("b");
-  });
-
-  it("lets the accepting worker go a tenth over the average load, no further", () => {
+  it("lets the accepting worker go a tenth of the average load over the least loaded, no further", () => {
     // Average 1,000: a slack of 100 connections.
-    const within = [worker("a", 1_100), worker("b", 1_000), worker("c", 900)];
+    const within = [worker("a", 1_050), worker("b", 1_000), worker("c", 950)];
     expect(placeConnection(within[0]!, within).to.name).toBe("a");
-    const over = [worker("a", 1_103), worker("b", 999), worker("c", 901)];
-    // Average 1,001: 1,103 is over 1,101.
+    const over = [worker("a", 1_052), worker("b", 1_000), worker("c", 950)];
+    // Average 1,000.7: 1,052 is over 950 + 100.
     expect(placeConnection(over[0]!, over).to.name).toBe("c");
   });
 
