@@ -19,7 +19,7 @@ import { exhaustive, workerToPrimaryGuard, type AdmittedMessage, type ForwardMes
 import type { Sender } from "../backends/cluster/channel.ts";
 import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
-import { StickyRouter, type RouteTarget } from "./sticky-router.ts";
+import { requestReading, StickyRouter, type RouteTarget } from "./sticky-router.ts";
 import { AdminForwarding } from "./admin-forwarding.ts";
 import { MachineQuota } from "./machine-quota.ts";
 import { placeConnection } from "./placement.ts";
@@ -323,9 +323,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     // The primary cannot read TLS requests: it routes each connection unread by client address.
     const router = new StickyRouter({
       tls: true,
-      maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
-      headerTimeoutMs: config.headerTimeoutMs,
-      readTimeoutMs: config.readTimeoutMs,
+      ...requestReading(config),
       slots: workerCount,
       targets: readyTargets,
       logger,

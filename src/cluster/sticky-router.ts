@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import type { Config } from "../config/load.ts";
 import { refusalBody } from "../http/refusal.ts";
 import { systemTimer, type SetTimer } from "../http/request-deadlines.ts";
 import { stopReadingAtHandle } from "../internals/library-internals.ts";
@@ -53,6 +54,11 @@ export interface StickyRouterOptions {
    * reading, for the answer; a rejection answers 503. Default: the least loaded target, uncounted.
    */
   place?: (socket: Socket, head: string) => Promise<Placement>;
+}
+
+/** How a router reads requests, from the server's configuration (the same in the primary and in every worker). */
+export function requestReading(config: Pick<Config, "maxMessageSize" | "headerTimeoutMs" | "readTimeoutMs">): Pick<StickyRouterOptions, "maxRequestBytes" | "headerTimeoutMs" | "readTimeoutMs"> {
+  return { maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024, headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs };
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n");
@@ -201,7 +207,8 @@ export class StickyRouter {
           return;
         }
         // Every index the placement can name has a target (the worker's router routes to all slots).
-        const target = this.options.targets().get(placement.index) ?? this.leastLoaded(this.options.targets());
+        const targets = this.options.targets();
+        const target = targets.get(placement.index) ?? this.leastLoaded(targets);
         if (target === undefined) this.refuse(socket, 503, "no worker is ready");
         else target.handOff(socket, data, true, placement.quota, placement.full);
       },

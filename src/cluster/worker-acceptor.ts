@@ -5,7 +5,7 @@ import type { Logger } from "../observability/logger.ts";
 import type { AdmittedMessage, ForwardMessage, HandOff, WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { clientAddressResolver, forwardedForOfHead } from "../trust/client-address.ts";
 import type { HandOffReceiver } from "./hand-off.ts";
-import { StickyRouter, type Placement, type RouteTarget } from "./sticky-router.ts";
+import { requestReading, StickyRouter, type Placement, type RouteTarget } from "./sticky-router.ts";
 
 export interface WorkerAcceptorOptions {
   /** This worker's slot, and how many slots the machine has. */
@@ -55,9 +55,7 @@ export class WorkerAcceptor {
     for (let slot = 0; slot < options.workers; slot++) targets.set(slot, slot === index ? this.localTarget(slot) : this.forwardTarget(slot));
     const router = new StickyRouter({
       tls: false,
-      maxRequestBytes: config.maxMessageSize * 2 + 64 * 1024,
-      headerTimeoutMs: config.headerTimeoutMs,
-      readTimeoutMs: config.readTimeoutMs,
+      ...requestReading(config),
       slots: options.workers,
       targets: () => targets,
       logger: options.logger,
@@ -125,7 +123,7 @@ export class WorkerAcceptor {
         // The router stopped the handle's reading in case the connection moved; it stays.
         resumeReadingAtHandle(socket);
         // Closed while its placement was asked: received as a socket lost in transit (counted, released).
-        this.options.handOffs.receive(longLived ? handOff(data, full, quota) : { ...handOff(data, full, quota), longLived: false }, socket.destroyed ? undefined : socket);
+        this.options.handOffs.receive(handOff(data, longLived, full, quota), socket.destroyed ? undefined : socket);
         // The router paused it; the HTTP server reads it now, as a socket newly received.
         socket.resume();
       },
@@ -154,11 +152,11 @@ export class WorkerAcceptor {
    * forward without one).
    */
   private lost(to: number, full: boolean, quota: string | undefined): void {
-    if (to === this.options.index) this.options.handOffs.receive(handOff(Buffer.alloc(0), full, quota), undefined);
+    if (to === this.options.index) this.options.handOffs.receive(handOff(Buffer.alloc(0), true, full, quota), undefined);
     else this.options.send(quota === undefined ? { ps: "forward", to, data: Buffer.alloc(0), longLived: true, full } : { ps: "forward", to, data: Buffer.alloc(0), longLived: true, full, quota });
   }
 }
 
-function handOff(data: Uint8Array, full: boolean, quota: string | undefined): HandOff {
-  return quota === undefined ? { ps: "connection", data, longLived: true, full } : { ps: "connection", data, longLived: true, full, quota };
+function handOff(data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): HandOff {
+  return quota === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota };
 }
