@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
-import { openRedis, redisEndpoint, type RedisClient } from "./redis-connections.ts";
+import { closeRedis, openRedis, redisEndpoint, type RedisClient } from "./redis-connections.ts";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../../config/load.ts";
 import { ADDRESS_PREFIX, addressRegistrations, createRedisRegistrationLimiter } from "../registration-limiter.ts";
@@ -36,6 +36,12 @@ const ADAPTER_RECONNECT_CAP_MS = 1_000;
  * ADAPTER_RECONNECT_CAP_MS), so no node misses the peer_left.
  */
 const RECOVERY_SETTLE_MS = 2 * ADAPTER_RECONNECT_CAP_MS;
+/**
+ * Behind Sentinel the nodes do not find the new master at the same moment: a sentinel other than
+ * the failover's leader learns of it from the leader's hello messages (every 2 s), and a node asking
+ * it meanwhile is sent to the dead master and retries. Those seconds come on top of the settle.
+ */
+const SENTINEL_SETTLE_MS = RECOVERY_SETTLE_MS + 4_000;
 
 /** Everything a node needs to share one world with the others through Redis. */
 export interface RedisBackends extends Backends {
@@ -71,6 +77,7 @@ function connected(client: RedisClient, timeoutMs: number): Promise<void> {
  */
 export async function connectRedisBackends(config: Config, nodeId: string, instance: string | undefined, logger: Logger, timeoutMs = 10_000): Promise<RedisBackends> {
   const endpoint = redisEndpoint(config);
+  const settleMs = endpoint.mode === "sentinel" ? SENTINEL_SETTLE_MS : RECOVERY_SETTLE_MS;
   const store = new RedisStore({ endpoint, keyPrefix: KEY_PREFIX });
   await store.whenReady(timeoutMs);
   const adapterOptions = { lazyConnect: false, maxRetriesPerRequest: null, retryStrategy: (attempt: number) => Math.min(attempt * 100, ADAPTER_RECONNECT_CAP_MS) };
@@ -89,7 +96,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
   return {
     store,
     adapter,
-    peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX, RECOVERY_SETTLE_MS),
+    peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX, settleMs),
     registrationLimiter: createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX),
     addressRegistrationLimiter: createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
     budgetStore: new RedisBudgetStore(limits, SPREAD_KEY_PREFIX),
@@ -98,7 +105,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
       store.onStatusChange((status, details) => {
         if (status === "ready") {
           logger.info({ backend: "redis", stateLost: details.stateLost }, "backend up");
-          void server.storeRecovered(details.stateLost, RECOVERY_SETTLE_MS);
+          void server.storeRecovered(details.stateLost, settleMs);
         } else logger.warn({ backend: "redis" }, "backend down");
       });
       liveness = new NodeLiveness({
@@ -124,7 +131,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
       await store.removeNode(nodeId).catch(() => undefined);
       await liveness?.stop();
       await store.close();
-      for (const client of [pub, sub, beat, limits]) client.disconnect();
+      for (const client of [pub, sub, beat, limits]) void closeRedis(client);
       logger.info({ nodeId }, "node left");
     },
   };

@@ -66,23 +66,25 @@ export function openRedis(endpoint: RedisEndpoint, options: RedisOptions, role: 
     case "single":
       return new Redis(endpoint.url, options);
     case "sentinel":
-      return new Redis({
-        // Every connection follows the master the sentinels name now: one that lands on a replica
-        // fails ioredis's role check and asks the sentinels again; one left open to a master that
-        // was demoted without closing it (a manual failover, a partition that healed) is dropped
-        // when a sentinel announces +switch-master, or at its first READONLY reply. The command
-        // that met READONLY is not resent: the store never runs a script twice (the caller gets 503).
-        role: "master",
-        failoverDetector: true,
-        reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
-        // A sentinel that accepts the connection but does not answer must not hold the search up.
-        sentinelCommandTimeout: 1_000,
-        ...options,
-        sentinels: endpoint.sentinels.map(({ host, port }) => ({ host, port })),
-        name: endpoint.name,
-        ...(endpoint.password === "" ? {} : { password: endpoint.password }),
-        db: endpoint.db,
-      });
+      return reconnectingWhenGivenUp(
+        new Redis({
+          // Every connection follows the master the sentinels name now: one that lands on a replica
+          // fails ioredis's role check and asks the sentinels again; one left open to a master that
+          // was demoted without closing it (a manual failover, a partition that healed) is dropped
+          // when a sentinel announces +switch-master, or at its first READONLY reply. The command
+          // that met READONLY is not resent: the store never runs a script twice (the caller gets 503).
+          role: "master",
+          failoverDetector: true,
+          reconnectOnError: (error) => (error.message.startsWith("READONLY") ? 1 : false),
+          // A sentinel that accepts the connection but does not answer must not hold the search up.
+          sentinelCommandTimeout: 1_000,
+          ...options,
+          sentinels: endpoint.sentinels.map(({ host, port }) => ({ host, port })),
+          name: endpoint.name,
+          ...(endpoint.password === "" ? {} : { password: endpoint.password }),
+          db: endpoint.db,
+        }),
+      );
     case "cluster": {
       const clusterOptions: ClusterOptions = {
         redisOptions: { ...options, ...(endpoint.password === "" ? {} : { password: endpoint.password }) },
@@ -97,4 +99,34 @@ export function openRedis(endpoint: RedisEndpoint, options: RedisOptions, role: 
       );
     }
   }
+}
+
+/** Connections closed by their owner: these stay closed (see reconnectingWhenGivenUp). */
+const closedOnPurpose = new WeakSet<RedisClient>();
+
+/** Closes a connection for good (saying QUIT first when `politely`): it is never connected again. */
+export async function closeRedis(client: RedisClient, politely = false): Promise<void> {
+  closedOnPurpose.add(client);
+  if (politely) await client.quit().catch(() => undefined);
+  client.disconnect();
+}
+
+/** How soon a connection ioredis gave up is connected again: a failover was just announced. */
+const GIVEN_UP_RECONNECT_MS = 100;
+
+/**
+ * ioredis gives a Sentinel connection up for good ("end") when a sentinel announces a failover
+ * while the connection is asking a sentinel where the master is: the failover detector of its
+ * previous connection closes the connector in the middle of the attempt, which then fails with
+ * "Connection is closed" and is not retried. Such a connection connects again (its subscriptions
+ * are renewed on "ready" as after any reconnection); one its owner closed does not.
+ */
+function reconnectingWhenGivenUp(client: Redis): Redis {
+  client.on("end", () => {
+    if (closedOnPurpose.has(client)) return;
+    setTimeout(() => {
+      if (!closedOnPurpose.has(client) && client.status === "end") client.connect().catch(() => undefined);
+    }, GIVEN_UP_RECONNECT_MS).unref();
+  });
+  return client;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Cluster } from "ioredis";
-import { openRedis, type RedisClient, type RedisEndpoint } from "./redis-connections.ts";
+import { closeRedis, openRedis, type RedisClient, type RedisEndpoint } from "./redis-connections.ts";
 import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import { SCRIPTS, type ScriptName } from "./redis-scripts.ts";
@@ -383,12 +383,7 @@ export class RedisStore implements StateStore {
     this.closed = true;
     clearTimeout(this.probe);
     this.listeners.clear();
-    try {
-      await this.redis.quit();
-    } catch {
-      // Already disconnected: nothing to say goodbye to.
-    }
-    this.redis.disconnect();
+    await closeRedis(this.redis, true);
     this.ready = false;
   }
 
