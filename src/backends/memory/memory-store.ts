@@ -35,8 +35,12 @@ interface Peer extends PeerRecord {
   verified: boolean;
   /** Scope name -> app_type the peer joined with. */
   scopes: Map<string, string>;
-  /** Namespace -> the peer's waiting ticket there. */
-  tickets: Map<string, WaitingTicket>;
+  /**
+   * Namespace -> the peer's waiting ticket there; undefined while it has none, as most peers do:
+   * an empty Map costs more than the rest of a peer's record, and every worker of a cluster keeps
+   * a record of every peer.
+   */
+  tickets: Map<string, WaitingTicket> | undefined;
   /** RegisterPeer.resumeHash; "" when the registration cannot be resumed. */
   resumeHash: string;
   /** Set while the peer is suspended (suspendPeer). */
@@ -109,6 +113,11 @@ export class MemoryStore implements StateStore {
   private readonly bans = new Map<string, Ban>();
   /** The fingerprints of the suspended peers: expireSuspended walks these, not every peer. */
   private readonly suspended = new Set<string>();
+  /**
+   * One string per node id for all its peers' records: the ids come with every registration, and a
+   * cluster worker's replica gets each as a string of its own from the IPC message.
+   */
+  private readonly nodeIds = new Map<string, string>();
 
   async registerPeer(request: RegisterPeer): Promise<Registration> {
     return this.registerPeerSync(request);
@@ -138,11 +147,11 @@ export class MemoryStore implements StateStore {
       fingerprint: request.fingerprint,
       alias,
       connectionId: request.connectionId,
-      nodeId: request.nodeId,
+      nodeId: this.internNodeId(request.nodeId),
       meta: { ...request.meta },
       verified: request.verified,
       scopes: new Map(),
-      tickets: new Map(),
+      tickets: undefined,
       resumeHash: request.resumeHash ?? "",
       suspension: undefined,
     });
@@ -187,7 +196,7 @@ export class MemoryStore implements StateStore {
     if (suspension !== undefined && suspension.until <= request.now) return undefined;
     const replaced = suspension === undefined ? peer.connectionId : undefined;
     peer.connectionId = request.connectionId;
-    peer.nodeId = request.nodeId;
+    peer.nodeId = this.internNodeId(request.nodeId);
     peer.verified = request.verified;
     peer.suspension = undefined;
     this.suspended.delete(peer.fingerprint);
@@ -351,11 +360,12 @@ export class MemoryStore implements StateStore {
     const avoid = ticket.avoid ?? [];
     // Everything is decided before anything changes, so a refusal leaves the earlier ticket in place.
     const chosen = pickGroup(ticket.fingerprint, avoid, ticket.groupSize - 1, this.queues.get(key) ?? [], (fingerprint) =>
-      this.peers.get(fingerprint)?.tickets.get(ticket.namespace)?.avoid ?? [],
+      this.peers.get(fingerprint)?.tickets?.get(ticket.namespace)?.avoid ?? [],
     );
     if (chosen === undefined) {
       const maxTickets = ticket.caps?.maxTickets;
-      if (maxTickets !== undefined && peer.tickets.size - (peer.tickets.has(ticket.namespace) ? 1 : 0) >= maxTickets) {
+      const tickets = peer.tickets;
+      if (maxTickets !== undefined && tickets !== undefined && tickets.size - (tickets.has(ticket.namespace) ? 1 : 0) >= maxTickets) {
         throw capReached("max_tickets_per_peer", maxTickets);
       }
       this.dropTicket(peer, ticket.namespace);
@@ -365,7 +375,7 @@ export class MemoryStore implements StateStore {
         this.queues.set(key, queue);
       }
       queue.add(peer.fingerprint);
-      peer.tickets.set(ticket.namespace, { queue: key, open, avoid: [...avoid] });
+      (peer.tickets ??= new Map()).set(ticket.namespace, { queue: key, open, avoid: [...avoid] });
       return { status: "waiting" };
     }
     if (ticket.groupRoom !== undefined && this.scopes.has(ticket.groupRoom)) {
@@ -393,6 +403,7 @@ export class MemoryStore implements StateStore {
       // A suspended peer belongs to no node any more: its grace runs out wherever it started.
       if (peer.nodeId === nodeId && peer.suspension === undefined) departures.push(this.removePeer(peer));
     }
+    this.nodeIds.delete(nodeId);
     return departures;
   }
 
@@ -430,6 +441,7 @@ export class MemoryStore implements StateStore {
     this.kinds.clear();
     this.bans.clear();
     this.suspended.clear();
+    this.nodeIds.clear();
   }
 
   /** The whole state as plain JSON, for seeding a replica. */
@@ -438,7 +450,7 @@ export class MemoryStore implements StateStore {
       peers: [...this.peers.values()].map((peer) => ({
         ...peer,
         scopes: [...peer.scopes],
-        tickets: [...peer.tickets],
+        tickets: [...(peer.tickets ?? [])],
         suspension: peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] },
       })),
       scopes: [...this.scopes.values()].map((scope) => ({
@@ -457,9 +469,10 @@ export class MemoryStore implements StateStore {
   importSnapshot(snapshot: MemorySnapshot): void {
     void this.close();
     for (const peer of snapshot.peers) {
-      const tickets = new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
+      const tickets =
+        peer.tickets.length === 0 ? undefined : new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
       const suspension = peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] };
-      this.peers.set(peer.fingerprint, { ...peer, scopes: new Map(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
+      this.peers.set(peer.fingerprint, { ...peer, nodeId: this.internNodeId(peer.nodeId), scopes: new Map(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
       if (suspension !== undefined) this.suspended.add(peer.fingerprint);
       this.aliases.set(peer.alias, peer.fingerprint);
       this.countKind(peer.fingerprint, 1);
@@ -527,7 +540,7 @@ export class MemoryStore implements StateStore {
   private removeMember(scope: Scope, peer: Peer): void {
     scope.members.delete(peer.fingerprint);
     peer.scopes.delete(scope.name);
-    if (peer.tickets.get(scope.name)?.open === false) this.dropTicket(peer, scope.name);
+    if (peer.tickets?.get(scope.name)?.open === false) this.dropTicket(peer, scope.name);
     if (scope.members.size === 0) {
       this.scopes.delete(scope.name);
     } else if (scope.room !== undefined && scope.room.owner === peer.fingerprint) {
@@ -543,7 +556,7 @@ export class MemoryStore implements StateStore {
       const scope = this.scopes.get(name);
       if (scope !== undefined) this.removeMember(scope, peer);
     }
-    for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
+    if (peer.tickets !== undefined) for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
     this.peers.delete(peer.fingerprint);
     this.suspended.delete(peer.fingerprint);
     this.countKind(peer.fingerprint, -1);
@@ -552,9 +565,11 @@ export class MemoryStore implements StateStore {
   }
 
   private dropTicket(peer: Peer, namespace: string): boolean {
-    const ticket = peer.tickets.get(namespace);
-    if (ticket === undefined) return false;
-    peer.tickets.delete(namespace);
+    const tickets = peer.tickets;
+    const ticket = tickets?.get(namespace);
+    if (tickets === undefined || ticket === undefined) return false;
+    tickets.delete(namespace);
+    if (tickets.size === 0) peer.tickets = undefined;
     const queue = this.queues.get(ticket.queue);
     queue?.delete(peer.fingerprint);
     if (queue?.size === 0) this.queues.delete(ticket.queue);
@@ -563,6 +578,13 @@ export class MemoryStore implements StateStore {
 
   private forgetExpiredBans(now: number): void {
     for (const [id, ban] of this.bans) if (ban.expiresAt <= now) this.bans.delete(id);
+  }
+
+  private internNodeId(nodeId: string): string {
+    const known = this.nodeIds.get(nodeId);
+    if (known !== undefined) return known;
+    this.nodeIds.set(nodeId, nodeId);
+    return nodeId;
   }
 
   private countKind(fingerprint: string, delta: 1 | -1): void {
