@@ -15,8 +15,8 @@ import { MachineScrape } from "../observability/prometheus-cluster.ts";
 import { metricsRoute } from "../admin/metrics-route.ts";
 import { adminApiRoutes } from "../admin/admin-api-route.ts";
 import { adminListener, listenAdminOrExit } from "../process/observability.ts";
-import { exhaustive, workerToPrimaryGuard, type AdmittedMessage, type ForwardMessage, type HandOff, type PrimaryToWorker } from "../protocol/cluster-messages.ts";
-import type { Sender } from "../backends/cluster/channel.ts";
+import { exhaustive, workerToPrimaryGuard, type AdmittedMessage, type ForwardMessage, type HandOff, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { Bundler, type Sender } from "../backends/cluster/channel.ts";
 import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
 import { requestReading, StickyRouter, type RouteTarget } from "./sticky-router.ts";
@@ -68,6 +68,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   /** Connections per client address on the machine, counted as the router hands them over. */
   const quota = new MachineQuota(config, () => performance.now());
   const slots = new Map<number, WorkerSlot>();
+  /** Every message to the workers but the hand-offs of sockets, those of one turn in one write per worker. */
+  const toWorkers = new Bundler<PrimaryToWorker>();
   const lastStart = new Map<number, number>();
   let listener: NetServer | undefined;
   /** Set before any worker is forked: prom-client's side of the scrape listens to every worker's messages. */
@@ -143,16 +145,14 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
       load: 0,
       longLivedSent: 0,
       port: undefined,
-      link: { send: (message: PrimaryToWorker) => sendQuietly(worker, message, logger) },
+      link: toWorkers.to({ send: (message) => sendQuietly(worker, message, logger) }),
     };
     slots.set(index, slot);
     logger.info({ worker: index, workerPid: worker.process.pid }, "worker started");
     /** The worker's cluster adapters (uid -> namespace), to announce their end if the worker dies. */
     const adapters = new Map<string, string>();
     const fromWorker = workerToPrimaryGuard((ps, problem) => logger.warn({ worker: index, ps, problem }, "dropped a malformed message from a worker"));
-    worker.on("message", (message: unknown, handle: unknown) => {
-      if (isClusterAdapterMessage(message)) adapters.set(message.uid, message.nsp);
-      if (!fromWorker(message)) return;
+    const dispatch = (message: WorkerToPrimary, handle: unknown): void => {
       switch (message.ps) {
         case "hello":
         case "call":
@@ -198,6 +198,12 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
         default:
           exhaustive(message);
       }
+    };
+    worker.on("message", (message: unknown, handle: unknown) => {
+      if (isClusterAdapterMessage(message)) adapters.set(message.uid, message.nsp);
+      if (!fromWorker(message)) return;
+      if (message.ps !== "bundle") dispatch(message, handle);
+      else for (const item of message.messages) dispatch(item, undefined);
     });
     // An IPC write to a worker that is exiting fails with EPIPE; its exit is handled below.
     worker.on("error", (error) => logger.debug({ err: error, worker: index }, "worker channel error"));
@@ -283,6 +289,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     stopReadingAtHandle(socket);
     const data = read.length === 1 ? message.data : Buffer.concat(read);
     const handOff: HandOff = { ps: "connection", data, longLived: message.longLived, full: message.full, ...(message.quota === undefined ? {} : { quota: message.quota }) };
+    toWorkers.flush();
     slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
       if (!error) return;
       socket.destroy();
@@ -305,6 +312,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
           }
           const handOff: HandOff = counted === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota: counted };
           if (counted !== undefined) quota.handedOff(slot.worker.id, counted);
+          toWorkers.flush();
           slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
             if (!error) return;
             socket.destroy();

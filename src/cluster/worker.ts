@@ -11,9 +11,9 @@ import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/s
 import type { Logger } from "../observability/logger.ts";
 import { answerPrimaryScrapes } from "../observability/prometheus-cluster.ts";
 import { createProcessMetrics } from "../process/observability.ts";
-import { exhaustive, primaryToWorkerGuard, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { exhaustive, primaryToWorkerGuard, type FromPrimary, type FromWorker, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { createServer, type PeerServer } from "../server.ts";
-import { coalescing, parentChannel } from "../backends/cluster/channel.ts";
+import { Bundler, coalescing, parentChannel } from "../backends/cluster/channel.ts";
 import { DirectLinks } from "../delivery/direct-links.ts";
 import { HandOffReceiver } from "./hand-off.ts";
 import { WorkerAcceptor } from "./worker-acceptor.ts";
@@ -58,7 +58,10 @@ export async function runWorker(config: Config, index: number, workers: number, 
   const metrics = createProcessMetrics(config, { worker: String(index) });
   if (metrics !== undefined) answerPrimaryScrapes(metrics.registry);
   const fromPrimary = primaryToWorkerGuard((ps, problem) => logger.warn({ ps, problem }, "dropped a malformed message from the primary"));
-  const channel = parentChannel<WorkerToPrimary, PrimaryToWorker>(fromPrimary);
+  const parent = parentChannel<FromWorker, FromPrimary>(fromPrimary);
+  // Everything but the forwarding of sockets goes out in one write a turn (see Bundler).
+  const bundler = new Bundler<WorkerToPrimary>();
+  const channel = bundler.to(parent);
   const redis = config.brokerType === "redis";
   // Without Redis every message for another worker of the machine takes a direct link; with Redis
   // the worker is a node like any other and reaches the others through Redis.
@@ -66,7 +69,7 @@ export async function runWorker(config: Config, index: number, workers: number, 
   /** Set once start() has connected them (the primary's answers before that are for the cluster backends' start). */
   let cluster: ClusterBackends | undefined;
   let node: RedisBackends | undefined;
-  // The ends of connections the primary counted per address, those of one turn in one message.
+  // The ends of connections the primary counted per address, those of one go in one message.
   const released = coalescing<string>((addresses) => channel.send({ ps: "quota-release", addresses }));
   const handOffs = new HandOffReceiver(released);
   // Over plain HTTP every worker accepts connections itself; over TLS the primary routes them.
@@ -85,6 +88,7 @@ export async function runWorker(config: Config, index: number, workers: number, 
               done(new Error("the channel to the primary is closed"));
               return;
             }
+            bundler.flush();
             process.send?.(message, socket, { keepOpen: false }, (error: Error | null) => done(error));
           },
         })
@@ -126,7 +130,7 @@ export async function runWorker(config: Config, index: number, workers: number, 
     logger,
   });
   // The worker's one dispatcher of the primary's messages, each checked once by `fromPrimary`.
-  channel.onMessage((message, handle) => {
+  const dispatch = (message: PrimaryToWorker, handle: unknown): void => {
     switch (message.ps) {
       case "snapshot":
       case "apply":
@@ -158,11 +162,15 @@ export async function runWorker(config: Config, index: number, workers: number, 
       default:
         exhaustive(message);
     }
+  };
+  parent.onMessage((message, handle) => {
+    if (message.ps !== "bundle") dispatch(message, handle);
+    else for (const item of message.messages) dispatch(item, undefined);
   });
 
   // Instead of Node's exit at once when the channel closes, the worker tells its peers (1001) and
   // closes what it can within a bound; the calls that wait on the primary fail now.
-  channel.onClose(() => {
+  parent.onClose(() => {
     logger.warn({ graceMs: PRIMARY_LOST_GRACE_MS }, "the channel to the primary closed");
     cluster?.primaryGone();
     acceptor?.close("the cluster primary is gone");

@@ -69,7 +69,7 @@ export type StoreRequest =
   /** Asks for the current state: answered by one `snapshot` with the same id, then every later apply. */
   | { ps: "hello"; id: number }
   | CallMessage
-  /** Calls made in one turn of the event loop, in order (see backends/cluster/channel.ts coalescing). */
+  /** Calls made in one go, in order (see backends/cluster/channel.ts coalescing). */
   | { ps: "batch"; messages: CallMessage[] };
 
 export type StoreResult =
@@ -77,13 +77,13 @@ export type StoreResult =
   | { ps: "result"; id: number; ok: false; code: number; message: string };
 
 export type StoreReplyItem = { ps: "snapshot"; id: number; state: MemorySnapshot } | ApplyMessage | StoreResult;
-/** The StoreHost's messages to a replica: one message, or those of one turn of the event loop in order. */
+/** The StoreHost's messages to a replica: one message, or those of one go in order. */
 export type StoreReply = StoreReplyItem | { ps: "batch"; messages: StoreReplyItem[] };
 
 /**
  * Calls to the limits the primary keeps for the whole machine (src/backends/cluster/limits-host.ts), each
- * answered by one `limits-result` with the same id. The calls (and the results) of one turn of the
- * event loop travel as one `limits-batch`, apart from the store's batches.
+ * answered by one `limits-result` with the same id. The calls (and the results) of one go travel
+ * as one `limits-batch`, apart from the store's batches.
  */
 export type LimitsRequest =
   /** One registration of a public key (RegistrationLimiter.consume); the value says whether it is allowed. */
@@ -211,9 +211,24 @@ export type WorkerToPrimary =
   | { ps: "load"; connections: number; handOffs: number }
   /**
    * Connections the primary counted per client address (HandOff `quota`) that ended on this worker,
-   * one entry per connection, those of one turn of the event loop together.
+   * one entry per connection, those of one go together.
    */
   | { ps: "quota-release"; addresses: string[] };
+
+/**
+ * The messages one process sent another during one turn of the event loop, in order, written as
+ * one IPC message (see backends/cluster/channel.ts Bundler): each IPC message costs a system call
+ * to write and a wake-up to read, and a turn under load sends several.
+ */
+export interface Bundle<M> {
+  ps: "bundle";
+  messages: M[];
+}
+
+/** What a worker writes to the primary: a message, or a bundle of them. */
+export type FromWorker = WorkerToPrimary | Bundle<WorkerToPrimary>;
+/** What the primary writes to a worker: a message, or a bundle of them. */
+export type FromPrimary = PrimaryToWorker | Bundle<PrimaryToWorker>;
 
 export type PrimaryToWorker =
   | StoreReply
@@ -241,12 +256,12 @@ export type Dropped = (ps: unknown, problem: string) => void;
  * peer's meta are the sender's). False, silently, for a message without `ps` (the cluster
  * adapter's). False for any other message, reported once to `dropped`. Never throws.
  */
-export function workerToPrimaryGuard(dropped: Dropped): (message: unknown) => message is WorkerToPrimary {
+export function workerToPrimaryGuard(dropped: Dropped): (message: unknown) => message is FromWorker {
   return guard<WorkerToPrimary>(WORKER_TO_PRIMARY, dropped);
 }
 
 /** The check of messages from the primary, for a worker's edge: as workerToPrimaryGuard, for PrimaryToWorker. */
-export function primaryToWorkerGuard(dropped: Dropped): (message: unknown) => message is PrimaryToWorker {
+export function primaryToWorkerGuard(dropped: Dropped): (message: unknown) => message is FromPrimary {
   return guard<PrimaryToWorker>(PRIMARY_TO_WORKER, dropped);
 }
 
@@ -261,10 +276,12 @@ type Check = (message: Fields) => string | undefined;
 
 const isObject = (value: unknown): value is Fields => typeof value === "object" && value !== null;
 
-function guard<T>(kinds: ReadonlyMap<string, Check>, dropped: Dropped): (message: unknown) => message is T {
-  return (message: unknown): message is T => {
+/** A bundle of one side's messages; a bundle in a bundle is refused (`items` knows no such kind). */
+function guard<T>(kinds: ReadonlyMap<string, Check>, dropped: Dropped): (message: unknown) => message is T | Bundle<T> {
+  const checkBundle: Check = (message) => items(message.messages, kinds);
+  return (message: unknown): message is T | Bundle<T> => {
     if (!isObject(message) || !("ps" in message)) return false;
-    const check = typeof message.ps === "string" ? kinds.get(message.ps) : undefined;
+    const check = message.ps === "bundle" ? checkBundle : typeof message.ps === "string" ? kinds.get(message.ps) : undefined;
     const problem = check === undefined ? "unknown kind" : check(message);
     if (problem === undefined) return true;
     dropped(message.ps, problem);

@@ -131,6 +131,25 @@ describe("cluster message guards", () => {
     expect(primary.drops.map(([ps]) => ps)).toEqual(Object.keys(FROM_WORKER));
   });
 
+  it("accept a bundle of a side's messages, and drop one that holds a malformed message, another side's, or a bundle", () => {
+    const worker = guarded(workerToPrimaryGuard);
+    const primary = guarded(primaryToWorkerGuard);
+    expect(worker.guard({ ps: "bundle", messages: Object.values(FROM_WORKER) })).toBe(true);
+    expect(worker.guard(deserialize(serialize({ ps: "bundle", messages: Object.values(FROM_WORKER) })))).toBe(true);
+    expect(primary.guard({ ps: "bundle", messages: [...Object.values(FROM_PRIMARY), REFUSED_ADMISSION] })).toBe(true);
+    expect(worker.drops).toEqual([]);
+    expect(worker.guard({ ps: "bundle", messages: [FROM_WORKER.load, { ps: "load", connections: "many", handOffs: 0 }] })).toBe(false);
+    expect(worker.guard({ ps: "bundle", messages: [FROM_PRIMARY.stop] })).toBe(false);
+    expect(worker.guard({ ps: "bundle", messages: [{ ps: "bundle", messages: [FROM_WORKER.load] }] })).toBe(false);
+    expect(worker.guard({ ps: "bundle", messages: FROM_WORKER.load })).toBe(false);
+    expect(worker.drops).toEqual([
+      ["bundle", "connections and handOffs are not numbers"],
+      ["bundle", "an item's kind does not belong in this batch"],
+      ["bundle", "an item's kind does not belong in this batch"],
+      ["bundle", "messages is not an array"],
+    ]);
+  });
+
   it("accept a call and an apply of every mutation", () => {
     const worker = guarded(workerToPrimaryGuard);
     const primary = guarded(primaryToWorkerGuard);

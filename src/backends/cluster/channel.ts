@@ -1,3 +1,5 @@
+import type { Bundle } from "../../protocol/cluster-messages.ts";
+
 /** One direction of a message channel to another process: what a host answers on, what a client calls on. */
 export interface Sender<Out> {
   send(message: Out): void;
@@ -61,14 +63,12 @@ export function parentChannel<Out, In>(guard: (message: unknown) => message is I
 export type Schedule = (callback: () => void) => void;
 
 /**
- * Returns a send function that coalesces what is sent during one turn of the event loop into
- * one call of `flush` (at `schedule`, by default setImmediate), in order. Each IPC message costs a
- * serialization and a write system call on one side and a read and a parse on the other; under
- * load the store exchanges several messages per turn (a register is a call, an apply to every
- * replica and a result), and in the cluster connect benchmark these writes were the largest item
- * of both the primary's and the workers' profiles.
+ * Returns a send function that coalesces what is sent in one go into one call of `flush` (at
+ * `schedule`, by default once the microtask queue has drained), in order: the calls a store or
+ * limits client makes while handling one message become one message of its kind. The channels'
+ * Bundler then writes all that one turn of the event loop sent a process as one IPC message.
  */
-export function coalescing<T>(flush: (messages: T[]) => void, schedule: Schedule = setImmediate): (message: T) => void {
+export function coalescing<T>(flush: (messages: T[]) => void, schedule: Schedule = queueMicrotask): (message: T) => void {
   let queue: T[] | undefined;
   const drain = (): void => {
     const messages = queue ?? [];
@@ -92,4 +92,52 @@ export function coalescing<T>(flush: (messages: T[]) => void, schedule: Schedule
 export function withoutStack<E extends Error>(error: E): E {
   error.stack = `${error.name}: ${error.message}`;
   return error;
+}
+
+/**
+ * Writes what is sent to each process during one turn of the event loop as one IPC message per
+ * process (a Bundle, or the message alone when it is the only one), at the turn's end
+ * (`schedule`), each process's messages in the order they were sent. The processes are written in
+ * the order of the last message each got, so what a turn sends one process last reaches it after
+ * what the turn sent the others before: a replica's apply is in its pipe before the caller that
+ * made the change gets its result (see StoreHost's flush, which sends in that order).
+ *
+ * A message that carries a handle (a socket) cannot travel in a bundle: `flush` before sending it,
+ * so it keeps its place after what was sent before it.
+ */
+export class Bundler<M> {
+  /** Each process's messages of this turn; a process moves to the end as it gets one. */
+  private readonly queues = new Map<Sender<M | Bundle<M>>, M[]>();
+  private scheduled = false;
+
+  constructor(private readonly schedule: Schedule = setImmediate) {}
+
+  /** The Sender of the messages to one process, written through `write`. */
+  to(write: Sender<M | Bundle<M>>): Sender<M> {
+    return { send: (message) => this.add(write, message) };
+  }
+
+  /** Writes every message waiting now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.queues.size === 0) return;
+    const queues = [...this.queues];
+    this.queues.clear();
+    for (const [write, messages] of queues) write.send(messages.length === 1 ? (messages[0] as M) : { ps: "bundle", messages });
+  }
+
+  private add(write: Sender<M | Bundle<M>>, message: M): void {
+    const queue = this.queues.get(write);
+    if (queue === undefined) this.queues.set(write, [message]);
+    else {
+      queue.push(message);
+      this.queues.delete(write);
+      this.queues.set(write, queue);
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => {
+      if (this.scheduled) this.flush();
+    });
+  }
 }

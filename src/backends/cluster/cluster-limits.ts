@@ -43,7 +43,7 @@ export class ClusterLimits {
    * one error for all (see ReplicatedStore's).
    */
   private refusal: Error | undefined;
-  /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
+  /** Calls made in one go go to the primary as one message (see coalescing). */
   private readonly outbox: (call: LimitsRequest) => void;
 
   constructor(link: Sender<LimitsCalls>, options: ClusterLimitsOptions) {

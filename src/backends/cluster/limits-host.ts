@@ -17,7 +17,7 @@ export type LimitsLink = Sender<LimitsResults>;
  * failure included; the worker gives up on it after its `callTimeoutMs` (see ClusterLimits).
  */
 export class LimitsHost {
-  /** Each link's results of one turn, written as one IPC message at its end (see coalescing). */
+  /** Each link's results of one go, sent as one message (see coalescing). */
   private readonly outboxes = new WeakMap<LimitsLink, (result: LimitsResult) => void>();
 
   constructor(

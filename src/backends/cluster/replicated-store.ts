@@ -74,7 +74,7 @@ export class ReplicatedStore implements StateStore {
    * one error object for all of them (thousands of peers close at once then, each failure logged).
    */
   private refusal: { mutation: ProtocolError; hello: Error } | undefined;
-  /** Calls made in one turn go to the primary as one IPC message (see coalescing). */
+  /** Calls made in one go go to the primary as one message (see coalescing). */
   private readonly outbox: (message: CallMessage) => void;
   private readonly reportDepartures = (departures: Departure[]): void => {
     if (departures.length > 0) this.options.onDepartures?.(departures);

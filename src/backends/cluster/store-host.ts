@@ -18,7 +18,7 @@ import type { Departure } from "../state-store.ts";
 export type ReplicaLink = Sender<StoreReply>;
 
 export interface StoreHostOptions {
-  /** Runs the write of one turn's messages; default setImmediate, the end of the turn. Tests pass a fake clock's. */
+  /** Runs the write of the messages sent in one go; default queueMicrotask (the links bundle a turn's writes). Tests pass a fake clock's. */
   schedule?: Schedule;
 }
 
@@ -39,13 +39,13 @@ export interface StoreHostOptions {
 export class StoreHost {
   private readonly store = new MemoryStore();
   private readonly replicas = new Set<ReplicaLink>();
-  /** What is sent to the replicas in one turn, written at its end: one IPC message per link. */
+  /** What is sent to the replicas in one go (see coalescing): one message per link. */
   private readonly outbox: (entry: [ReplicaLink, StoreReplyItem]) => void;
   private readonly schedule: Schedule;
   private queue: Promise<void> = Promise.resolve();
 
   constructor(options: StoreHostOptions = {}) {
-    this.schedule = options.schedule ?? setImmediate;
+    this.schedule = options.schedule ?? queueMicrotask;
     this.outbox = coalescing<[ReplicaLink, StoreReplyItem]>((entries) => this.flush(entries), this.schedule);
   }
 
@@ -76,7 +76,7 @@ export class StoreHost {
 
   /**
    * Removes the peers of a dead node everywhere; replicas report the departures to their hubs.
-   * Resolves once the replay has been written to every replica (the outbox flushes first).
+   * Resolves once the replay has been sent to every replica's link (the outbox flushes first).
    */
   removeNode(nodeId: string): Promise<Departure[]> {
     return new Promise((resolve, reject) => {
@@ -124,7 +124,7 @@ export class StoreHost {
   }
 
   /**
-   * Writes one turn's messages, one IPC message per link, keeping each link's order except that
+   * Sends the messages of one go, one message per link, keeping each link's order except that
    * its results go after its applies (a caller seeing newer state with its result is harmless).
    * Links that only get applies are written first: a replica has a mutation in its pipe before
    * the caller that made it gets its result and acts on it, as when every message was written at
