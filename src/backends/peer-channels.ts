@@ -21,8 +21,9 @@ export interface PeerChannels {
    */
   send(peer: string, frame: string): Promise<number>;
   /**
-   * True for a moment after this process's connection to the broker came back: the other
-   * processes are subscribing again, so a peer no process holds may just not be held yet.
+   * True while this process's own subscription to the broker is down and for a moment after it
+   * came back: the other processes are subscribing again, so a peer no process holds may just not
+   * be held yet.
    */
   settling(): boolean;
   /** Where the frames for the peers held here go; one receiver. */

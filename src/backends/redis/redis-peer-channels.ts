@@ -77,6 +77,9 @@ export class RedisPeerChannels implements PeerChannels {
   }
 
   settling(): boolean {
+    // The publisher may be back before the subscriber: until this node listens again, the other
+    // nodes may well not either.
+    if (this.sub.status !== "ready") return true;
     return this.backAt !== undefined && performance.now() - this.backAt < this.settleMs;
   }
 
