@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, spawnPinned, stopGroup, type GroupStop, waitReady } from "./processes.ts";
+import { parseDurationMs } from "../../src/config/duration.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const HOST = "127.0.0.1";
@@ -60,11 +61,12 @@ export interface TargetStop {
   readonly exitCodes: readonly (number | null)[];
 }
 
-/**
- * How long a target's processes have after SIGTERM before the bench SIGKILLs them: the server's
- * shutdown_timeout (its default, 10 s, which the bench keeps), plus 2 s for it to enforce its own.
- */
-export const STOP_DEADLINE_MS = 12_000;
+/** The server's default shutdown_timeout, which the bench keeps unless BENCH_SERVER_OPTIONS sets one. */
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+/** What a target gets on top of its shutdown_timeout to enforce it before the bench SIGKILLs it. */
+const ENFORCE_MS = 2_000;
+/** How long a target's processes have after SIGTERM before the bench SIGKILLs them. */
+export const STOP_DEADLINE_MS = DEFAULT_SHUTDOWN_TIMEOUT_MS + ENFORCE_MS;
 
 /** The TargetStop of one group stop, or an error naming what did not stop in time. */
 export function checkedStop(name: string, stopped: GroupStop): TargetStop {
@@ -111,7 +113,10 @@ export async function startNodeService(options: {
   cpus: string | undefined;
   profileDir: string | undefined;
   knownPort?: number;
+  /** How long its processes have after SIGTERM (default STOP_DEADLINE_MS). */
+  stopDeadlineMs?: number;
 }): Promise<NodeService> {
+  const stopDeadlineMs = options.stopDeadlineMs ?? STOP_DEADLINE_MS;
   const nodeArgs = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
   const child = spawnPinned(options.cpus, process.execPath, [...nodeArgs, "--import", "tsx", options.entry, ...options.args], {
     cwd: ROOT,
@@ -135,12 +140,12 @@ export async function startNodeService(options: {
       died,
       async stop() {
         stopping = true;
-        return checkedStop(options.entry, await stopGroup(child, STOP_DEADLINE_MS));
+        return checkedStop(options.entry, await stopGroup(child, stopDeadlineMs));
       },
     };
   } catch (error) {
     stopping = true;
-    await stopGroup(child, STOP_DEADLINE_MS);
+    await stopGroup(child, stopDeadlineMs);
     throw error;
   }
 }
@@ -193,6 +198,8 @@ export function serverTarget(options: { id?: string; description?: string; worke
       const configPath = join(dir, "config.json");
       const { config, admin } = await serverConfigFor({ ...BENCH_SERVER_CONFIG, ...options.config }, port);
       writeFileSync(configPath, JSON.stringify(config));
+      // A longer shutdown_timeout (a big population's stop) moves the bench's own deadline with it.
+      const shutdownTimeoutMs = parseDurationMs(config["shutdown_timeout"]) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
       try {
         const service = await startNodeService({
           entry: join(ROOT, "cluster.ts"),
@@ -201,6 +208,7 @@ export function serverTarget(options: { id?: string; description?: string; worke
           cpus: options.cpus ?? context.cpus,
           profileDir: context.profileDir,
           knownPort: port,
+          stopDeadlineMs: shutdownTimeoutMs + ENFORCE_MS,
         });
         return {
           endpoints: [{ host: HOST, port: service.port, ...(admin === undefined ? {} : { admin }) }],
