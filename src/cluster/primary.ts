@@ -15,7 +15,7 @@ import { MachineScrape } from "../observability/prometheus-cluster.ts";
 import { metricsRoute } from "../admin/metrics-route.ts";
 import { adminApiRoutes } from "../admin/admin-api-route.ts";
 import { adminListener, listenAdminOrExit } from "../process/observability.ts";
-import { exhaustive, workerToPrimaryGuard, type AdmittedMessage, type ForwardMessage, type HandOff, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { exhaustive, handOffMessage, workerToPrimaryGuard, type AdmittedMessage, type ForwardMessage, type PrimaryToWorker, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { Bundler, type Sender } from "../backends/cluster/channel.ts";
 import { StoreHost } from "../backends/cluster/store-host.ts";
 import { directLinkPath } from "../delivery/direct-links.ts";
@@ -288,7 +288,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) read.push(chunk);
     stopReadingAtHandle(socket);
     const data = read.length === 1 ? message.data : Buffer.concat(read);
-    const handOff: HandOff = { ps: "connection", data, longLived: message.longLived, full: message.full, ...(message.quota === undefined ? {} : { quota: message.quota }) };
+    const handOff = handOffMessage(data, message.longLived, message.full, message.quota);
     toWorkers.flush();
     slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {
       if (!error) return;
@@ -310,7 +310,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
             slot.load++;
             slot.longLivedSent++;
           }
-          const handOff: HandOff = counted === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota: counted };
+          const handOff = handOffMessage(data, longLived, full, counted);
           if (counted !== undefined) quota.handedOff(slot.worker.id, counted);
           toWorkers.flush();
           slot.worker.send(handOff, socket, { keepOpen: false }, (error) => {

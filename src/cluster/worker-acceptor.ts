@@ -2,7 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from "node:n
 import type { Config } from "../config/load.ts";
 import { resumeReadingAtHandle } from "../internals/library-internals.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { AdmittedMessage, ForwardMessage, HandOff, WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { forwardMessage, handOffMessage, type AdmittedMessage, type ForwardMessage, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { clientAddressResolver, forwardedForOfHead } from "../trust/client-address.ts";
 import type { HandOffReceiver } from "./hand-off.ts";
 import { requestReading, StickyRouter, type Placement, type RouteTarget } from "./sticky-router.ts";
@@ -123,7 +123,7 @@ export class WorkerAcceptor {
         // The router stopped the handle's reading in case the connection moved; it stays.
         resumeReadingAtHandle(socket);
         // Closed while its placement was asked: received as a socket lost in transit (counted, released).
-        this.options.handOffs.receive(handOff(data, longLived, full, quota), socket.destroyed ? undefined : socket);
+        this.options.handOffs.receive(handOffMessage(data, longLived, full, quota), socket.destroyed ? undefined : socket);
         // The router paused it; the HTTP server reads it now, as a socket newly received.
         socket.resume();
       },
@@ -136,8 +136,7 @@ export class WorkerAcceptor {
       index,
       load: Number.POSITIVE_INFINITY,
       handOff: (socket, data, longLived, quota, full = false) => {
-        const message: ForwardMessage = quota === undefined ? { ps: "forward", to: index, data, longLived, full } : { ps: "forward", to: index, data, longLived, full, quota };
-        this.options.sendSocket(message, socket, (error) => {
+        this.options.sendSocket(forwardMessage(index, data, longLived, full, quota), socket, (error) => {
           if (error === null) return;
           socket.destroy();
           if (longLived) this.lost(index, full, quota);
@@ -152,11 +151,7 @@ export class WorkerAcceptor {
    * forward without one).
    */
   private lost(to: number, full: boolean, quota: string | undefined): void {
-    if (to === this.options.index) this.options.handOffs.receive(handOff(Buffer.alloc(0), true, full, quota), undefined);
-    else this.options.send(quota === undefined ? { ps: "forward", to, data: Buffer.alloc(0), longLived: true, full } : { ps: "forward", to, data: Buffer.alloc(0), longLived: true, full, quota });
+    if (to === this.options.index) this.options.handOffs.receive(handOffMessage(Buffer.alloc(0), true, full, quota), undefined);
+    else this.options.send(forwardMessage(to, Buffer.alloc(0), true, full, quota));
   }
-}
-
-function handOff(data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): HandOff {
-  return quota === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota };
 }

@@ -167,6 +167,16 @@ export interface ForwardMessage {
   quota?: string;
 }
 
+/** Builds a `connection` hand-off; `quota` is there only when the connection was counted against its address. */
+export function handOffMessage(data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): HandOff {
+  return quota === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota };
+}
+
+/** Builds the `forward` of a connection to worker `to`: the fields of its hand-off. */
+export function forwardMessage(to: number, data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): ForwardMessage {
+  return { ...handOffMessage(data, longLived, full, quota), ps: "forward", to };
+}
+
 /**
  * A request to the admin API (src/admin/admin-api.ts) that the primary's admin listener received,
  * for one worker to answer with the deployment's state: answered by one `admin-response` with the
