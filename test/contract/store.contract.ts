@@ -1535,6 +1535,34 @@ export function storeContract(name: string, makeStore: () => StateStore | Promis
         expect(await store.resolvePeer(later.fingerprint)).toBeDefined();
       });
 
+      it("a peer resumed and suspended again departs when its second grace ends, not its first", async () => {
+        const peer = await resumable();
+        await store.suspendPeer(peer.fingerprint, peer.connectionId, now + 1_000);
+        expect(await resumeOf(peer, now + 500)).toBeDefined();
+        const connectionId = (await store.resolvePeer(peer.fingerprint))?.connectionId as string;
+        expect(await store.suspendPeer(peer.fingerprint, connectionId, now + 3_000)).toBe(true);
+
+        expect(mine(await store.expireSuspended(now + 1_000), peer.fingerprint)).toEqual([]);
+        expect(await store.resolvePeer(peer.fingerprint)).toMatchObject({ suspended: true });
+        expect(mine(await store.expireSuspended(now + 3_000), peer.fingerprint).map((d) => d.fingerprint)).toEqual([peer.fingerprint]);
+        expect(await store.resolvePeer(peer.fingerprint)).toBeUndefined();
+      });
+
+      it("expires many suspensions ended at different times, each once, those ended first", async () => {
+        const peers = await Promise.all(Array.from({ length: 20 }, () => resumable()));
+        // Suspended in an order that is not the order of their ends.
+        const ends = peers.map((_, index) => now + 1_000 + ((index * 7) % 20) * 100);
+        for (const [index, peer] of peers.entries()) await store.suspendPeer(peer.fingerprint, peer.connectionId, ends[index] as number);
+        const ours = (departures: { fingerprint: string }[]) => departures.map((d) => d.fingerprint).filter((fp) => peers.some((p) => p.fingerprint === fp));
+        const endedBy = (time: number) => peers.filter((_, index) => (ends[index] as number) <= time).map((p) => p.fingerprint);
+
+        const first = ours(await store.expireSuspended(now + 1_950));
+        expect([...first].sort()).toEqual(endedBy(now + 1_950).sort());
+        const rest = ours(await store.expireSuspended(now + 10_000));
+        expect([...rest].sort()).toEqual(peers.map((p) => p.fingerprint).filter((fp) => !first.includes(fp)).sort());
+        expect(ours(await store.expireSuspended(now + 20_000))).toEqual([]);
+      });
+
       it("a fresh registration of a suspended key takes over: the old memberships come back as replaced, its buffer is gone", async () => {
         const peer = await resumable();
         await store.suspendPeer(peer.fingerprint, peer.connectionId, now + grace);

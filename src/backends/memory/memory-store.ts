@@ -1,3 +1,4 @@
+import TinyQueue from "tinyqueue";
 import { ErrorCode, ProtocolError, badRequest } from "../../protocol/errors.ts";
 import { canonicalCriteria, mergeMeta, type Meta } from "../../protocol/requests.ts";
 import {
@@ -57,6 +58,19 @@ export interface Suspension {
   missed: number;
 }
 
+/** One suspension's end, as the expiry queue orders it. */
+interface Expiry {
+  readonly until: number;
+  readonly fingerprint: string;
+}
+
+/**
+ * Ordered by end, then fingerprint: every replica of a cluster expires the same peers in the same
+ * order, whatever order its snapshot gave them.
+ */
+const newExpiryQueue = (): TinyQueue<Expiry> =>
+  new TinyQueue<Expiry>([], (a, b) => a.until - b.until || (a.fingerprint < b.fingerprint ? -1 : a.fingerprint > b.fingerprint ? 1 : 0));
+
 /** What a queue keeps of a waiting ticket, beside the fingerprint in its queue. */
 export interface WaitingTicket {
   /** The queue's key: namespace, group size, criteria and openness. */
@@ -111,8 +125,13 @@ export class MemoryStore implements StateStore {
   private joinSeq = 0;
   /** Ban id -> ban, oldest first; those expired by the last mutation's `now` are gone. */
   private readonly bans = new Map<string, Ban>();
-  /** The fingerprints of the suspended peers: expireSuspended walks these, not every peer. */
-  private readonly suspended = new Set<string>();
+  /**
+   * When each suspension ends, earliest first: expireSuspended and anyExpired look at the ended
+   * ones only (a cluster replays every expiry on every replica, and a mass disconnect suspends
+   * thousands of peers at once). An entry whose peer was resumed, removed or suspended anew since
+   * is stale: it is dropped when it comes up (isCurrent).
+   */
+  private expiries = newExpiryQueue();
   /**
    * One string per node id for all its peers' records: the ids come with every registration, and a
    * cluster worker's replica gets each as a string of its own from the IPC message.
@@ -184,7 +203,7 @@ export class MemoryStore implements StateStore {
     const peer = this.peers.get(fingerprint);
     if (peer === undefined || peer.connectionId !== connectionId || peer.suspension !== undefined) return false;
     peer.suspension = { until, messages: [], missed: 0 };
-    this.suspended.add(fingerprint);
+    this.expiries.push({ until, fingerprint });
     return true;
   }
 
@@ -199,7 +218,6 @@ export class MemoryStore implements StateStore {
     peer.nodeId = this.internNodeId(request.nodeId);
     peer.verified = request.verified;
     peer.suspension = undefined;
-    this.suspended.delete(peer.fingerprint);
     const scopes: ResumedScope[] = [];
     for (const [name, appType] of peer.scopes) scopes.push({ name, appType, roomSize: this.scopes.get(name)?.room?.maxSize });
     const resumed: ResumedPeer = { alias: peer.alias, meta: peer.meta, scopes, messages: suspension?.messages ?? [], missed: suspension?.missed ?? 0 };
@@ -229,9 +247,9 @@ export class MemoryStore implements StateStore {
 
   async expireSuspended(now: number): Promise<Departure[]> {
     const departures: Departure[] = [];
-    for (const fingerprint of [...this.suspended]) {
-      const peer = this.peers.get(fingerprint);
-      if (peer?.suspension !== undefined && peer.suspension.until <= now) departures.push(this.removePeer(peer));
+    for (let next = this.nextExpiry(); next !== undefined && next.until <= now; next = this.nextExpiry()) {
+      this.expiries.pop();
+      departures.push(this.removePeer(this.peers.get(next.fingerprint) as Peer));
     }
     return departures;
   }
@@ -244,11 +262,17 @@ export class MemoryStore implements StateStore {
 
   /** True when a suspension ended at or before `now`: expireSuspended would remove someone. */
   anyExpired(now: number): boolean {
-    for (const fingerprint of this.suspended) {
-      const until = this.peers.get(fingerprint)?.suspension?.until;
-      if (until !== undefined && until <= now) return true;
+    const next = this.nextExpiry();
+    return next !== undefined && next.until <= now;
+  }
+
+  /** The suspension that ends first, after dropping the stale entries ahead of it. */
+  private nextExpiry(): Expiry | undefined {
+    for (let next = this.expiries.peek(); next !== undefined; next = this.expiries.peek()) {
+      if (this.peers.get(next.fingerprint)?.suspension?.until === next.until) return next;
+      this.expiries.pop();
     }
-    return false;
+    return undefined;
   }
 
   async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
@@ -440,7 +464,7 @@ export class MemoryStore implements StateStore {
     this.queues.clear();
     this.kinds.clear();
     this.bans.clear();
-    this.suspended.clear();
+    this.expiries = newExpiryQueue();
     this.nodeIds.clear();
   }
 
@@ -473,7 +497,7 @@ export class MemoryStore implements StateStore {
         peer.tickets.length === 0 ? undefined : new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
       const suspension = peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] };
       this.peers.set(peer.fingerprint, { ...peer, nodeId: this.internNodeId(peer.nodeId), scopes: new Map(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
-      if (suspension !== undefined) this.suspended.add(peer.fingerprint);
+      if (suspension !== undefined) this.expiries.push({ until: suspension.until, fingerprint: peer.fingerprint });
       this.aliases.set(peer.alias, peer.fingerprint);
       this.countKind(peer.fingerprint, 1);
     }
@@ -558,7 +582,6 @@ export class MemoryStore implements StateStore {
     }
     if (peer.tickets !== undefined) for (const namespace of [...peer.tickets.keys()]) this.dropTicket(peer, namespace);
     this.peers.delete(peer.fingerprint);
-    this.suspended.delete(peer.fingerprint);
     this.countKind(peer.fingerprint, -1);
     if (this.aliases.get(peer.alias) === peer.fingerprint) this.aliases.delete(peer.alias);
     return { fingerprint: peer.fingerprint, scopes };
