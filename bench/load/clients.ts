@@ -43,6 +43,8 @@ export interface BenchClient {
   /** When textFrames: sends an already encoded frame. */
   sendText(text: string): void;
   close(): void;
+  /** Ends the connection with no closing handshake, as a network that fails does (the server sees it drop). */
+  drop(): void;
   /** Resolves when the connection is gone, with a description. */
   readonly closed: Promise<string>;
   readonly isClosed: boolean;
@@ -104,6 +106,10 @@ class WsClient implements BenchClient {
   close(): void {
     this.socket.close();
   }
+
+  drop(): void {
+    this.socket.terminate();
+  }
 }
 
 class SioClient implements BenchClient {
@@ -146,6 +152,11 @@ class SioClient implements BenchClient {
 
   close(): void {
     this.socket.disconnect();
+  }
+
+  drop(): void {
+    // Closes the engine under the socket: no Socket.IO disconnect packet reaches the server.
+    this.socket.io.engine.close();
   }
 }
 

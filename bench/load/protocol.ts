@@ -17,6 +17,8 @@ export interface ConnectParams {
   /** Connections being set up at once. */
   readonly concurrency: number;
   readonly maxMs: number;
+  /** How each connection ends once registered: a closing handshake (default) or a drop (no handshake). */
+  readonly ending?: "close" | "drop";
 }
 
 /**

@@ -215,6 +215,10 @@ class WireClient implements BenchClient {
     this.socket.write(CLOSE_NORMAL);
     setTimeout(() => this.socket.destroy(), 10_000).unref();
   }
+
+  drop(): void {
+    this.socket.destroy();
+  }
 }
 
 /** Told each step of a connection set-up as it starts (for the stress job: where a hung connection stopped), with a detail such as the Engine.IO sid. */

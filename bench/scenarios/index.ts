@@ -1,5 +1,6 @@
 import type { Scenario } from "../core/scenario.ts";
 import { broadcastScenario } from "./broadcast.ts";
+import { churnScenario } from "./churn.ts";
 import { clusterScenario } from "./cluster.ts";
 import { connectScenario } from "./connect.ts";
 import { dialectsScenario } from "./dialects.ts";
@@ -15,7 +16,7 @@ import { stressScenario } from "./stress.ts";
  * Every scenario, in the order `all` runs them. To add one, write bench/scenarios/<name>.ts
  * exporting a Scenario and list it here.
  */
-export const SCENARIOS: readonly Scenario[] = [connectScenario, signalScenario, broadcastScenario, memoryScenario, matchScenario, clusterScenario, stressScenario, nodesScenario, dialectsScenario];
+export const SCENARIOS: readonly Scenario[] = [connectScenario, signalScenario, broadcastScenario, memoryScenario, matchScenario, clusterScenario, churnScenario, stressScenario, nodesScenario, dialectsScenario];
 
 /**
  * Scenarios run only when named: `hundredk` holds 100,000 peers and takes the whole machine;

@@ -6,7 +6,8 @@ import type { Snapshot } from "../../core/proc.ts";
 
 /**
  * Connection + registration rate: `concurrency` lanes each open a connection, register a fresh
- * key, wait for `registered`, close and start over. The first `warmup` are not counted.
+ * key, wait for `registered`, close (or drop, `ending`) and start over. The first `warmup` are not
+ * counted.
  */
 export async function runConnect(params: ConnectParams, context: JobContext): Promise<JobResult> {
   const id = runId();
@@ -37,7 +38,8 @@ export async function runConnect(params: ConnectParams, context: JobContext): Pr
       }
       const latency = performance.now() - begin;
       closing.push(client.closed);
-      client.close();
+      if (params.ending === "drop") client.drop();
+      else client.close();
       completed++;
       if (completed === params.warmup) {
         // The measured window starts once the warm-up connections are done.
