@@ -290,7 +290,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
     nodeId,
   });
   for (const dialect of dialects) mount(dialect.wsPaths, new WsEndpoint(dialect.protocol, config, hub, nsp, logger, admission, ids, metrics));
-  bindSocketIo(io, hub, config, admission, gate, metrics);
+  const socketIo = bindSocketIo(io, hub, config, admission, gate, metrics);
 
   const localStats = (detail: boolean): WorkerStats => {
     // The connections max_peers counts (localConnections), by transport: admitted or not yet refused,
@@ -427,18 +427,25 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
       hub.stopAccepting();
       bans.stop();
       const sessions = [...hub.sessions()];
+      // Every peer is unregistered (and its namespaces told), or with Redis suspended for another
+      // node to resume (resume_grace), before the backends close. The cleanups begin before the
+      // notices, whose close would begin them as an ordinary close by the server: each knows it is
+      // the server's stop (see Registration.release).
+      const end = { code: CloseCode.GoingAway, reason: "server shutting down", byServer: true, serverStop: true } as const;
+      const cleanups = sessions.map((session) => hub.close(session, end));
       for (const session of sessions) {
         closeWithNotice(session.connection, ErrorCode.Unavailable, CloseCode.GoingAway, "server shutting down");
       }
-      // Every peer is unregistered (and its namespaces told), or with Redis suspended for another
-      // node to resume (resume_grace), before the backends close.
-      const end = { code: CloseCode.GoingAway, reason: "server shutting down", byServer: true };
-      await Promise.all(sessions.map((session) => hub.close(session, end)));
+      await Promise.all(cleanups);
       for (const endpoint of endpoints) endpoint.close(CloseCode.GoingAway, "server shutting down");
       // A client that stopped reading never finishes its close handshake: wait at most
       // write_timeout for the rest, then cut what is left.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([io.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, config.writeTimeoutMs)))]);
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, config.writeTimeoutMs)));
+      // The Socket.IO connections first write their notices and disconnect packets and close; then
+      // Socket.IO's close cuts what is left (it discards what an engine still holds).
+      await Promise.race([socketIo.closed(), deadline]);
+      await Promise.race([io.close(), deadline]);
       clearTimeout(timer);
       httpServer.closeAllConnections();
       await links?.close();

@@ -153,6 +153,8 @@ export async function runWorker(config: Config, index: number, workers: number, 
         acceptor?.receive(message);
         break;
       case "stop":
+        // The whole machine stops (a signal to this worker alone leaves the others and the primary's state).
+        cluster?.machineStopping();
         shutdown.begin("the primary is stopping");
         break;
       case "admin-request":

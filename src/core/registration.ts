@@ -253,7 +253,9 @@ export class Registration {
     const scopes = [...session.memberships.keys()];
     const budget = session.budget;
     session.budget = undefined;
-    if (budget !== undefined) await this.ctx.budgets.release(fingerprint, connectionId, budget);
+    // A budget is kept against a client that reconnects to refill it; the server's own stop ended
+    // this connection, so nothing is kept, and a stop of many peers sends no budget to the store for each.
+    if (budget !== undefined && end?.serverStop !== true) await this.ctx.budgets.release(fingerprint, connectionId, budget);
     if (suspends) {
       try {
         // False: another connection holds the peer now; there is nothing to tell.

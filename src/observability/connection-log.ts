@@ -17,6 +17,8 @@ export interface ConnectionEnd {
   readonly reason: string;
   /** Whether the server ended it (a close code of its own, a keepalive timeout), not the client. */
   readonly byServer: boolean;
+  /** Set when the server's own stop ended it (its shutdown closes every connection). */
+  readonly serverStop?: true;
 }
 
 /** An open connection as its lines name it. */

@@ -144,6 +144,16 @@ class SocketIoConnection implements Connection {
   }
 }
 
+/** What the server's shutdown needs of its Socket.IO connections. */
+export interface SocketIoBinding {
+  /**
+   * Resolves once every Engine.IO connection open now has closed. A disconnected socket's engine
+   * closes once it has written what it holds (the disconnect packet among it); Socket.IO's own
+   * close() would discard that.
+   */
+  closed(): Promise<void>;
+}
+
 /**
  * Wires Socket.IO connections into the hub. With access tokens on, a connection's token (its
  * handshake's `auth.token`, or its first request's Bearer header or `?token=`) is checked at its
@@ -157,8 +167,10 @@ export function bindSocketIo(
   admission: Admission,
   gate: ConnectionGate,
   metrics: Metrics = noMetrics,
-): void {
+): SocketIoBinding {
   const claims = new WeakMap<Socket, AccessClaims>();
+  /** Engine.IO connections that have not closed yet. */
+  const open = new Set<Socket["conn"]>();
   if (gate.tokensRequired) {
     io.use((socket, next) => {
       const auth = socket.handshake.auth as Record<string, unknown> | undefined;
@@ -174,6 +186,8 @@ export function bindSocketIo(
     });
   }
   io.on("connection", (socket) => {
+    open.add(socket.conn);
+    socket.conn.once("close", () => open.delete(socket.conn));
     const connection = new SocketIoConnection(socket, config.sendBufferSize, metrics, gate.addressOf(socket.conn.request));
     const session = hub.open(connection, admission.refusesSession(socket.conn.request), claims.get(socket));
     if (session === undefined) return;
@@ -189,6 +203,9 @@ export function bindSocketIo(
     socket.onAny((event: string, ...args: unknown[]) => onEvent(hub, session, event, args, config.maxJsonDepth));
     socket.on("disconnect", (reason: string) => void hub.close(session, connection.ending(reason)));
   });
+  return {
+    closed: () => Promise.all([...open].map((engine) => new Promise<void>((resolve) => engine.once("close", () => resolve())))).then(() => undefined),
+  };
 }
 
 function onEvent(hub: Hub, session: Session, event: string, args: unknown[], maxJsonDepth: number): void {

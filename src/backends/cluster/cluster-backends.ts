@@ -30,6 +30,12 @@ export interface ClusterBackends extends Backends {
    * hand-overs fail), so nothing in the worker's shutdown waits on a primary that cannot answer.
    */
   primaryGone(): void;
+  /**
+   * The primary is stopping the whole machine, its state with it: state changes apply to this
+   * worker's replica only and message budgets are not kept, so a worker's stop waits on nothing
+   * the primary would have to do for each of its peers.
+   */
+  machineStopping(): void;
 }
 
 /**
@@ -64,6 +70,10 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
     primaryGone() {
       store.primaryGone();
       limits.primaryGone();
+    },
+    machineStopping() {
+      store.machineStopping();
+      limits.machineStopping();
     },
     async attach(given) {
       handlers = given;

@@ -43,6 +43,8 @@ export class ClusterLimits {
    * one error for all (see ReplicatedStore's).
    */
   private refusal: Error | undefined;
+  /** Set once the machine stops (machineStopping): budgets are no longer kept. */
+  private alone = false;
   /** Calls made in one go go to the primary as one message (see coalescing). */
   private readonly outbox: (call: LimitsRequest) => void;
 
@@ -66,6 +68,7 @@ export class ClusterLimits {
     };
     this.budgets = {
       save: async (fingerprint, connectionId, tokens, ttlMs) => {
+        if (this.alone) return;
         await this.call({ ps: "limits-save", fingerprint, connectionId, tokens, ttlMs }, options.callTimeoutMs);
       },
       take: async (fingerprint, handOver?: HandOver) => {
@@ -75,6 +78,14 @@ export class ClusterLimits {
       },
       close: () => this.close(),
     };
+  }
+
+  /**
+   * The primary stops the whole machine: no connection will come back to take a budget, so the
+   * budgets of the connections this worker closes are not sent (see ReplicatedStore.machineStopping).
+   */
+  machineStopping(): void {
+    this.alone = true;
   }
 
   /** Fails every call still waiting for the primary, and every later one. Safe to call twice. */

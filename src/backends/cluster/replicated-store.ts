@@ -74,6 +74,8 @@ export class ReplicatedStore implements StateStore {
    * one error object for all of them (thousands of peers close at once then, each failure logged).
    */
   private refusal: { mutation: ProtocolError; hello: Error } | undefined;
+  /** Set once the machine stops (machineStopping): mutations change this replica only. */
+  private alone = false;
   /** Calls made in one go go to the primary as one message (see coalescing). */
   private readonly outbox: (message: CallMessage) => void;
   private readonly reportDepartures = (departures: Departure[]): void => {
@@ -193,6 +195,17 @@ export class ReplicatedStore implements StateStore {
   }
 
   /**
+   * The primary stops the whole machine, and the state with it: from now on a mutation changes this
+   * replica only, at once, and is not sent. Each worker's stop unregisters its peers and tells their
+   * namespaces; the replica keeps what it tells consistent, while the primary, which no longer has
+   * anyone to keep the state for, is spared a round trip and six replays per peer (the stop of
+   * 100,000 peers queued them long past shutdown_timeout). Calls already sent are answered as usual.
+   */
+  machineStopping(): void {
+    this.alone = true;
+  }
+
+  /**
    * The channel to the primary closed: every call waiting for it fails now (503), every later one
    * at once. Reads go on from the replica as it is.
    */
@@ -243,6 +256,7 @@ export class ReplicatedStore implements StateStore {
   }
 
   private call<K extends Mutation>(method: K, args: MutationArgs[K]): Promise<MutationValue[K]> {
+    if (this.alone && this.refusal === undefined) return applyMutation(this.replica, callMessage<Mutation>(0, method, args)) as Promise<MutationValue[K]>;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // The host answers with what the same method of its store returned.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeRequest } from "../../../src/protocol/decoder.ts";
 import { CoreHarness, FakeConnection, HoldingStore, errorCode } from "../../helpers/core-harness.ts";
+import type { Session } from "../../../src/core/session.ts";
 
 describe("the hub's dispatch", () => {
   it("answers a session's requests in order, even when an earlier one waits for the store", async () => {
@@ -42,6 +43,28 @@ describe("the hub's dispatch", () => {
     expect(replies.map((reply) => (reply.type === "error" ? errorCode(reply) : reply.type))).toEqual(["pong", "pong", "pong", 429, 429]);
     expect(replies[4]?.body).toEqual({ payload: { code: 429, message: "rate limited", ref: "teleport" } });
     expect(a.connection.closeCode).toBeUndefined();
+  });
+
+  it("a key's spent budget is kept across its reconnect, but not across a close by the server's own stop", async () => {
+    const core = new CoreHarness({ config: { rate_limit_burst: 2, rate_limit_per_sec: 1 } });
+    const pings = async (peer: { connection: FakeConnection; session: Session }): Promise<unknown[]> => {
+      const replies = [];
+      for (let i = 0; i < 3; i++) replies.push(await core.request(peer, "ping"));
+      return replies.map((reply) => (reply.type === "error" ? errorCode(reply) : reply.type));
+    };
+    const first = core.connect();
+    await core.request(first, "register", { payload: { public_key: "key-a" } });
+    expect(await pings(first)).toEqual(["pong", "pong", 429]);
+    await core.hub.close(first.session, { code: 1006, reason: "", byServer: false });
+
+    const second = core.connect();
+    await core.request(second, "register", { payload: { public_key: "key-a" } });
+    expect(await pings(second)).toEqual([429, 429, 429]);
+    await core.hub.close(second.session, { code: 1001, reason: "server shutting down", byServer: true, serverStop: true });
+
+    const third = core.connect();
+    await core.request(third, "register", { payload: { public_key: "key-a" } });
+    expect(await pings(third)).toEqual(["pong", "pong", 429]);
   });
 
   it("at most rate_limit_burst requests wait per connection: more get 429 at once", async () => {
