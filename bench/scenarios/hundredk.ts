@@ -1,6 +1,9 @@
 import type { Scenario } from "../core/scenario.ts";
 import { serverTarget } from "../core/targets.ts";
 
+/** Peers the one-process reference holds: one process may have 20,000 open files here, each peer takes one. */
+const ONE_PROCESS_PEERS = 15_000;
+
 /**
  * 100,000 concurrent peers on one machine: the server's default max_peers, held by a cluster
  * (PEER_WORKERS=6: the workers accept the connections and the primary keeps their loads even, so
@@ -9,6 +12,8 @@ import { serverTarget } from "../core/targets.ts";
  * namespace of 100; every 10th is Socket.IO, the others raw /ws. With all of them held, it reads
  * /health and /stats, the RSS of the primary and of each worker, times a ping and a signal
  * between two of the peers, and checks that connection number 100,001 is refused (503, 1013).
+ * Then the same mix in one process, as many peers as a process can hold, for the memory a peer
+ * takes there.
  */
 export const hundredkScenario: Scenario = {
   name: "hundredk",
@@ -16,6 +21,9 @@ export const hundredkScenario: Scenario = {
   defaultRounds: 1,
   cases: (options) => {
     const peers = options.peers ?? (options.quick ? 6_000 : 100_000);
+    // The same mix in one process, as many peers as one process may hold here: its RSS growth per
+    // peer is what the cluster's is held against (at most 1.5x, beside a fixed cost per process).
+    const onePeers = Math.min(peers, options.quick ? 3_000 : ONE_PROCESS_PEERS);
     const workers = options.workers ?? 6;
     const processes = options.loadProcesses ?? (options.quick ? 2 : 8);
     // --transport ws: /ws only; --transport sio: Socket.IO only; default: every 10th peer Socket.IO.
@@ -77,6 +85,40 @@ export const hundredkScenario: Scenario = {
           { key: "othersCpuPct", label: "others on the pinned cores", unit: "%", better: "lower", digits: 0 },
         ],
         timeoutMs: 900_000,
+        targetCpus: "0,1",
+        loadCpus: "0,1",
+      },
+      {
+        id: "one-process",
+        title: `The same mix in one process: ${onePeers.toLocaleString("en-US")} peers (the memory reference)`,
+        subject: serverTarget({ id: "1-process", workers: 1, description: "peer-server, cluster.ts with PEER_WORKERS=1 (one process), default max_peers" }),
+        baselines: [],
+        job: {
+          kind: "crowd",
+          params: {
+            peers: onePeers,
+            namespaceSize: options.namespaceSize ?? 100,
+            sioEvery,
+            processes: Math.min(processes, 4),
+            concurrency: 50,
+            sourceAddresses: 8,
+            maxMs: 600_000,
+            settleMs: options.quick ? 1_000 : 5_000,
+            checks: 0,
+            overflow: false,
+          },
+        },
+        metrics: [
+          { key: "peers", label: "peers registered + joined, all held", unit: "", better: "higher", digits: 0, headline: true },
+          { key: "failed", label: "failed set-ups", unit: "", better: "lower", digits: 0, headline: true },
+          { key: "serverRssMb", label: "server RSS", unit: "MB", better: "lower", digits: 0, headline: true },
+          { key: "rssIdleMb", label: "server RSS before any peer", unit: "MB", better: "lower", digits: 0 },
+          { key: "kbPerPeerGrowth", label: "server RSS growth per peer", unit: "KB", better: "lower", digits: 1, headline: true },
+          { key: "setupPerSec", label: "connect + register + join", unit: "/s", better: "higher", digits: 0 },
+          { key: "serverCpuUsPerPeer", label: "server CPU per peer set up", unit: "µs", better: "lower", digits: 0 },
+          { key: "loadCpuPct", label: "load processes' CPU", unit: "%", better: "lower", digits: 0 },
+        ],
+        timeoutMs: 300_000,
         targetCpus: "0,1",
         loadCpus: "0,1",
       },

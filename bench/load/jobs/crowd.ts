@@ -208,9 +208,11 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
     const loadCpuPct = (summaries.reduce((n, summary) => n + summary.cpuMs, 0) / wallMs) * 100;
     const noise = interference(idle, loaded, loadCpuPct);
     notes.push(...noise.notes);
+    // One process lists itself as its one worker: it has no primary.
+    const primaryRssMb = workers.length > 1 ? (loaded.rssKb - workersRssKb) / 1024 : Number.NaN;
     notes.push(
-      `workers (node_id: connections, RSS): ${workers.map((worker, index) => `${worker.node_id}: ${workerConnections[index]}, ${((workerRssKb[index] ?? 0) / 1024).toFixed(0)} MB`).join("; ")}; ` +
-        `primary ${((loaded.rssKb - workersRssKb) / 1024).toFixed(0)} MB`,
+      `workers (node_id: connections, RSS): ${workers.map((worker, index) => `${worker.node_id}: ${workerConnections[index]}, ${((workerRssKb[index] ?? 0) / 1024).toFixed(0)} MB`).join("; ")}` +
+        (workers.length > 1 ? `; primary ${primaryRssMb.toFixed(0)} MB` : ""),
     );
     notes.push(`/stats connections by transport: ${JSON.stringify(stats.connections ?? {})}; namespaces: ${Object.keys(stats.namespaces ?? {}).length}`);
     // One announcement per pair of namespace members at least; two peers joining at the same time
@@ -229,7 +231,7 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
         workerConnMax: workerConnections.length > 0 ? Math.max(...workerConnections) : Number.NaN,
         serverRssMb: loaded.rssKb / 1024,
         rssIdleMb: idle.rssKb / 1024,
-        primaryRssMb: (loaded.rssKb - workersRssKb) / 1024,
+        primaryRssMb,
         workerRssMaxMb: Math.max(...workerRssKb) / 1024,
         kbPerPeer: loaded.rssKb / Math.max(1, completed),
         kbPerPeerGrowth: (loaded.rssKb - idle.rssKb) / Math.max(1, completed),
