@@ -147,9 +147,10 @@ class SocketIoConnection implements Connection {
 /** What the server's shutdown needs of its Socket.IO connections. */
 export interface SocketIoBinding {
   /**
-   * Resolves once every Engine.IO connection open now has closed. A disconnected socket's engine
-   * closes once it has written what it holds (the disconnect packet among it); Socket.IO's own
-   * close() would discard that.
+   * Resolves once every Engine.IO connection over WebSocket open now has closed. A disconnected
+   * socket's engine closes once it has written what it holds (the disconnect packet among it);
+   * Socket.IO's own close() would discard that. Long-polling ones are not waited for: what they hold
+   * waits for the client's next request, which a stopping worker no longer accepts.
    */
   closed(): Promise<void>;
 }
@@ -204,7 +205,10 @@ export function bindSocketIo(
     socket.on("disconnect", (reason: string) => void hub.close(session, connection.ending(reason)));
   });
   return {
-    closed: () => Promise.all([...open].map((engine) => new Promise<void>((resolve) => engine.once("close", () => resolve())))).then(() => undefined),
+    closed: () => {
+      const closing = [...open].filter((engine) => engine.transport.name === "websocket");
+      return Promise.all(closing.map((engine) => new Promise<void>((resolve) => engine.once("close", () => resolve())))).then(() => undefined);
+    },
   };
 }
 

@@ -198,8 +198,9 @@ export class ReplicatedStore implements StateStore {
    * The primary stops the whole machine, and the state with it: from now on a mutation changes this
    * replica only, at once, and is not sent. Each worker's stop unregisters its peers and tells their
    * namespaces; the replica keeps what it tells consistent, while the primary, which no longer has
-   * anyone to keep the state for, is spared a round trip and six replays per peer (the stop of
-   * 100,000 peers queued them long past shutdown_timeout). Calls already sent are answered as usual.
+   * anyone to keep the state for, is spared a round trip and a replay on every replica per peer
+   * (for a machine holding many peers, more than shutdown_timeout). Calls already sent are answered
+   * as usual.
    */
   machineStopping(): void {
     this.alone = true;

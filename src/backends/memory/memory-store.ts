@@ -129,7 +129,7 @@ export class MemoryStore implements StateStore {
    * When each suspension ends, earliest first: expireSuspended and anyExpired look at the ended
    * ones only (a cluster replays every expiry on every replica, and a mass disconnect suspends
    * thousands of peers at once). An entry whose peer was resumed, removed or suspended anew since
-   * is stale: it is dropped when it comes up (isCurrent).
+   * is stale: it is dropped when it comes up (nextExpiry).
    */
   private expiries = newExpiryQueue();
   /**
