@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../observability/logger.ts";
+import { LogSampler } from "../observability/log-sampler.ts";
 import type { BudgetStore } from "../backends/budget-store.ts";
 import { TokenBucketPolicy, type Bucket } from "./token-bucket.ts";
 
@@ -9,6 +10,9 @@ import { TokenBucketPolicy, type Bucket } from "./token-bucket.ts";
  * this bounds the wait when that process is gone or stalled.
  */
 export const HAND_OVER_WAIT_MS = 500;
+
+/** Warning lines a second for budgets the store could not restore, and as many for those it could not save. */
+const FAILURE_LINES_PER_SEC = 1;
 
 export interface MessageBudgetsOptions {
   perSec: number;
@@ -53,6 +57,12 @@ export class MessageBudgets {
   private readonly logger: Logger;
   private readonly handOverWaitMs: number;
   private readonly now: () => number;
+  /**
+   * A store that fails, fails for every connection (thousands of them close in one stop or one
+   * outage): a line a second for each kind of failure, counting the ones without a line.
+   */
+  private readonly restoreFailures: LogSampler;
+  private readonly saveFailures: LogSampler;
 
   constructor(options: MessageBudgetsOptions) {
     this.policy = new TokenBucketPolicy(options.perSec, options.burst);
@@ -60,6 +70,8 @@ export class MessageBudgets {
     this.logger = options.logger;
     this.handOverWaitMs = options.handOverWaitMs ?? HAND_OVER_WAIT_MS;
     this.now = options.now ?? (() => performance.now());
+    this.restoreFailures = new LogSampler({ keyIntervalMs: 0, maxPerSecond: FAILURE_LINES_PER_SEC, now: this.now });
+    this.saveFailures = new LogSampler({ keyIntervalMs: 0, maxPerSecond: FAILURE_LINES_PER_SEC, now: this.now });
   }
 
   /** A full budget, for a new connection (until it registers and its key's budget is restored). */
@@ -90,7 +102,8 @@ export class MessageBudgets {
       if (saved !== undefined) return this.policy.restored(saved.tokens, saved.ageMs, this.now());
       if (replaced !== undefined) this.logger.debug({ fingerprint, replaced }, "replaced connection's budget did not arrive; fresh budget");
     } catch (error) {
-      this.logger.warn({ err: error, fingerprint }, "could not restore a message budget; fresh budget");
+      const suppressed = this.restoreFailures.take("");
+      if (suppressed !== undefined) this.logger.warn({ err: error, fingerprint, suppressed }, "could not restore a message budget; fresh budget");
     }
     return this.fresh();
   }
@@ -100,7 +113,8 @@ export class MessageBudgets {
     try {
       await this.store.save(fingerprint, connectionId, this.policy.level(bucket, this.now()), this.policy.refillMs);
     } catch (error) {
-      this.logger.warn({ err: error, fingerprint }, "could not save a message budget");
+      const suppressed = this.saveFailures.take("");
+      if (suppressed !== undefined) this.logger.warn({ err: error, fingerprint, suppressed }, "could not save a message budget");
     }
   }
 }

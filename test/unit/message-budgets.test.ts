@@ -79,6 +79,28 @@ describe("MessageBudgets", () => {
     expect(spend(holder, 100)).toBe(40);
     await expect(budgets.release(FP, "conn-1", budgets.fresh())).resolves.toBeUndefined();
   });
+
+  it("a failing store is reported in a line a second, each line counting the failures it stands for", async () => {
+    const failing: BudgetStore = {
+      save: () => Promise.reject(new Error("down")),
+      take: () => Promise.reject(new Error("down")),
+      close: () => Promise.resolve(),
+    };
+    const lines: { msg: string; suppressed: number }[] = [];
+    const recording = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; suppressed: number }) });
+    const time = clock();
+    const budgets = new MessageBudgets({ perSec: 20, burst: 40, store: failing, logger: recording, now: time.now });
+    // A stop of 1,000 connections with the store out of reach, then one more a second later.
+    await Promise.all(Array.from({ length: 1_000 }, (_, i) => budgets.release(`fp-${i}`, `conn-${i}`, budgets.fresh())));
+    await budgets.restore(FP, undefined);
+    time.advance(1_000);
+    await budgets.release(FP, "conn-last", budgets.fresh());
+    expect(lines.map((line) => [line.msg, line.suppressed])).toEqual([
+      ["could not save a message budget", 0],
+      ["could not restore a message budget; fresh budget", 0],
+      ["could not save a message budget", 999],
+    ]);
+  });
 });
 
 describe("MemoryBudgetStore", () => {
