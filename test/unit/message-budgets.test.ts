@@ -11,6 +11,12 @@ function clock(): { now: () => number; advance: (ms: number) => void } {
 }
 
 const logger = pino({ level: "silent" });
+/** A budget store that is out of reach. */
+const failing: BudgetStore = {
+  save: () => Promise.reject(new Error("down")),
+  take: () => Promise.reject(new Error("down")),
+  close: () => Promise.resolve(),
+};
 const FP = "f".repeat(64);
 
 function setup(store?: BudgetStore) {
@@ -69,11 +75,6 @@ describe("MessageBudgets", () => {
   });
 
   it("a store that fails gives a fresh budget, never a failed registration", async () => {
-    const failing: BudgetStore = {
-      save: () => Promise.reject(new Error("down")),
-      take: () => Promise.reject(new Error("down")),
-      close: () => Promise.resolve(),
-    };
     const { budgets, spend } = setup(failing);
     const holder = { budget: await budgets.restore(FP, undefined) };
     expect(spend(holder, 100)).toBe(40);
@@ -81,11 +82,6 @@ describe("MessageBudgets", () => {
   });
 
   it("a failing store is reported in a line a second, each line counting the failures it stands for", async () => {
-    const failing: BudgetStore = {
-      save: () => Promise.reject(new Error("down")),
-      take: () => Promise.reject(new Error("down")),
-      close: () => Promise.resolve(),
-    };
     const lines: { msg: string; suppressed: number }[] = [];
     const recording = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string; suppressed: number }) });
     const time = clock();

@@ -1,4 +1,5 @@
 import {
+  applyMessage,
   callMessage,
   exhaustive,
   type CallMessage,
@@ -257,7 +258,7 @@ export class ReplicatedStore implements StateStore {
   }
 
   private call<K extends Mutation>(method: K, args: MutationArgs[K]): Promise<MutationValue[K]> {
-    if (this.alone && this.refusal === undefined) return applyMutation(this.replica, callMessage<Mutation>(0, method, args)) as Promise<MutationValue[K]>;
+    if (this.alone && this.refusal === undefined) return applyMutation(this.replica, applyMessage<Mutation>(method, args)) as Promise<MutationValue[K]>;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // The host answers with what the same method of its store returned.
