@@ -18,6 +18,9 @@ export interface PeerLinkEvents {
   error: Error;
 }
 
+/** How long the polite side lets its offer gather before rolling it back for the other side's. */
+const OFFER_GATHER_WAIT_MS = 2_000;
+
 /**
  * One WebRTC connection to another peer, negotiated over the server's `signal` with the "perfect
  * negotiation" pattern: either side may add channels or tracks at any time and offer; when both
@@ -31,6 +34,10 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
   readonly polite: boolean;
   private makingOffer = false;
   private ignoreOffer = false;
+  /** Whether this side's latest offer has found a candidate of its own. */
+  private offerGathered = false;
+  /** Signals from the remote peer, handled one after the other in the order they came. */
+  private incoming: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly client: PeerClient,
@@ -44,7 +51,9 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     this.polite = local < remote;
     pc.onnegotiationneeded = () => void this.offer();
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate !== null) this.send({ signal_type: "candidate", candidate: candidate.toJSON() });
+      if (candidate === null) return;
+      this.offerGathered = true;
+      this.send({ signal_type: "candidate", candidate: candidate.toJSON() });
     };
     pc.oniceconnectionstatechange = () => {
       if (pc.iceConnectionState === "failed") pc.restartIce();
@@ -72,8 +81,16 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     this.pc.close();
   }
 
-  /** A `signal` from the remote peer. */
-  async receive(payload: SignalPayload): Promise<void> {
+  /**
+   * A `signal` from the remote peer. Signals are handled in the order they arrive, each after the
+   * one before: a candidate waits for the offer it belongs to, an offer for the answer before it.
+   */
+  receive(payload: SignalPayload): Promise<void> {
+    this.incoming = this.incoming.then(() => this.handle(payload));
+    return this.incoming;
+  }
+
+  private async handle(payload: SignalPayload): Promise<void> {
     const pc = this.pc;
     try {
       if (payload.signal_type === "candidate") {
@@ -88,6 +105,7 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
       const collision = payload.signal_type === "offer" && (this.makingOffer || pc.signalingState !== "stable");
       this.ignoreOffer = !this.polite && collision;
       if (this.ignoreOffer) return;
+      if (collision) await this.letOfferGather();
       // The polite side's setRemoteDescription rolls its own pending offer back implicitly.
       await pc.setRemoteDescription({ type: payload.signal_type, sdp: payload.sdp });
       if (payload.signal_type === "offer") {
@@ -99,9 +117,35 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     }
   }
 
+  /**
+   * Waits (at most OFFER_GATHER_WAIT_MS) until this side's pending offer has found a candidate or
+   * finished gathering. Chromium never gathers again on a connection whose offer was rolled back
+   * before it found its first candidate: the answer that follows would have none, and the link
+   * would stay in ICE "new" for good. Both sides connecting at once makes exactly that rollback.
+   */
+  private letOfferGather(): Promise<void> {
+    const pc = this.pc;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        pc.removeEventListener("icecandidate", check);
+        pc.removeEventListener("icegatheringstatechange", check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.offerGathered || pc.iceGatheringState === "complete" || pc.signalingState === "closed") done();
+      };
+      const timer = setTimeout(done, OFFER_GATHER_WAIT_MS);
+      pc.addEventListener("icecandidate", check);
+      pc.addEventListener("icegatheringstatechange", check);
+      check();
+    });
+  }
+
   private async offer(): Promise<void> {
     try {
       this.makingOffer = true;
+      this.offerGathered = false;
       await this.pc.setLocalDescription();
       this.sendDescription();
     } catch (error) {

@@ -163,6 +163,35 @@ describe("WebRTC links with the server's ICE servers", () => {
     expect(iceServers).toEqual([expect.objectContaining({ urls: [STUN] })]);
     await receiver.page.waitForFunction(`window.peer.tracks.includes("video")`, { timeout: 15_000, polling: POLL_MS });
   });
+
+  it("links both sides open at once (their offers cross) connect, pair after pair", { timeout: 2 * BROWSER_TEST_MS }, async () => {
+    const left = await open(`${server.http}/health`);
+    const right = await open(`${server.http}/health`);
+    /** A new registered client in `namespace` on `page`, kept as window.pair; resolves with its fingerprint. */
+    const newClient = (page: Page, namespace: string): Promise<string> =>
+      page.evaluate(`(async () => {
+        const sdk = await import("/client/peer-server.js");
+        window.pair?.client.close();
+        const client = new sdk.PeerClient();
+        await client.register();
+        await client.join(${JSON.stringify(namespace)});
+        window.pair = { client, rtc: new sdk.PeerConnections(client) };
+        return client.fingerprint;
+      })()`) as Promise<string>;
+    /** Connects to `remote` with a negotiated channel; resolves once the channel is open. */
+    const connectTo = (page: Page, remote: string): Promise<unknown> =>
+      page.evaluate(`new Promise((resolve, reject) => {
+        const channel = window.pair.rtc.connect(${JSON.stringify(remote)}).channel("pair", { id: 0 });
+        channel.onopen = () => resolve(true);
+        setTimeout(() => reject(new Error("the channel did not open within 10 s")), 10000);
+      })`);
+    // Each side offers as soon as it connects, so the offers cross and one side rolls its own back.
+    for (let pair = 0; pair < 6; pair++) {
+      const namespace = unique(`crossing-${pair}`);
+      const [leftFingerprint, rightFingerprint] = await Promise.all([newClient(left, namespace), newClient(right, namespace)]);
+      await expect(Promise.all([connectTo(left, rightFingerprint), connectTo(right, leftFingerprint)]), `pair ${pair}`).resolves.toEqual([true, true]);
+    }
+  });
 });
 
 describe("the demo on a 2-worker cluster", () => {
