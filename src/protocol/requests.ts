@@ -46,8 +46,12 @@ const FINGERPRINT = /^[0-9a-fA-F]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 const isFingerprintLike = (value: string): boolean => FINGERPRINT.test(value);
-/** A `to` that can only name a native peer by its alias (a fingerprint is 64 hex digits; a dialect identity has a `kind:` prefix). */
-export const isAliasName = (value: string): boolean => ALIAS.test(value) && !isFingerprintLike(value);
+/**
+ * A `to` that can only name a native peer by its alias (a fingerprint is 64 hex digits; a dialect
+ * identity has a `kind:` prefix). An alias has at most 32 characters, so it is never fingerprint-like,
+ * and a fingerprint (every signal's usual `to`) is told apart by its length, without a pattern test.
+ */
+export const isAliasName = (value: string): boolean => value.length <= LIMITS.maxAliasLength && ALIAS.test(value);
 
 type Fields = Record<string, unknown>;
 
