@@ -1,5 +1,7 @@
 import type { Namespace } from "socket.io";
-import { PacketType } from "socket.io-parser";
+import { socketIoParserLibrary } from "../internals/socketio-parser-library.ts";
+
+const { PacketType } = socketIoParserLibrary;
 import { hookAdapterDeliveries, type AdapterRecipient, type DeliveryOptions } from "../internals/library-internals.ts";
 import type { JoinFence } from "./delivery.ts";
 

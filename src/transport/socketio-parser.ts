@@ -1,5 +1,8 @@
 import { EventEmitter } from "node:events";
-import { Decoder as ParserDecoder, Encoder, PacketType, type Packet } from "socket.io-parser";
+import type { Packet, PacketType as PacketTypes } from "socket.io-parser";
+import { socketIoParserLibrary } from "../internals/socketio-parser-library.ts";
+
+const { Decoder: ParserDecoder, Encoder, PacketType } = socketIoParserLibrary;
 
 /**
  * The Socket.IO packet parser the server runs with (socket.io's `parser` option): socket.io-parser's
@@ -145,7 +148,7 @@ export class GuardedDecoder extends EventEmitter<{ decoded: [Packet] }> {
     return screen(packet);
   }
 
-  #startBinary(text: string, type: PacketType.BINARY_EVENT | PacketType.BINARY_ACK): void {
+  #startBinary(text: string, type: PacketTypes.BINARY_EVENT | PacketTypes.BINARY_ACK): void {
     const count = ATTACHMENTS.exec(text);
     const attachments = count === null ? 0 : Number(count[1]);
     if (count === null || attachments < 1 || attachments > MAX_ATTACHMENTS) {
