@@ -15,6 +15,8 @@ import { exhaustive, primaryToWorkerGuard, type FromPrimary, type FromWorker, ty
 import { createServer, type PeerServer } from "../server.ts";
 import { Bundler, coalescing, parentChannel } from "../backends/cluster/channel.ts";
 import { DirectLinks } from "../delivery/direct-links.ts";
+import { systemClock } from "../core/context.ts";
+import { onClockTicks } from "./clock-ticks.ts";
 import { HandOffReceiver } from "./hand-off.ts";
 import { WorkerAcceptor } from "./worker-acceptor.ts";
 
@@ -25,6 +27,13 @@ const STORE_CALL_TIMEOUT_MS = 5_000;
  * own insurance limiter and a budget call gives the connection a fresh budget (see ClusterLimits).
  */
 const LIMITS_CALL_TIMEOUT_MS = 1_000;
+/**
+ * How often a worker reports its connections to the primary, on the ticks of the machine's clock
+ * that are multiples of it, the same for every worker. Between reports the primary adds the
+ * connections it placed on each worker but sees no closes; with reports at different moments, a
+ * worker that has just reported looks emptier than the others by all the closes they have not
+ * reported yet, and gets (or is moved) every new connection until they do.
+ */
 const LOAD_REPORT_MS = 1_000;
 /** How long a connection this worker accepted waits for the primary's admission before it is answered 503. */
 const ADMISSION_TIMEOUT_MS = 5_000;
@@ -198,5 +207,5 @@ export async function runWorker(config: Config, index: number, workers: number, 
     }
   }
   channel.send(port === undefined ? { ps: "ready", nodeId } : { ps: "ready", nodeId, port });
-  setInterval(() => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }), LOAD_REPORT_MS).unref();
+  onClockTicks(systemClock, LOAD_REPORT_MS, () => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }));
 }
