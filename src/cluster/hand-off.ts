@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server as HttpServer } from "node:http";
 import type { Socket } from "node:net";
 import { AddressHold } from "../limits/address-quota.ts";
-import type { HandOff } from "../protocol/cluster-messages.ts";
+import { handOffBytes, type HandOff } from "../protocol/cluster-messages.ts";
 
 /**
  * The worker's end of a hand-off (see sticky-router.ts and primary.ts): takes each connection the
@@ -58,7 +58,8 @@ export class HandOffReceiver {
       socket.once("close", () => this.overCapacity.delete(key));
     }
     this.httpServer.emit("connection", socket);
-    if (message.data.byteLength > 0) socket.unshift(Buffer.from(message.data.buffer, message.data.byteOffset, message.data.byteLength));
+    const bytes = handOffBytes(message);
+    if (bytes.length > 0) socket.unshift(bytes);
   }
 
   get handOffsReceived(): number {

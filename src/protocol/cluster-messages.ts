@@ -2,7 +2,8 @@ import type { MemorySnapshot } from "../backends/memory/memory-store.ts";
 import type { StateStore } from "../backends/state-store.ts";
 
 /**
- * Primary <-> worker messages over Node's cluster IPC (advanced serialization), schema first: each
+ * Primary <-> worker messages over Node's cluster IPC (JSON serialization: no bytes, no undefined in
+ * an array, no Map or Set; see handOffMessage and callMessage), schema first: each
  * direction is one union tagged on `ps`, which also tells them apart from the Socket.IO cluster
  * adapter's messages on the same channel (those have no `ps`). The receiving process checks each
  * message once, with the guard of its direction (workerToPrimaryGuard, primaryToWorkerGuard), and
@@ -56,12 +57,23 @@ export type ApplyMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "app
 
 /** Builds a `call` whose arguments are those of its method. */
 export function callMessage<K extends Mutation>(id: number, method: K, args: MutationArgs[K]): CallMessage<K> {
-  return { ps: "call", id, method, args };
+  return { ps: "call", id, method, args: withoutTrailingUndefined(args) };
 }
 
 /** Builds an `apply` whose arguments are those of its method. */
 export function applyMessage<K extends Mutation>(method: K, args: MutationArgs[K]): ApplyMessage<K> {
-  return { ps: "apply", method, args };
+  return { ps: "apply", method, args: withoutTrailingUndefined(args) };
+}
+
+/**
+ * The arguments without the optional ones left out at their end. The channel carries JSON, where
+ * an undefined array element becomes null; optional parameters are the last ones (MUTATION_ARGS),
+ * so an argument left out is one the array no longer holds, as undefined to the method it reaches.
+ */
+function withoutTrailingUndefined<T extends readonly unknown[]>(args: T): T {
+  let length = args.length;
+  while (length > 0 && args[length - 1] === undefined) length--;
+  return (length === args.length ? args : args.slice(0, length)) as unknown as T;
 }
 
 /** A replica's messages to the primary's StoreHost. */
@@ -119,7 +131,8 @@ export type LimitsResults = LimitsResult | { ps: "limits-batch"; messages: Limit
  */
 export interface HandOff {
   ps: "connection";
-  data: Uint8Array;
+  /** The bytes read, in base64 (see handOffBytes). */
+  data: string;
   longLived: boolean;
   full: boolean;
   quota?: string;
@@ -161,16 +174,22 @@ export type AdmittedMessage =
 export interface ForwardMessage {
   ps: "forward";
   to: number;
-  data: Uint8Array;
+  /** The bytes read, in base64 (see handOffBytes). */
+  data: string;
   longLived: boolean;
   full: boolean;
   quota?: string;
 }
 
 /** Builds a `connection` hand-off; `quota` is there only when the connection was counted against its address. */
-export function handOffMessage(data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): HandOff {
+export function handOffMessage(bytes: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): HandOff {
+  // The channel carries JSON, which has no bytes: they travel as base64.
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
   return quota === undefined ? { ps: "connection", data, longLived, full } : { ps: "connection", data, longLived, full, quota };
 }
+
+/** The bytes a hand-off or a forward carries. */
+export const handOffBytes = (message: HandOff | ForwardMessage): Buffer => Buffer.from(message.data, "base64");
 
 /** Builds the `forward` of a connection to worker `to`: the fields of its hand-off. */
 export function forwardMessage(to: number, data: Uint8Array, longLived: boolean, full: boolean, quota: string | undefined): ForwardMessage {
@@ -317,7 +336,7 @@ function items(value: unknown, kinds: ReadonlyMap<string, Check>): string | unde
 }
 
 type BaseTypeName<T> = T extends string ? "string" : T extends number ? "number" : T extends boolean ? "boolean" : "object";
-/** An optional parameter's name ends in "?": its argument may be undefined (v8 serialization keeps it). */
+/** An optional parameter's name ends in "?": its argument may be undefined (left out at the end of the arguments). */
 type TypeName<T> = undefined extends T ? `${BaseTypeName<Exclude<T, undefined>>}?` : BaseTypeName<T>;
 type ArgTypes<T> = { readonly [I in keyof T]-?: TypeName<T[I]> };
 
@@ -419,7 +438,7 @@ const checkLimitsResult: Check = (message) => {
 };
 /** The fields a HandOff and a ForwardMessage share. */
 const checkHandOffFields: Check = (message) =>
-  message.data instanceof Uint8Array &&
+  typeof message.data === "string" &&
   typeof message.longLived === "boolean" &&
   typeof message.full === "boolean" &&
   (message.quota === undefined || typeof message.quota === "string")

@@ -66,7 +66,7 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
   "admin-response": { ps: "admin-response", id: 10, status: 204, body: "" },
   "quota-release": { ps: "quota-release", addresses: ["127.0.0.2", "::1"] },
   admit: { ps: "admit", id: 12, address: "127.0.0.2" },
-  forward: { ps: "forward", to: 1, data: new Uint8Array([71, 69, 84]), longLived: true, full: false, quota: "127.0.0.2" },
+  forward: { ps: "forward", to: 1, data: Buffer.from("GET").toString("base64"), longLived: true, full: false, quota: "127.0.0.2" },
   "cannot-listen": { ps: "cannot-listen", message: "listen EADDRINUSE" },
 };
 
@@ -95,7 +95,7 @@ const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { p
   workers: { ps: "workers", nodeIds: ["a", "b"] },
   stop: { ps: "stop" },
   "admin-request": { ps: "admin-request", id: 9, method: "GET", path: "/admin/bans", body: "" },
-  connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n"), longLived: true, full: false, quota: "127.0.0.2" },
+  connection: { ps: "connection", data: Buffer.from("GET / HTTP/1.1\r\n\r\n").toString("base64"), longLived: true, full: false, quota: "127.0.0.2" },
   admitted: { ps: "admitted", id: 10, to: 1, full: false, quota: "127.0.0.2" },
 };
 /** The other form of `admitted`: a refusal. */
@@ -206,8 +206,8 @@ describe("cluster message guards", () => {
     ["an admin response with a parsed body", { ps: "admin-response", id: 1, status: 200, body: {} }],
     ["an admission without an id", { ps: "admit", address: "127.0.0.2" }],
     ["an admission with a numeric address", { ps: "admit", id: 1, address: 2 }],
-    ["a forward without its target", { ps: "forward", data: new Uint8Array(0), longLived: true, full: false }],
-    ["a forward with string data", { ps: "forward", to: 1, data: "GET /", longLived: true, full: false }],
+    ["a forward without its target", { ps: "forward", data: "", longLived: true, full: false }],
+    ["a forward whose data is no base64 text (bytes as JSON writes them)", { ps: "forward", to: 1, data: { 0: 71, 1: 69, 2: 84 }, longLived: true, full: false }],
     ["a listen failure without its message", { ps: "cannot-listen" }],
     ["ready with a string port", { ps: "ready", nodeId: "n", port: "80" }],
   ];
@@ -229,9 +229,9 @@ describe("cluster message guards", () => {
     ["reap without nodeId", { ps: "reap", nodeId: 1 }],
     ["workers with a non-string id", { ps: "workers", nodeIds: ["a", 2] }],
     ["workers without a list", { ps: "workers", nodeIds: "a" }],
-    ["a hand-off with string data", { ps: "connection", data: "GET /", longLived: true, full: false }],
-    ["a hand-off without full", { ps: "connection", data: new Uint8Array(0), longLived: false }],
-    ["a hand-off with a quota that is no address", { ps: "connection", data: new Uint8Array(0), longLived: true, full: false, quota: 1 }],
+    ["a hand-off whose data is no base64 text (bytes as JSON writes them)", { ps: "connection", data: { 0: 71, 1: 69, 2: 84 }, longLived: true, full: false }],
+    ["a hand-off without full", { ps: "connection", data: "", longLived: false }],
+    ["a hand-off with a quota that is no address", { ps: "connection", data: "", longLived: true, full: false, quota: 1 }],
     ["a snapshot without bans", { ps: "snapshot", id: 1, state: { peers: [], scopes: [], queues: [], joinSeq: 0 } }],
     ["an admin request without an id", { ps: "admin-request", method: "GET", path: "/admin/bans", body: "" }],
     ["an admin request without a body", { ps: "admin-request", id: 1, method: "GET", path: "/admin/bans" }],
