@@ -1,9 +1,9 @@
 import type { Namespace } from "socket.io";
 import { socketIoParserLibrary } from "../internals/socketio-parser-library.ts";
-
-const { PacketType } = socketIoParserLibrary;
 import { hookAdapterDeliveries, type AdapterRecipient, type DeliveryOptions } from "../internals/library-internals.ts";
 import type { JoinFence } from "./delivery.ts";
+
+const { PacketType } = socketIoParserLibrary;
 
 /**
  * Makes a joining peer's view of a namespace exact when other processes share it: it hears
