@@ -1,7 +1,7 @@
 import type { ServerOptions } from "socket.io";
 import type { BudgetStore } from "./budget-store.ts";
 import type { PeerChannels } from "./peer-channels.ts";
-import type { RegistrationLimiter } from "./registration-limiter.ts";
+import type { RegistrationLimits } from "./registration-limiter.ts";
 import type { Departure, StateStore } from "./state-store.ts";
 
 /**
@@ -27,10 +27,8 @@ export interface Backends {
   readonly store: StateStore;
   /** Where a key's message budget waits between its connections. */
   readonly budgetStore: BudgetStore;
-  /** Registrations per public key, for the whole deployment. */
-  readonly registrationLimiter: RegistrationLimiter;
-  /** Registrations per client address whatever the key (registration_rate_per_ip), for the whole deployment. */
-  readonly addressRegistrationLimiter: RegistrationLimiter;
+  /** Registrations per client address whatever the key (registration_rate_per_ip) and per public key, for the whole deployment. */
+  readonly registrationLimits: RegistrationLimits;
   /** The Socket.IO adapter that reaches the other processes; none when the process is alone. */
   readonly adapter?: NonNullable<ServerOptions["adapter"]>;
   /** A channel per peer between nodes, for targeted messages; none where the adapter or the worker links carry them. */

@@ -3,13 +3,41 @@ import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRedis, type RateLimite
 
 /**
  * Registrations per public key, and per client address whatever the key (so that rotating keys
- * buys no more registrations). One limit for the whole deployment: in memory for one process,
+ * buys no more registrations), each a RegistrationLimiter, the two together RegistrationLimits.
+ * One limit for the whole deployment: in memory for one process,
  * in the cluster primary for the workers of one machine (src/backends/cluster/cluster-limits.ts), in Redis
  * for nodes. Registrations outlive connections: nothing is forgotten on disconnect.
  */
 export interface RegistrationLimiter {
   /** Counts one registration of `key` (a fingerprint, or an address); resolves false when it is over its limit. */
   consume(key: string): Promise<boolean>;
+}
+
+/** Which limit refuses a registration: its client address's, or its public key's. */
+export type RegistrationRefusal = "address" | "key";
+
+/**
+ * Both registration limits of a deployment, counted as one step: in the cluster that is one call
+ * to the primary, not one per limit.
+ */
+export interface RegistrationLimits {
+  /**
+   * Counts one registration of `key` from `address` (undefined: a connection without one counts
+   * against the key only): the address first, and the key only if the address may register, so a
+   * client rotating keys never fills the per-key limiter either. Resolves with the limit that
+   * refuses it, or undefined when both allow it.
+   */
+  consume(address: string | undefined, key: string): Promise<RegistrationRefusal | undefined>;
+}
+
+/** The two limits of one backend as RegistrationLimits: the address's counted first, then the key's. */
+export function pairedLimits(addresses: RegistrationLimiter, keys: RegistrationLimiter): RegistrationLimits {
+  return {
+    async consume(address, key) {
+      if (address !== undefined && !(await addresses.consume(address))) return "address";
+      return (await keys.consume(key)) ? undefined : "key";
+    },
+  };
 }
 
 /** Registrations one public key may make at once; after that, one a second (see the limiters below). */
@@ -20,6 +48,9 @@ export interface RegistrationRate {
   readonly perSec: number;
   readonly burst: number;
 }
+
+/** The limit of each client address unless configured (registration_rate_per_ip, registration_burst_per_ip): 100 at once, then 20 a second. */
+export const ADDRESS_REGISTRATIONS: RegistrationRate = { perSec: 20, burst: 100 };
 
 /** The limit of each public key: 10 at once, then one a second. */
 export const KEY_REGISTRATIONS: RegistrationRate = { perSec: 1, burst: REGISTRATION_BURST };

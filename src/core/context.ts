@@ -1,6 +1,6 @@
 import type { Delivery } from "../delivery/delivery.ts";
 import type { MessageBudgets } from "../limits/message-budgets.ts";
-import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
+import type { RegistrationLimits } from "../backends/registration-limiter.ts";
 import type { ConnectionLog } from "../observability/connection-log.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -43,10 +43,8 @@ export interface CoreContext {
   readonly joins: JoinGate;
   /** Every connection's message budget and how it outlives the connection. */
   readonly budgets: MessageBudgets;
-  /** Registrations per public key, counted for the whole deployment. */
-  readonly registrationLimiter: RegistrationLimiter;
-  /** Registrations per client address whatever the key (registration_rate_per_ip), for the whole deployment. */
-  readonly addressRegistrationLimiter: RegistrationLimiter;
+  /** Registrations per client address whatever the key (registration_rate_per_ip) and per public key, counted for the whole deployment. */
+  readonly registrationLimits: RegistrationLimits;
   /** What each connection's access token allows (core/access.ts); allows everything when access tokens are off. */
   readonly access: AccessRules;
   readonly logger: Logger;

@@ -3,7 +3,7 @@ import type { Delivery } from "../delivery/delivery.ts";
 import type { BudgetStore } from "../backends/budget-store.ts";
 import type { PeerChannels } from "../backends/peer-channels.ts";
 import { MessageBudgets } from "../limits/message-budgets.ts";
-import type { RegistrationLimiter } from "../backends/registration-limiter.ts";
+import type { RegistrationLimits } from "../backends/registration-limiter.ts";
 import { ConnectionLog, type ConnectionEnd } from "../observability/connection-log.ts";
 import type { Logger } from "../observability/logger.ts";
 import { noMetrics, type Metrics } from "../observability/metrics.ts";
@@ -37,8 +37,8 @@ export interface HubDeps {
   delivery: Delivery;
   /** Where a key's message budget waits for its next connection, on any process (see MessageBudgets). */
   budgetStore: BudgetStore;
-  /** Registrations per public key, counted for the whole deployment. */
-  registrationLimiter: RegistrationLimiter;
+  /** Registrations per client address whatever the key and per public key, counted for the whole deployment. */
+  registrationLimits: RegistrationLimits;
   logger: Logger;
   /** This process's id in the deployment; recorded with each peer it registers. */
   nodeId: string;
@@ -48,15 +48,11 @@ export interface HubDeps {
   metrics?: Metrics;
   /** The deployment's bans as this process knows them. Default: none. */
   bans?: BanCheck;
-  /** Registrations per client address whatever the key, for the whole deployment. Default: no limit. */
-  addressRegistrationLimiter?: RegistrationLimiter;
   /** Verifies the access tokens of `refresh` (access tokens on). Default: none (`refresh` gets 400). */
   accessTokens?: AccessTokenVerifier;
   /** A channel per peer between nodes (nodes on Redis): targeted messages go straight to the target's node. */
   peerChannels?: PeerChannels;
 }
-
-const UNLIMITED: RegistrationLimiter = { consume: () => Promise.resolve(true) };
 
 /** One handler per request type: a type without one does not compile. */
 type Handlers = { readonly [T in RequestType]: Handler<RequestOf<T>> };
@@ -108,8 +104,7 @@ export class Hub {
       sessions: this.registry,
       joins: this.joinGate,
       budgets: this.budgets,
-      registrationLimiter: deps.registrationLimiter,
-      addressRegistrationLimiter: deps.addressRegistrationLimiter ?? UNLIMITED,
+      registrationLimits: deps.registrationLimits,
       access: this.access,
       logger: deps.logger,
       log: this.log,

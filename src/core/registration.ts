@@ -17,7 +17,7 @@ import { peerOf, type Session } from "./session.ts";
 export interface RegistrationContext
   extends Pick<
     CoreContext,
-    "store" | "delivery" | "sessions" | "joins" | "budgets" | "registrationLimiter" | "addressRegistrationLimiter" | "access" | "nodeId" | "log" | "logger" | "clock"
+    "store" | "delivery" | "sessions" | "joins" | "budgets" | "registrationLimits" | "access" | "nodeId" | "log" | "logger" | "clock"
   > {
   /** The STUN/TURN servers a newly registered peer is given; undefined when none are configured. */
   readonly iceServers: (fingerprint: string) => IceServerEntry[] | undefined;
@@ -64,13 +64,9 @@ export class Registration {
     this.ctx.access.checkSubject(session, fingerprint);
     if (this.ctx.banned(fingerprint)) throw new ProtocolError(ErrorCode.Forbidden, BANNED);
     // The address first: a client rotating keys must not fill the per-key limiter either.
-    const address = connection.remoteAddress;
-    if (address !== undefined && !(await this.ctx.addressRegistrationLimiter.consume(address))) {
-      throw new ProtocolError(ErrorCode.TooMany, "too many registrations from this address");
-    }
-    if (!(await this.ctx.registrationLimiter.consume(fingerprint))) {
-      throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
-    }
+    const refusal = await this.ctx.registrationLimits.consume(connection.remoteAddress, fingerprint);
+    if (refusal === "address") throw new ProtocolError(ErrorCode.TooMany, "too many registrations from this address");
+    if (refusal === "key") throw new ProtocolError(ErrorCode.TooMany, "too many registrations for this key");
     if (request.resumeToken !== undefined && request.identity === undefined && this.ctx.resumption.enabled) {
       const resumed = await this.resume(session, fingerprint, request.resumeToken, verified);
       if (resumed !== undefined) return resumed;

@@ -1,4 +1,5 @@
 import type { MemorySnapshot } from "../backends/memory/memory-store.ts";
+import type { RegistrationRefusal } from "../backends/registration-limiter.ts";
 import type { StateStore } from "../backends/state-store.ts";
 
 /**
@@ -9,7 +10,7 @@ import type { StateStore } from "../backends/state-store.ts";
  * message once, with the guard of its direction (workerToPrimaryGuard, primaryToWorkerGuard), and
  * dispatches it with an exhaustive switch on `ps`.
  *
- * Calls and notices: a call (`hello`, `call`, `limits-register`, `limits-register-address`,
+ * Calls and notices: a call (`hello`, `call`, `limits-register`,
  * `limits-save`, `limits-take` from a worker; `admin-request` from the primary) carries an id unique to its sender, is given up
  * by the sender after a timeout (ReplicatedStore and ClusterLimits `callTimeoutMs`, the primary's
  * admin forwarding), and is answered by exactly one reply with the same id (`snapshot`, `result`,
@@ -98,10 +99,11 @@ export type StoreReply = StoreReplyItem | { ps: "batch"; messages: StoreReplyIte
  * as one `limits-batch`, apart from the store's batches.
  */
 export type LimitsRequest =
-  /** One registration of a public key (RegistrationLimiter.consume); the value says whether it is allowed. */
-  | { ps: "limits-register"; id: number; key: string }
-  /** One registration from a client address, whatever the key; the value says whether it is allowed. */
-  | { ps: "limits-register-address"; id: number; address: string }
+  /**
+   * One registration of a public key from a client address (null: none), RegistrationLimits.consume;
+   * the value is the limit that refuses it ("address" or "key") or null.
+   */
+  | { ps: "limits-register"; id: number; key: string; address: string | null }
   /** BudgetStore.save; the value is null. */
   | { ps: "limits-save"; id: number; fingerprint: string; connectionId: string; tokens: number; ttlMs: number }
   /** BudgetStore.take; `from` is null when any kept budget will do; the value is a saved budget or null. */
@@ -115,7 +117,7 @@ export interface SavedBudgetRecord {
 }
 
 export type LimitsResult =
-  | { ps: "limits-result"; id: number; ok: true; value: boolean | SavedBudgetRecord | null }
+  | { ps: "limits-result"; id: number; ok: true; value: RegistrationRefusal | SavedBudgetRecord | null }
   | { ps: "limits-result"; id: number; ok: false; message: string };
 
 export type LimitsCalls = LimitsRequest | { ps: "limits-batch"; messages: LimitsRequest[] };
@@ -408,8 +410,9 @@ const checkSnapshot: Check = (message) => {
 };
 
 const limitsRequestChecks: { [K in LimitsRequest["ps"]]: Check } = {
-  "limits-register": (message) => hasId(message) ?? (typeof message.key === "string" ? undefined : "key is not a string"),
-  "limits-register-address": (message) => hasId(message) ?? (typeof message.address === "string" ? undefined : "address is not a string"),
+  "limits-register": (message) =>
+    hasId(message) ??
+    (typeof message.key === "string" && (message.address === null || typeof message.address === "string") ? undefined : "a registration needs a key and an address or null"),
   "limits-save": (message) =>
     hasId(message) ??
     (typeof message.fingerprint === "string" &&
@@ -431,10 +434,10 @@ const checkLimitsResult: Check = (message) => {
   if (message.ok === false) return typeof message.message === "string" ? undefined : "a failure needs a message";
   if (message.ok !== true) return "ok is not a boolean";
   const value = message.value;
-  if (value === null || typeof value === "boolean") return undefined;
+  if (value === null || value === "address" || value === "key") return undefined;
   return isObject(value) && typeof value.tokens === "number" && typeof value.ageMs === "number" && typeof value.connectionId === "string"
     ? undefined
-    : "value is not a verdict, a saved budget or null";
+    : "value is not a refusal, a saved budget or null";
 };
 /** The fields a HandOff and a ForwardMessage share. */
 const checkHandOffFields: Check = (message) =>

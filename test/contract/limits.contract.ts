@@ -2,12 +2,13 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { afterEach, describe, expect, it } from "vitest";
 import type { BudgetStore } from "../../src/backends/budget-store.ts";
-import { REGISTRATION_BURST, type RegistrationLimiter } from "../../src/backends/registration-limiter.ts";
+import { ADDRESS_REGISTRATIONS, REGISTRATION_BURST, type RegistrationLimits, type RegistrationRefusal } from "../../src/backends/registration-limiter.ts";
 
 /** One process's handle on a deployment's limits. */
 export interface LimitsHandle {
   budgets: BudgetStore;
-  registrations: RegistrationLimiter;
+  /** Per client address at the default rate (ADDRESS_REGISTRATIONS), and per key. */
+  registrations: RegistrationLimits;
 }
 
 /**
@@ -107,10 +108,23 @@ export function limitsContract(name: string, makeDeployment: () => Promise<Limit
     it(`allows ${REGISTRATION_BURST} registrations of a key at once across processes, refuses the next; other keys are apart`, async () => {
       const handles = await twoProcesses();
       const key = fingerprint();
-      const verdicts: boolean[] = [];
-      for (let i = 0; i <= REGISTRATION_BURST; i++) verdicts.push(await (handles[i % 2] as LimitsHandle).registrations.consume(key));
-      expect(verdicts).toEqual([...Array.from({ length: REGISTRATION_BURST }, () => true), false]);
-      expect(await handles[0].registrations.consume(fingerprint())).toBe(true);
+      const verdicts: (RegistrationRefusal | undefined)[] = [];
+      for (let i = 0; i <= REGISTRATION_BURST; i++) verdicts.push(await (handles[i % 2] as LimitsHandle).registrations.consume(undefined, key));
+      expect(verdicts).toEqual([...Array.from({ length: REGISTRATION_BURST }, () => undefined), "key"]);
+      expect(await handles[0].registrations.consume(undefined, fingerprint())).toBeUndefined();
+    });
+
+    it(`allows ${ADDRESS_REGISTRATIONS.burst} registrations from an address at once, whatever the keys, then refuses it without counting the key`, async () => {
+      const handles = await twoProcesses();
+      const address = `10.${randomBytes(3).join(".")}`;
+      const verdicts: (RegistrationRefusal | undefined)[] = [];
+      for (let i = 0; i <= ADDRESS_REGISTRATIONS.burst; i++) verdicts.push(await (handles[i % 2] as LimitsHandle).registrations.consume(address, fingerprint()));
+      expect(verdicts).toEqual([...Array.from({ length: ADDRESS_REGISTRATIONS.burst }, () => undefined), "address"]);
+      // A key refused for its address keeps its whole burst: from another address it registers REGISTRATION_BURST times.
+      const key = fingerprint();
+      expect(await handles[0].registrations.consume(address, key)).toBe("address");
+      for (let i = 0; i < REGISTRATION_BURST; i++) expect(await (handles[i % 2] as LimitsHandle).registrations.consume(`${address}0`, key)).toBeUndefined();
+      expect(await handles[1].registrations.consume(undefined, key)).toBe("key");
     });
   });
 }

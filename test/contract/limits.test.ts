@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterLimits } from "../../src/backends/cluster/cluster-limits.ts";
 import type { LimitsCalls } from "../../src/protocol/cluster-messages.ts";
 import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter, createRedisRegistrationLimiter } from "../../src/backends/registration-limiter.ts";
+import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, createRedisRegistrationLimiter, pairedLimits } from "../../src/backends/registration-limiter.ts";
 import { RedisBudgetStore } from "../../src/backends/redis/redis-budget-store.ts";
 import { forkLimitsHost, type LimitsHostProcess } from "../helpers/limits-host.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
@@ -35,7 +35,10 @@ function connect(on: LimitsHostProcess, callTimeoutMs: number): ClusterLimits {
 }
 
 limitsContract("in memory", async () => {
-  const handle: LimitsHandle = { budgets: new MemoryBudgetStore(), registrations: createMemoryRegistrationLimiter() };
+  const handle: LimitsHandle = {
+    budgets: new MemoryBudgetStore(),
+    registrations: pairedLimits(createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX), createMemoryRegistrationLimiter()),
+  };
   return { open: async () => handle, close: () => handle.budgets.close() };
 });
 
@@ -63,7 +66,13 @@ limitsContract("Redis", async () => {
       const connection = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1_000, lazyConnect: true });
       await connection.connect();
       connections.push(connection);
-      return { budgets: new RedisBudgetStore(connection, keyPrefix), registrations: createRedisRegistrationLimiter(connection, keyPrefix) };
+      return {
+        budgets: new RedisBudgetStore(connection, keyPrefix),
+        registrations: pairedLimits(
+          createRedisRegistrationLimiter(connection, keyPrefix, ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
+          createRedisRegistrationLimiter(connection, keyPrefix),
+        ),
+      };
     },
     async close() {
       for (const connection of connections) connection.disconnect();
@@ -77,11 +86,11 @@ describe("ClusterLimits when the primary does not answer", () => {
     const client = connect(doomed, 200);
     try {
       const key = randomBytes(32).toString("hex");
-      expect(await client.registrations.consume(key)).toBe(true);
+      expect(await client.registrations.consume("127.0.0.2", key)).toBeUndefined();
       await doomed.kill();
       let started = performance.now();
       // The insurance limiter has seen none of this key's registrations: it allows the next one.
-      expect(await client.registrations.consume(key)).toBe(true);
+      expect(await client.registrations.consume("127.0.0.2", key)).toBeUndefined();
       expect(performance.now() - started).toBeLessThan(1_000);
       started = performance.now();
       await expect(client.budgets.take(key, { from: "conn-1", waitMs: 100 })).rejects.toThrow(/did not answer/);
@@ -110,7 +119,7 @@ describe("ClusterLimits batching", () => {
   it("sends the calls of one turn to the primary as one IPC message", async () => {
     const sent: LimitsCalls[] = [];
     const client = new ClusterLimits({ send: (message) => sent.push(message) }, { callTimeoutMs: 100 });
-    const calls = [client.budgets.save("a", "conn-a", 1, 1_000), client.budgets.take("b"), client.registrations.consume("c")];
+    const calls = [client.budgets.save("a", "conn-a", 1, 1_000), client.budgets.take("b"), client.registrations.consume("127.0.0.2", "c")];
     await new Promise((resolve) => setImmediate(resolve));
     expect(sent.map((message) => message.ps)).toEqual(["limits-batch"]);
     expect((sent[0] as Extract<LimitsCalls, { ps: "limits-batch" }>).messages.map((call) => call.ps)).toEqual(["limits-save", "limits-take", "limits-register"]);

@@ -7,7 +7,7 @@ import type { Session } from "../../src/core/session.ts";
 import type { Delivery, JoinFence, PeerAddress } from "../../src/delivery/delivery.ts";
 import type { RecipientFilter } from "../../src/delivery/join-fence.ts";
 import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
-import { createMemoryRegistrationLimiter, type RegistrationLimiter } from "../../src/backends/registration-limiter.ts";
+import { createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimiter } from "../../src/backends/registration-limiter.ts";
 import type { AccessClaims, AccessTokenVerifier } from "../../src/trust/access-tokens.ts";
 import { decodeRequest } from "../../src/protocol/decoder.ts";
 import type { Body } from "../../src/protocol/envelope.ts";
@@ -175,13 +175,12 @@ export class CoreHarness {
       store,
       delivery: this.delivery,
       budgetStore: new MemoryBudgetStore(),
-      registrationLimiter: createMemoryRegistrationLimiter(),
+      registrationLimits: pairedLimits(options.addressRegistrationLimiter ?? { consume: () => Promise.resolve(true) }, createMemoryRegistrationLimiter()),
       logger: pino({ level: "silent" }),
       nodeId: "node-test",
       clock: { now: () => this.clock.now, setTimer: this.clock.setTimer },
       ...(options.bans === undefined ? {} : { bans: options.bans }),
       ...(options.accessTokens === undefined ? {} : { accessTokens: options.accessTokens }),
-      ...(options.addressRegistrationLimiter === undefined ? {} : { addressRegistrationLimiter: options.addressRegistrationLimiter }),
     });
     this.delivery.filter = this.hub.joinGate;
   }

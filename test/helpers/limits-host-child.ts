@@ -27,7 +27,6 @@ process.on("message", (raw: unknown) => {
   if (!fromWorker(checked)) return;
   switch (checked.ps) {
     case "limits-register":
-    case "limits-register-address":
     case "limits-save":
     case "limits-take":
     case "limits-batch":

@@ -47,7 +47,7 @@ describe("a worker's calls to a primary that is gone", () => {
     let sent = 0;
     const limits = new ClusterLimits({ send: () => sent++ }, { callTimeoutMs: CALL_TIMEOUT_MS });
     const save = limits.budgets.save("f", "c", 3, 1_000);
-    const register = limits.registrations.consume("key");
+    const register = limits.registrations.consume("127.0.0.2", "key");
     await nextTurn();
     expect(sent).toBe(1);
     expect(await settled(save)).toBe("pending");
@@ -55,9 +55,9 @@ describe("a worker's calls to a primary that is gone", () => {
     limits.primaryGone();
     expect(await settled(save)).toHaveProperty("error");
     // Decided by the worker's own insurance limiter: the first registration of a key passes.
-    expect(await settled(register)).toEqual({ value: true });
+    expect(await settled(register)).toEqual({ value: undefined });
     expect(await settled(limits.budgets.take("f"))).toHaveProperty("error");
-    expect(await settled(limits.registrations.consume("other"))).toEqual({ value: true });
+    expect(await settled(limits.registrations.consume("127.0.0.2", "other"))).toEqual({ value: undefined });
     await nextTurn();
     expect(sent).toBe(1);
     await limits.close();

@@ -62,8 +62,7 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
   const backends: ClusterBackends = {
     store,
     budgetStore: limits.budgets,
-    registrationLimiter: limits.registrations,
-    addressRegistrationLimiter: limits.addressRegistrations,
+    registrationLimits: limits.registrations,
     adapter: createAdapter(),
     health: () => ({}),
     receive,

@@ -1,7 +1,7 @@
 import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../../protocol/cluster-messages.ts";
 import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
-import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
+import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimiter, type RegistrationLimits, type RegistrationRefusal } from "../registration-limiter.ts";
 
 export interface ClusterLimitsOptions {
   /** How long a call may wait for the primary (a hand-over take: this plus its wait). */
@@ -22,7 +22,7 @@ type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "
 
 /**
  * A worker's end of the limits the cluster primary keeps for the machine (LimitsHost): the
- * registration limit and the budget store of every worker, over the cluster IPC channel. Each call
+ * registration limits and the budget store of every worker, over the cluster IPC channel. Each call
  * has an id of this client, expects exactly one `limits-result` with it and gives up after
  * `callTimeoutMs` (a hand-over take: plus its wait); a result that comes later is dropped. A
  * registration the primary does not answer in time is decided by the in-memory insurance limiter,
@@ -34,8 +34,7 @@ type Call = LimitsRequest extends infer R ? (R extends LimitsRequest ? Omit<R, "
  */
 export class ClusterLimits {
   readonly budgets: BudgetStore;
-  readonly registrations: RegistrationLimiter;
-  readonly addressRegistrations: RegistrationLimiter;
+  readonly registrations: RegistrationLimits;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /**
@@ -50,20 +49,16 @@ export class ClusterLimits {
 
   constructor(link: Sender<LimitsCalls>, options: ClusterLimitsOptions) {
     this.outbox = coalescing<LimitsRequest>((calls) => link.send(calls.length === 1 ? (calls[0] as LimitsRequest) : { ps: "limits-batch", messages: calls }));
-    const insurance = options.insurance ?? createMemoryRegistrationLimiter();
+    const insurance = pairedLimits(
+      options.addressInsurance ?? createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
+      options.insurance ?? createMemoryRegistrationLimiter(),
+    );
     this.registrations = {
-      consume: (key) =>
-        this.call({ ps: "limits-register", key }, options.callTimeoutMs).then(
-          (allowed) => allowed === true,
-          () => insurance.consume(key),
-        ),
-    };
-    const addressInsurance = options.addressInsurance ?? createMemoryRegistrationLimiter({ perSec: 20, burst: 100 }, ADDRESS_PREFIX);
-    this.addressRegistrations = {
-      consume: (address) =>
-        this.call({ ps: "limits-register-address", address }, options.callTimeoutMs).then(
-          (allowed) => allowed === true,
-          () => addressInsurance.consume(address),
+      // Both limits in one call: a round trip to the primary is most of what a limit costs a worker.
+      consume: (address, key) =>
+        this.call({ ps: "limits-register", key, address: address ?? null }, options.callTimeoutMs).then(
+          (refusal) => (refusal === "address" || refusal === "key" ? refusal : undefined),
+          () => insurance.consume(address, key),
         ),
     };
     this.budgets = {
@@ -145,6 +140,6 @@ export class ClusterLimits {
   }
 }
 
-function isSavedBudget(value: boolean | SavedBudgetRecord | null): value is SavedBudget {
+function isSavedBudget(value: RegistrationRefusal | SavedBudgetRecord | null): value is SavedBudget {
   return typeof value === "object" && value !== null;
 }

@@ -2,7 +2,7 @@ import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, ty
 import { coalescing, type Sender } from "./channel.ts";
 import type { BudgetStore } from "../budget-store.ts";
 import { MemoryBudgetStore } from "../memory/memory-budget-store.ts";
-import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationLimiter } from "../registration-limiter.ts";
+import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimits } from "../registration-limiter.ts";
 
 /** Anything the host can answer on: one worker's end of the IPC channel. */
 export type LimitsLink = Sender<LimitsResults>;
@@ -22,8 +22,10 @@ export class LimitsHost {
 
   constructor(
     private readonly budgets: BudgetStore = new MemoryBudgetStore(),
-    private readonly registrations: RegistrationLimiter = createMemoryRegistrationLimiter(),
-    private readonly addressRegistrations: RegistrationLimiter = createMemoryRegistrationLimiter({ perSec: 20, burst: 100 }, ADDRESS_PREFIX),
+    private readonly registrations: RegistrationLimits = pairedLimits(
+      createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
+      createMemoryRegistrationLimiter(),
+    ),
   ) {}
 
   /** Handles a worker's calls (checked by the primary's guard); each answer goes back on `link` with its call's id. */
@@ -33,7 +35,6 @@ export class LimitsHost {
         for (const call of message.messages) this.answer(link, call);
         break;
       case "limits-register":
-      case "limits-register-address":
       case "limits-save":
       case "limits-take":
         this.answer(link, message);
@@ -48,13 +49,10 @@ export class LimitsHost {
   }
 
   private answer(link: LimitsLink, message: LimitsRequest): void {
-    let value: Promise<boolean | LimitsValue>;
+    let value: Promise<LimitsValue>;
     switch (message.ps) {
       case "limits-register":
-        value = this.registrations.consume(message.key);
-        break;
-      case "limits-register-address":
-        value = this.addressRegistrations.consume(message.address);
+        value = this.registrations.consume(message.address ?? undefined, message.key).then((refusal) => refusal ?? null);
         break;
       case "limits-save":
         value = this.budgets.save(message.fingerprint, message.connectionId, message.tokens, message.ttlMs).then(() => null);
