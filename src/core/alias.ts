@@ -1,4 +1,4 @@
-import { createHash, hash } from "node:crypto";
+import { hash } from "node:crypto";
 
 const ADJECTIVES = [
   "able", "amber", "bold", "brave", "bright", "brisk", "calm", "clever", "cosmic", "crisp", "dark", "daring",
@@ -28,16 +28,20 @@ const NOUNS = [
 export function aliasCandidates(fingerprint: string, count = 10): string[] {
   const candidates: string[] = [];
   for (let round = 0; candidates.length < count; round++) {
-    const digest = round === 0 ? Buffer.from(fingerprint, "hex") : createHash("sha256").update(`${fingerprint}:${round}`).digest();
-    for (let offset = 0; offset + 6 <= digest.length && candidates.length < count; offset += 6) {
-      const adjective = ADJECTIVES[digest.readUInt16BE(offset) % ADJECTIVES.length];
-      const noun = NOUNS[digest.readUInt16BE(offset + 2) % NOUNS.length];
-      const number = (digest.readUInt16BE(offset + 4) % 99) + 1;
-      candidates.push(`${adjective}-${noun}-${String(number).padStart(2, "0")}`);
+    // Read as hex text (four digits a 16-bit word): no buffer per registration.
+    const digest = round === 0 ? fingerprint : hash("sha256", `${fingerprint}:${round}`, "hex");
+    for (let offset = 0; offset + 12 <= digest.length && candidates.length < count; offset += 12) {
+      const adjective = ADJECTIVES[wordAt(digest, offset) % ADJECTIVES.length];
+      const noun = NOUNS[wordAt(digest, offset + 4) % NOUNS.length];
+      const number = (wordAt(digest, offset + 8) % 99) + 1;
+      candidates.push(`${adjective}-${noun}-${number < 10 ? "0" : ""}${number}`);
     }
   }
   return candidates;
 }
+
+/** The big-endian 16-bit word written as four hex digits at `offset`. */
+const wordAt = (hex: string, offset: number): number => Number.parseInt(hex.slice(offset, offset + 4), 16);
 
 /** Fingerprint of a public key: lowercase hex SHA-256 of its UTF-8 bytes. */
 export const fingerprintOf = (publicKey: string): string => hash("sha256", publicKey, "hex");

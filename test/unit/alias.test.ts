@@ -21,6 +21,13 @@ describe("aliasCandidates", () => {
     }
   });
 
+  it("gives a key the aliases it has always had (a returning peer keeps its name)", () => {
+    expect(aliasCandidates(fingerprintOf("key-0"))).toEqual([
+      "rusty-orca-73", "snowy-frog-89", "crisp-mole-88", "humble-eel-16", "shy-frog-52",
+      "warm-mole-52", "happy-whale-55", "fierce-fox-41", "smart-moth-79", "rare-gecko-51",
+    ]);
+  });
+
   it("spreads keys over many aliases: different keys rarely share a first choice, and a key's own candidates rarely repeat", () => {
     const firsts = new Set(fingerprints.map((fingerprint) => aliasCandidates(fingerprint)[0]));
     expect(firsts.size).toBeGreaterThan(195);
