@@ -131,6 +131,15 @@ export interface AdapterPeer {
  * `_onclose`. Acknowledged broadcasts (`io.timeout(ms).to(room).emit(...)`, which set `acks`) are
  * not supported: the server sends none.
  */
+/** An adapter peer socket's `client`: a method, not an arrow function, which tsx would name anew for each peer. */
+class EngineWriter {
+  constructor(private readonly peer: AdapterPeer) {}
+
+  writeToEngine(encodedPackets: unknown[]): void {
+    this.peer.deliverEncoded(encodedPackets);
+  }
+}
+
 class AdapterPeerSocket {
   readonly data: Record<string, unknown> = {};
   readonly client: { writeToEngine(encodedPackets: unknown[]): void };
@@ -140,7 +149,7 @@ class AdapterPeerSocket {
     private readonly nsp: Namespace,
     private readonly peer: AdapterPeer,
   ) {
-    this.client = { writeToEngine: (encodedPackets) => peer.deliverEncoded(encodedPackets) };
+    this.client = new EngineWriter(peer);
   }
 
   get rooms(): Set<string> {
