@@ -51,10 +51,18 @@ export type MutationValue = { [K in Mutation]: Awaited<ReturnType<StateStore[K]>
  */
 export type StoreCall<K extends Mutation = Mutation> = { [P in K]: { method: P; args: MutationArgs[P] } }[K];
 
-/** A replica's call of a mutation on the authoritative store; answered by one `result` with the same id. */
+/**
+ * A replica's call of a mutation on the authoritative store; answered by one message with the same
+ * id: the mutation's `apply` to the caller's replica when it succeeded, a `result` otherwise.
+ */
 export type CallMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "call"; id: number; method: P; args: MutationArgs[P] } }[K];
-/** A mutation that succeeded on the primary, to replay on a replica in this exact order (a notice). */
-export type ApplyMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "apply"; method: P; args: MutationArgs[P] } }[K];
+/**
+ * A mutation that succeeded on the primary, to replay on a replica in this exact order (a notice).
+ * On the replica that called it, it carries the call's `id`: what the replica's own replay returns
+ * is the call's answer (the same value the primary's store returned: the replica holds the same
+ * state), so a join's member list is never written over the channel.
+ */
+export type ApplyMessage<K extends Mutation = Mutation> = { [P in K]: { ps: "apply"; method: P; args: MutationArgs[P]; id?: number } }[K];
 
 /** Builds a `call` whose arguments are those of its method. */
 export function callMessage<K extends Mutation>(id: number, method: K, args: MutationArgs[K]): CallMessage<K> {
@@ -451,7 +459,8 @@ const checkHandOffFields: Check = (message) =>
 const LIMITS_RESULTS = table<LimitsResult>({ "limits-result": checkLimitsResult });
 
 const CALLS = table<CallMessage>({ call: checkCall });
-const STORE_REPLY_ITEMS = table<StoreReplyItem>({ snapshot: checkSnapshot, apply: checkMutation, result: checkStoreResult });
+const checkApply: Check = (message) => (message.id === undefined || typeof message.id === "number" ? checkMutation(message) : "id is not a number");
+const STORE_REPLY_ITEMS = table<StoreReplyItem>({ snapshot: checkSnapshot, apply: checkApply, result: checkStoreResult });
 
 const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
   hello: hasId,
@@ -478,7 +487,7 @@ const WORKER_TO_PRIMARY = table<WorkerToPrimary>({
 
 const PRIMARY_TO_WORKER = table<PrimaryToWorker>({
   snapshot: checkSnapshot,
-  apply: checkMutation,
+  apply: checkApply,
   result: checkStoreResult,
   batch: (message) => items(message.messages, STORE_REPLY_ITEMS),
   "limits-result": checkLimitsResult,

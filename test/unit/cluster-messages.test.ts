@@ -71,7 +71,7 @@ const FROM_WORKER: { [K in WorkerToPrimary["ps"]]: Extract<WorkerToPrimary, { ps
 
 const FROM_PRIMARY: { [K in PrimaryToWorker["ps"]]: Extract<PrimaryToWorker, { ps: K }> } = {
   snapshot: { ps: "snapshot", id: 1, state: new MemoryStore().exportSnapshot() },
-  apply: { ps: "apply", method: "kick", args: ["room", "f", "g"] },
+  apply: { ps: "apply", method: "kick", args: ["room", "f", "g"], id: 9 },
   result: { ps: "result", id: 2, ok: false, code: 409, message: "alias is taken" },
   batch: {
     ps: "batch",
@@ -219,6 +219,7 @@ describe("cluster message guards", () => {
     ["a snapshot whose state is not one", { ps: "snapshot", id: 1, state: { peers: {} } }],
     ["an apply of an unknown method", { ps: "apply", method: "dropEverything", args: [] }],
     ["an apply with wrong args", { ps: "apply", method: "updateMeta", args: ["f", "meta"] }],
+    ["an apply answering a call with a string id", { ps: "apply", method: "kick", args: ["room", "f", "g"], id: "1" }],
     ["a result without ok", { ps: "result", id: 1, value: 1 }],
     ["a failed result without code", { ps: "result", id: 1, ok: false, message: "x" }],
     ["a batch with a limits result", { ps: "batch", messages: [FROM_PRIMARY["limits-result"]] }],

@@ -1,5 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import type { CallMessage, StoreReply, StoreReplyItem } from "../../src/protocol/cluster-messages.ts";
+import type { CallMessage, StoreCall, StoreReply, StoreReplyItem } from "../../src/protocol/cluster-messages.ts";
+import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
+import { applyMutation } from "../../src/backends/cluster/mutation.ts";
 import type { RegisterPeer } from "../../src/backends/state-store.ts";
 import { StoreHost, type ReplicaLink } from "../../src/backends/cluster/store-host.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -55,11 +57,15 @@ const peer = (fingerprint: string, alias?: string): RegisterPeer => ({
   verified: false,
 });
 const register = (id: number, request: RegisterPeer): CallMessage => ({ ps: "call", id, method: "registerPeer", args: [request] });
+/** How a replica gets a registration that took the alias `gen-<fingerprint>`: that alias, no candidates. */
+const replayed = (fingerprint: string): RegisterPeer => ({ ...peer(fingerprint), alias: `gen-${fingerprint}`, aliasCandidates: [] });
 
 /** The items of one write, a batch or a single message. */
 const itemsOf = (message: StoreReply | undefined): StoreReplyItem[] =>
   message === undefined ? [] : message.ps === "batch" ? message.messages : [message];
-const kinds = (message: StoreReply | undefined): string[] => itemsOf(message).map((item) => (item.ps === "result" ? `result ${item.id}` : item.ps));
+/** `result <id>`, `apply <id>` (an apply answering the call <id>), or the kind alone. */
+const kinds = (message: StoreReply | undefined): string[] =>
+  itemsOf(message).map((item) => (item.ps === "result" || (item.ps === "apply" && item.id !== undefined) ? `${item.ps} ${item.id}` : item.ps));
 const writesTo = (name: string): StoreReply[] => written.filter(([to]) => to === name).map(([, message]) => message);
 
 describe("StoreHost ordering", () => {
@@ -73,7 +79,7 @@ describe("StoreHost ordering", () => {
     expect(written[0]?.[1]).toMatchObject({ ps: "snapshot", id: 7, state: { peers: [], joinSeq: 0 } });
   });
 
-  it("writes a mutation to the other replicas before the result to its caller", async () => {
+  it("writes a mutation to the other replicas before the answer to its caller, which is its own apply", async () => {
     const [caller] = await replicas("caller", "b", "c");
     host.receive(caller as ReplicaLink, register(1, peer("p1")));
     await settle();
@@ -81,25 +87,31 @@ describe("StoreHost ordering", () => {
     clock.advance(0);
     expect(written.map(([to]) => to)).toEqual(["b", "c", "caller"]);
     for (const name of ["b", "c"]) expect(kinds(writesTo(name)[0])).toEqual(["apply"]);
-    expect(writesTo("b")[0]).toEqual({ ps: "apply", method: "registerPeer", args: [peer("p1")] });
-    // The caller's own replica applies before it reads its result, on the same channel.
-    expect(kinds(writesTo("caller")[0])).toEqual(["apply", "result 1"]);
-    expect(itemsOf(writesTo("caller")[0])[1]).toEqual({ ps: "result", id: 1, ok: true, value: { alias: "gen-p1" } });
+    expect(writesTo("b")[0]).toEqual({ ps: "apply", method: "registerPeer", args: [replayed("p1")] });
+    // The caller's answer is its replica's own replay, carrying the call's id: no value is written.
+    expect(writesTo("caller")).toEqual([{ ps: "apply", method: "registerPeer", args: [replayed("p1")], id: 1 }]);
   });
 
-  it("puts each link's results after its applies within one flush, and writes links with results last", async () => {
+  it("keeps every link's applies in the order the host ran them, its failures after them, and writes links with answers last", async () => {
     const [a, b] = await replicas("a", "b", "watcher");
-    // Both calls in one turn: a's result is queued before b's apply, and is still written after it.
+    // Both calls in one turn: a's answer is queued before b's applies, and is still written after them.
     host.receive(a as ReplicaLink, register(1, peer("p1")));
-    host.receive(b as ReplicaLink, { ps: "batch", messages: [register(1, peer("p2")), register(2, peer("p3"))] });
+    host.receive(b as ReplicaLink, { ps: "batch", messages: [register(1, peer("p2")), register(2, peer("p4", "gen-p1")), register(3, peer("p3"))] });
     await turn();
     expect(written.map(([to]) => to)).toEqual(["watcher", "a", "b"]);
     expect(kinds(writesTo("watcher")[0])).toEqual(["apply", "apply", "apply"]);
-    expect(kinds(writesTo("a")[0])).toEqual(["apply", "apply", "apply", "result 1"]);
-    expect(kinds(writesTo("b")[0])).toEqual(["apply", "apply", "apply", "result 1", "result 2"]);
+    expect(kinds(writesTo("a")[0])).toEqual(["apply 1", "apply", "apply"]);
+    expect(kinds(writesTo("b")[0])).toEqual(["apply", "apply 1", "apply 3", "result 2"]);
     // Every replica gets the applies in the order the host ran them.
     const applied = (name: string): unknown[] => itemsOf(writesTo(name)[0]).flatMap((item) => (item.ps === "apply" ? [item.args[0]] : []));
-    for (const name of ["watcher", "a", "b"]) expect(applied(name)).toEqual([peer("p1"), peer("p2"), peer("p3")]);
+    for (const name of ["watcher", "a", "b"]) expect(applied(name)).toEqual([replayed("p1"), replayed("p2"), replayed("p3")]);
+  });
+
+  it("answers a call of a link that holds no replica with the value", async () => {
+    const stranger = link("stranger");
+    host.receive(stranger, register(1, peer("p1")));
+    await turn();
+    expect(writesTo("stranger")).toEqual([{ ps: "result", id: 1, ok: true, value: { alias: "gen-p1" } }]);
   });
 
   it("answers a failed mutation with its code and replays it nowhere", async () => {
@@ -126,6 +138,23 @@ describe("StoreHost ordering", () => {
     expect(written.map(([to]) => to)).toEqual(["a", "a"]);
   });
 
+  it("replays a registration with the alias it took: a replica fed the applies holds the peer under that alias", async () => {
+    const [a] = await replicas("a");
+    const replica = new MemoryStore();
+    host.receive(a as ReplicaLink, register(1, { ...peer("p1"), aliasCandidates: ["first"] }));
+    // p2's first choice is taken by p1: the host gives it its second one.
+    host.receive(a as ReplicaLink, register(2, { ...peer("p2"), aliasCandidates: ["first", "second"] }));
+    await turn();
+    const applies = itemsOf(writesTo("a")[0]).flatMap((item) => (item.ps === "apply" ? [item] : []));
+    expect(applies.map((item) => item.args[0])).toEqual([
+      { ...peer("p1"), alias: "first", aliasCandidates: [] },
+      { ...peer("p2"), alias: "second", aliasCandidates: [] },
+    ]);
+    for (const item of applies) await applyMutation(replica, { method: item.method, args: item.args } as StoreCall);
+    expect((await replica.resolvePeer("second"))?.fingerprint).toBe("p2");
+    expect((await replica.resolvePeer("first"))?.fingerprint).toBe("p1");
+  });
+
   it("gives a replica that says hello later the state so far, then only later applies", async () => {
     const [a] = await replicas("a");
     host.receive(a as ReplicaLink, register(1, peer("p1")));
@@ -137,7 +166,7 @@ describe("StoreHost ordering", () => {
     await turn();
     const [snapshot, apply] = itemsOf(writesTo("late")[0]);
     expect(snapshot).toMatchObject({ ps: "snapshot", id: 1, state: { peers: [{ fingerprint: "p1" }] } });
-    expect(apply).toEqual({ ps: "apply", method: "registerPeer", args: [peer("p2")] });
+    expect(apply).toEqual({ ps: "apply", method: "registerPeer", args: [replayed("p2")] });
   });
 
   it("resolves removeNode once its replay has been written to every replica", async () => {

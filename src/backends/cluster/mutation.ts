@@ -1,4 +1,4 @@
-import type { MutationValue, StoreCall } from "../../protocol/cluster-messages.ts";
+import type { MutationArgs, MutationValue, StoreCall } from "../../protocol/cluster-messages.ts";
 import type { StateStore } from "../state-store.ts";
 
 /**
@@ -44,4 +44,19 @@ export function applyMutation(store: StateStore, call: StoreCall): Promise<unkno
     case "expireSuspended":
       return store.expireSuspended(...call.args);
   }
+}
+
+/**
+ * The arguments a mutation that ran on the primary is replayed with on every replica: its own, but
+ * a registration names the alias it took instead of the candidates it was taken from. A replica
+ * holds the state the primary held, where that alias was free, so it comes to the same peer;
+ * the message every replica reads and the primary writes once per replica is smaller by the list
+ * (ten generated aliases).
+ */
+export function replayArgs<C extends StoreCall>(call: C, value: MutationValue[C["method"]]): C["args"];
+export function replayArgs(call: StoreCall, value: unknown): StoreCall["args"] {
+  if (call.method !== "registerPeer") return call.args;
+  const [request] = call.args;
+  const taken = (value as MutationValue["registerPeer"]).alias;
+  return [{ ...request, alias: taken, aliasCandidates: [] }] satisfies MutationArgs["registerPeer"];
 }

@@ -59,7 +59,8 @@ interface Pending {
  * this replica has applied them.
  *
  * Calls: `start()`'s hello and each mutation carry an id of this replica, expect exactly one
- * answer with it (a snapshot, a result) and give up after `callTimeoutMs` (503 for a mutation);
+ * answer with it (a snapshot; for a mutation, its apply with the id, whose replay here gives the
+ * value, or a result with the error) and give up after `callTimeoutMs` (503 for a mutation);
  * an answer that comes later is dropped. Once the primary is gone (`primaryGone`) or the store is
  * closed, every waiting call fails at once and every later one without being sent (503): nothing
  * waits on a primary that cannot answer. The worker's dispatcher hands this store every
@@ -240,11 +241,15 @@ export class ReplicatedStore implements StateStore {
         pending.resolve(undefined);
         break;
       }
-      case "apply":
+      case "apply": {
         // The replica's state changes synchronously inside the call, in channel order.
-        if (message.method === "removeNode") void applyMutation(this.replica, message).then(this.reportDepartures);
-        else void applyMutation(this.replica, message);
+        const applied = applyMutation(this.replica, message);
+        if (message.method === "removeNode") void (applied as Promise<Departure[]>).then(this.reportDepartures);
+        // This replica's own call: what its replay returns is the answer (see ApplyMessage).
+        const pending = message.id === undefined ? undefined : this.settle(message.id);
+        if (pending !== undefined) applied.then(pending.resolve, pending.reject);
         break;
+      }
       case "result": {
         const pending = this.settle(message.id);
         if (pending === undefined) return;

@@ -11,7 +11,7 @@ import {
 import { ProtocolError } from "../../protocol/errors.ts";
 import { coalescing, type Schedule, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
-import { applyMutation } from "./mutation.ts";
+import { applyMutation, replayArgs } from "./mutation.ts";
 import type { Departure } from "../state-store.ts";
 
 /** Anything the host can send to: one replica's end of the IPC channel. */
@@ -29,12 +29,13 @@ export interface StoreHostOptions {
  * IPC (so resolving a signal's target costs no round trip); mutations run here first, in arrival
  * order, and only those that succeed are replayed on every replica in the same order. MemoryStore
  * methods validate before they mutate and take every random choice from their arguments, so the
- * same sequence of calls leaves every copy identical. The caller gets its result after its own
- * replica has applied the change (one FIFO channel carries both).
+ * same sequence of calls leaves every copy identical. A caller's answer is its own replica's
+ * replay of the change: what that returns is what the store here returned.
  *
  * Calls: each `hello` and each `call` carries the replica's id and gets exactly one answer with
- * it (a `snapshot`, a `result`, failures included), which the replica waits for up to its
- * `callTimeoutMs`. Applies are notices, never answered.
+ * it (a `snapshot`; for a call, its `apply` carrying the id when it succeeded, a `result` with
+ * the error when it failed), which the replica waits for up to its `callTimeoutMs`. The other
+ * replicas' applies are notices, never answered.
  */
 export class StoreHost {
   private readonly store = new MemoryStore();
@@ -95,8 +96,10 @@ export class StoreHost {
   private call(link: ReplicaLink, message: CallMessage): void {
     this.enqueue(async () => {
       try {
-        const value = await this.apply(message);
-        this.send(link, { ps: "result", id: message.id, ok: true, value });
+        const value = await this.apply(message, link, message.id);
+        // A replica is answered by its own replay of the mutation (see ApplyMessage); a link that
+        // holds no replica gets the value.
+        if (!this.replicas.has(link)) this.send(link, { ps: "result", id: message.id, ok: true, value });
       } catch (error) {
         const code = error instanceof ProtocolError ? error.code : 500;
         this.send(link, { ps: "result", id: message.id, ok: false, code, message: (error as Error).message });
@@ -108,12 +111,15 @@ export class StoreHost {
     this.queue = this.queue.then(task);
   }
 
-  /** Runs a mutation here, then queues its replay to every replica (one message, shared by all links). */
-  private async apply<C extends StoreCall>(call: C): Promise<MutationValue[C["method"]]> {
+  /**
+   * Runs a mutation here, then queues its replay to every replica (one message, shared by all links
+   * but the caller's, whose copy carries the call's id).
+   */
+  private async apply<C extends StoreCall>(call: C, caller?: ReplicaLink, id?: number): Promise<MutationValue[C["method"]]> {
     const value = await applyMutation(this.store, call);
     if (this.replicas.size > 0) {
-      const replay = applyMessage(call.method, call.args);
-      for (const replica of this.replicas) this.send(replica, replay);
+      const replay = applyMessage(call.method, replayArgs(call, value));
+      for (const replica of this.replicas) this.send(replica, replica === caller ? { ...replay, id } : replay);
     }
     return value;
   }
@@ -125,21 +131,23 @@ export class StoreHost {
 
   /**
    * Sends the messages of one go, one message per link, keeping each link's order except that
-   * its results go after its applies (a caller seeing newer state with its result is harmless).
-   * Links that only get applies are written first: a replica has a mutation in its pipe before
-   * the caller that made it gets its result and acts on it, as when every message was written at
-   * once. (When two callers' mutations share a turn, one of them still gets its result a few
-   * microseconds, in this same loop, before the other's pipe has its apply.)
+   * its results go after its applies (a caller seeing newer state with its result is harmless;
+   * applies, its own answered ones too, keep their order). Links that only get applies of others'
+   * calls are written first: a replica has a mutation in its pipe before the caller that made it
+   * gets its answer and acts on it, as when every message was written at once. (When two callers'
+   * mutations share a turn, one of them still gets its answer a few microseconds, in this same
+   * loop, before the other's pipe has its apply.)
    */
   private flush(entries: [ReplicaLink, StoreReplyItem][]): void {
-    const batches = new Map<ReplicaLink, { applies: StoreReplyItem[]; results: StoreReplyItem[] }>();
+    const batches = new Map<ReplicaLink, { applies: StoreReplyItem[]; results: StoreReplyItem[]; answers: boolean }>();
     for (const [link, message] of entries) {
       if (!this.replicas.has(link) && message.ps !== "snapshot" && message.ps !== "result") continue; // detached meanwhile
       let batch = batches.get(link);
-      if (batch === undefined) batches.set(link, (batch = { applies: [], results: [] }));
+      if (batch === undefined) batches.set(link, (batch = { applies: [], results: [], answers: false }));
       (message.ps === "result" ? batch.results : batch.applies).push(message);
+      if (message.ps === "result" || (message.ps === "apply" && message.id !== undefined)) batch.answers = true;
     }
-    const ordered = [...batches].sort(([, a], [, b]) => Number(a.results.length > 0) - Number(b.results.length > 0));
+    const ordered = [...batches].sort(([, a], [, b]) => Number(a.answers) - Number(b.answers));
     for (const [link, { applies, results }] of ordered) {
       const messages = results.length === 0 ? applies : [...applies, ...results];
       link.send(messages.length === 1 ? (messages[0] as StoreReplyItem) : { ps: "batch", messages });
