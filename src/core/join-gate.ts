@@ -3,6 +3,7 @@ import { scopeRoom, type Delivery, type JoinFence } from "../delivery/delivery.t
 import type { HeldDelivery } from "../delivery/join-fence.ts";
 import type { ServerBody } from "../protocol/server-messages.ts";
 import type { Membership, Session } from "./session.ts";
+import { withFields } from "../internals/object-copy.ts";
 
 /**
  * Makes joins exact: a peer learns of every other member of a namespace or room once, from its own
@@ -68,7 +69,7 @@ export class JoinGate {
     const room = scopeRoom(name);
     session.connection.join(room);
     const known = session.memberships.get(name);
-    if (known === undefined || join.added) session.memberships.set(name, { ...kind, joinSeq: join.seq });
+    if (known === undefined || join.added) session.memberships.set(name, withFields(kind, { joinSeq: join.seq }));
     else known.joinSeq = join.seq;
     if (!join.added) return;
     const member = join.member;

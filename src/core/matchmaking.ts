@@ -7,6 +7,7 @@ import type { CoreContext } from "./context.ts";
 import { checkCriteriaSize, type PeerLimits } from "./peer-limits.ts";
 import type { Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
+import { withFields } from "../internals/object-copy.ts";
 
 /** What the matchmaking handlers use. */
 export interface MatchmakingContext extends Pick<CoreContext, "store" | "delivery" | "joins" | "clock" | "access"> {
@@ -40,7 +41,7 @@ export class Matchmaking {
     // The session id is chosen here so that every replica of the store agrees on it.
     const sessionId = randomUUID().replaceAll("-", "");
     const groupRoom = request.groupRoom?.replace(GROUP_ID, sessionId);
-    const outcome = await store.requestMatch({ ...request, fingerprint, sessionId, groupRoom, caps: limits.caps });
+    const outcome = await store.requestMatch(withFields(request, { fingerprint, sessionId, groupRoom, caps: limits.caps }));
     if (outcome.status === "waiting") return { type: "match", body: { payload: { status: "waiting", namespace: request.namespace } } };
     const body: ServerBody<"matched"> = {
       namespace: request.namespace,

@@ -12,6 +12,7 @@ import { BANNED } from "./moderation.ts";
 import type { Recovery } from "./recovery.ts";
 import { parseBufferedMessage, resumeHashOf, type Resumption } from "./resumption.ts";
 import { peerOf, type Session } from "./session.ts";
+import { withFields } from "../internals/object-copy.ts";
 
 /** What registration uses, with two hooks of the hub. */
 export interface RegistrationContext
@@ -220,7 +221,7 @@ export class Registration {
   ): ServerMessage<"registered"> {
     const iceServers = this.ctx.iceServers(fingerprint);
     const identity = resume === undefined ? { fingerprint, alias, verified } : { fingerprint, alias, verified, ...resume };
-    const payload = iceServers === undefined ? identity : { ...identity, ice_servers: iceServers };
+    const payload = iceServers === undefined ? identity : withFields(identity, { ice_servers: iceServers });
     return { type: "registered", body: { from: fingerprint, payload } };
   }
 

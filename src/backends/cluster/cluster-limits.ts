@@ -2,6 +2,7 @@ import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, ty
 import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimiter, type RegistrationLimits, type RegistrationRefusal } from "../registration-limiter.ts";
+import { withFields } from "../../internals/object-copy.ts";
 
 export interface ClusterLimitsOptions {
   /** How long a call may wait for the primary (a hand-over take: this plus its wait). */
@@ -112,7 +113,7 @@ export class ClusterLimits {
         reject(new Error(`the cluster primary did not answer ${call.ps} in time`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.outbox({ ...call, id } as LimitsRequest);
+      this.outbox(withFields(call, { id }) as LimitsRequest);
     });
   }
 

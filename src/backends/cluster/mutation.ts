@@ -1,5 +1,6 @@
 import type { MutationArgs, MutationValue, StoreCall } from "../../protocol/cluster-messages.ts";
 import type { StateStore } from "../state-store.ts";
+import { withFields } from "../../internals/object-copy.ts";
 
 /**
  * Runs one mutation on a store: the primary's StoreHost applies each call this way, and every
@@ -58,5 +59,5 @@ export function replayArgs(call: StoreCall, value: unknown): StoreCall["args"] {
   if (call.method !== "registerPeer") return call.args;
   const [request] = call.args;
   const taken = (value as MutationValue["registerPeer"]).alias;
-  return [{ ...request, alias: taken, aliasCandidates: [] }] satisfies MutationArgs["registerPeer"];
+  return [withFields(request, { alias: taken, aliasCandidates: [] })] satisfies MutationArgs["registerPeer"];
 }

@@ -13,6 +13,7 @@ import { coalescing, type Schedule, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
 import { applyMutation, replayArgs } from "./mutation.ts";
 import type { Departure } from "../state-store.ts";
+import { withFields } from "../../internals/object-copy.ts";
 
 /** Anything the host can send to: one replica's end of the IPC channel. */
 export type ReplicaLink = Sender<StoreReply>;
@@ -119,7 +120,7 @@ export class StoreHost {
     const value = await applyMutation(this.store, call);
     if (this.replicas.size > 0) {
       const replay = applyMessage(call.method, replayArgs(call, value));
-      for (const replica of this.replicas) this.send(replica, replica === caller ? { ...replay, id } : replay);
+      for (const replica of this.replicas) this.send(replica, replica === caller ? withFields(replay, { id }) : replay);
     }
     return value;
   }

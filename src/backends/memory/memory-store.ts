@@ -29,6 +29,7 @@ import {
   type StoreStats,
 } from "../state-store.ts";
 import { pickGroup } from "./match-group.ts";
+import { withFields } from "../../internals/object-copy.ts";
 
 interface Peer extends PeerRecord {
   meta: Meta;
@@ -168,7 +169,7 @@ export class MemoryStore implements StateStore {
     }
     let replaced: Registration["replaced"];
     if (existing !== undefined) {
-      replaced = { ...this.removePeer(existing), connectionId: existing.connectionId };
+      replaced = withFields(this.removePeer(existing), { connectionId: existing.connectionId });
     }
     this.peers.set(request.fingerprint, {
       fingerprint: request.fingerprint,
@@ -362,7 +363,7 @@ export class MemoryStore implements StateStore {
       if (scope.members.size >= (scope.room?.maxSize ?? 0)) throw new ProtocolError(ErrorCode.TooMany, "room is full");
       checkScopeCap(peer, roomId, admission?.caps);
     }
-    return { ...this.addMember(scope, peer, "", listLimit), maxSize: scope.room?.maxSize ?? 0 };
+    return withFields(this.addMember(scope, peer, "", listLimit), { maxSize: scope.room?.maxSize ?? 0 });
   }
 
   async roomInfo(roomId: string): Promise<RoomInfo> {
