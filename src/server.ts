@@ -11,7 +11,7 @@ import type { Config } from "./config/load.ts";
 import type { DirectLinks } from "./delivery/direct-links.ts";
 import { Hub, closeWithNotice } from "./core/hub.ts";
 import { enforceRequestDeadlines } from "./http/request-deadlines.ts";
-import { assertLibraryInternals } from "./internals/library-internals.ts";
+import { assertLibraryInternals, quietRepeatedReceiverEnds } from "./internals/library-internals.ts";
 import { createHttpHandler, statsBody, type WorkerStats } from "./http/routes.ts";
 import { loadClientSite, projectRoot } from "./http/client-site.ts";
 import { Admission } from "./limits/admission.ts";
@@ -133,6 +133,7 @@ interface Running {
  */
 export function createServer(config: Config, deps: ServerDeps): PeerServer {
   assertLibraryInternals();
+  quietRepeatedReceiverEnds();
   const nodeId = deps.nodeId ?? `${hostname()}-${process.pid}`;
   let backends: Backends | undefined;
   let running: Running | undefined;

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { SHARED_CORES_METRICS, TRANSPORT_TITLE, type Case, type MetricSpec, type Scenario } from "../core/scenario.ts";
 import { serverTarget, type TargetSpec } from "../core/targets.ts";
+import { WARMUP_PER_PROCESS } from "./connect.ts";
 import { payloadTitle, signalParams } from "./signal.ts";
 
 /**
@@ -52,7 +53,15 @@ export const clusterScenario: Scenario = {
         baselines: [baseline, ...sweep.map(workersTarget)],
         job: {
           kind: "connect",
-          params: { transport, count: options.peers ?? (options.quick ? 300 : 4_000), warmup: options.quick ? 50 : 200, concurrency: 50, maxMs: 30_000 },
+          params: {
+            transport,
+            count: options.peers ?? (options.quick ? 300 : 4_000),
+            // Every process of the largest cluster of the case warmed up as one process is (the kernel
+            // spreads connections over the workers about evenly).
+            warmup: options.quick ? 50 : WARMUP_PER_PROCESS * Math.max(workers, ...sweep),
+            concurrency: 50,
+            maxMs: 90_000,
+          },
         },
         metrics: [
           { key: "perSec", label: "registrations/s", unit: "/s", better: "higher", digits: 0, headline: true, target: ratioTarget },
@@ -61,7 +70,7 @@ export const clusterScenario: Scenario = {
           { key: "serverCpuUsPerConn", label: "server CPU per connection", unit: "µs", better: "lower", digits: 0, chart: true },
           ...SHARED_CORES_METRICS,
         ],
-        timeoutMs: 90_000,
+        timeoutMs: 150_000,
         targetCpus: SERVER_CPUS,
         loadCpus: LOAD_CPUS,
       });

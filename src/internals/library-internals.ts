@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Socket as TcpSocket } from "node:net";
 import { dirname, join } from "node:path";
+import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { transports, type Transport } from "engine.io";
 import { Server, Socket, type Namespace } from "socket.io";
@@ -33,6 +34,8 @@ export const VERIFIED_VERSIONS = {
   // exact text this version's Encoder produces.
   "socket.io-parser": "4.2.7",
   "@socket.io/cluster-adapter": "0.3.0",
+  // The copy the raw WebSocket endpoints use (engine.io has its own): see quietRepeatedReceiverEnds.
+  ws: "8.18.3",
 } as const;
 
 export type CheckedPackage = keyof typeof VERIFIED_VERSIONS;
@@ -325,6 +328,40 @@ export function resumeReadingAtHandle(socket: TcpSocket): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ws 8.18.3: Receiver#end (inherited from Writable), called again on a finished receiver
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Makes `end()` without arguments on a ws Receiver that has finished return at once. ws ends a
+ * connection's receiver when the close frame arrives, then again when the socket ends and again
+ * when it closes (websocket.js socketOnEnd and socketOnClose): on a finished stream, Writable's
+ * `end()` does nothing but build an ERR_STREAM_ALREADY_FINISHED that nobody reads, with its stack
+ * trace, about 8 µs each, twice for every connection that closes normally. The guarded call has no
+ * other effect to skip (no chunk, no callback), so nothing changes but the cost. `Receiver` is part
+ * of ws's public exports; its `end` being Writable's is the internal this relies on (checked at
+ * start-up). Idempotent.
+ *
+ * If it disappears (ws defines its own `end`): the guard is not installed, and connections cost
+ * those two errors again.
+ */
+export function quietRepeatedReceiverEnds(): void {
+  const prototype = prototypeOf(wsReceiver()) as Writable | undefined;
+  if (prototype === undefined) return;
+  if (prototype.end === quietEnd || prototype.end !== Writable.prototype.end) return;
+  prototype.end = quietEnd as Writable["end"];
+}
+
+/** ws's Receiver class (exported by ws, not declared by its typings), the copy the server's `ws` imports resolve to. */
+function wsReceiver(): unknown {
+  return loadQuietly(() => (createRequire(import.meta.url)("ws") as { Receiver?: unknown }).Receiver);
+}
+
+function quietEnd(this: Writable, ...args: unknown[]): Writable {
+  if (args.length === 0 && this.writableFinished) return this;
+  return (Writable.prototype.end as (...given: unknown[]) => Writable).apply(this, args);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The start-up self-check
 // ---------------------------------------------------------------------------------------------
 
@@ -370,6 +407,8 @@ export interface InternalsTargets {
   engineWebSocket: unknown;
   /** The text of @socket.io/cluster-adapter's entry file. */
   clusterAdapterSource: string;
+  /** ws's `Receiver` class. */
+  wsReceiver: unknown;
 }
 
 /** What {@link assertLibraryInternals} compares; each defaults to the real thing. */
@@ -469,6 +508,14 @@ const MEMBER_CHECKS: readonly MemberCheck[] = [
     present: (t) => sourceOf(t.engineWebSocket).includes("this.socket = "),
   },
   {
+    package: "ws",
+    member: "Receiver.prototype.end inherited from Writable",
+    present: (t) => {
+      const end = (prototypeOf(t.wsReceiver) as { end?: unknown } | undefined)?.end;
+      return end === Writable.prototype.end || end === quietEnd;
+    },
+  },
+  {
     package: "@socket.io/cluster-adapter",
     member: `its IPC marker MESSAGE_SOURCE = "${CLUSTER_ADAPTER_SOURCE}"`,
     present: (t) => t.clusterAdapterSource.includes(`MESSAGE_SOURCE = "${CLUSTER_ADAPTER_SOURCE}"`),
@@ -494,6 +541,7 @@ const LOADED_BY: Readonly<Record<CheckedPackage, readonly string[]>> = {
   "engine.io": ["socket.io"],
   "socket.io-parser": ["socket.io"],
   "@socket.io/cluster-adapter": [],
+  ws: [],
 };
 
 /** The versions package.json pins for the checked packages. */
@@ -542,6 +590,7 @@ export function libraryTargets(): InternalsTargets {
     server: Server,
     engineWebSocket: transports.websocket,
     clusterAdapterSource: (loadQuietly(() => readFileSync(projectRequire.resolve("@socket.io/cluster-adapter"), "utf8")) as string | undefined) ?? "",
+    wsReceiver: wsReceiver(),
   };
 }
 

@@ -1,4 +1,6 @@
+import { createRequire } from "node:module";
 import { Socket } from "node:net";
+import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import {
   assertLibraryInternals,
@@ -6,6 +8,7 @@ import {
   LibraryInternalsError,
   libraryTargets,
   pinnedVersions,
+  quietRepeatedReceiverEnds,
   stopReadingAtHandle,
   VERIFIED_VERSIONS,
   type CheckedPackage,
@@ -86,6 +89,16 @@ describe("assertLibraryInternals", () => {
     expect(error?.problems.map((problem) => problem.package)).toEqual(["engine.io"]);
   });
 
+  it("fails when ws's Receiver defines an end of its own", () => {
+    class Receiver extends Writable {
+      override end(): this {
+        return this;
+      }
+    }
+    const error = failure({ targets: { ...libraryTargets(), wsReceiver: Receiver } });
+    expect(error?.problems).toEqual([expect.objectContaining({ package: "ws", member: "Receiver.prototype.end inherited from Writable" })]);
+  });
+
   it("reports every problem at once", () => {
     const error = failure({
       expected: { ...pinnedVersions(), "socket.io-parser": "4.2.6" },
@@ -100,5 +113,47 @@ describe("stopReadingAtHandle", () => {
     expect(stopReadingAtHandle(new Socket())).toBe(true);
     const stripped = Object.assign(new Socket(), { _handle: {} });
     expect(stopReadingAtHandle(stripped)).toBe(false);
+  });
+});
+
+describe("quietRepeatedReceiverEnds", () => {
+  const { Receiver } = createRequire(import.meta.url)("ws") as { Receiver: new (options: object) => Writable };
+
+  /** A ws Receiver that has ended and finished, as one is once a connection's close frame arrived. */
+  async function finishedReceiver(): Promise<Writable> {
+    const receiver = new Receiver({});
+    receiver.end();
+    await new Promise((resolve) => receiver.once("finish", resolve));
+    return receiver;
+  }
+
+  /** How many times Writable's own end() runs during `run` (the guard calls it by name, so a stand-in sees it). */
+  async function writableEndsDuring(run: () => Promise<void> | void): Promise<number> {
+    const end = Writable.prototype.end;
+    let calls = 0;
+    Writable.prototype.end = function (this: Writable, ...args: unknown[]) {
+      calls++;
+      return (end as (...given: unknown[]) => Writable).apply(this, args);
+    } as Writable["end"];
+    try {
+      await run();
+    } finally {
+      Writable.prototype.end = end;
+    }
+    return calls;
+  }
+
+  it("lets end() on a finished receiver return at once, without Writable's end (which builds an error there), and passes on every other call", async () => {
+    quietRepeatedReceiverEnds();
+    quietRepeatedReceiverEnds();
+    const receiver = await finishedReceiver();
+    let returned: unknown;
+    expect(await writableEndsDuring(() => void (returned = receiver.end()))).toBe(0);
+    expect(returned).toBe(receiver);
+    const fresh = new Receiver({});
+    expect(await writableEndsDuring(() => void fresh.end())).toBe(1);
+    // With a callback it still reports that the stream had finished, as Writable does.
+    const reported = await new Promise<unknown>((resolve) => receiver.end(resolve));
+    expect(reported).toMatchObject({ code: "ERR_STREAM_ALREADY_FINISHED" });
   });
 });
