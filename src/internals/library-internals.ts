@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Socket as TcpSocket } from "node:net";
 import { dirname, join } from "node:path";
-import { Writable } from "node:stream";
+import { Writable, type Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { transports, type Transport } from "engine.io";
 import { Server, Socket, type Namespace } from "socket.io";
@@ -349,6 +349,20 @@ export function quietRepeatedReceiverEnds(): void {
   if (prototype === undefined) return;
   if (prototype.end === quietEnd || prototype.end !== Writable.prototype.end) return;
   prototype.end = quietEnd as Writable["end"];
+}
+
+/**
+ * The same for the socket of a WebSocket that ws takes over: ws ends it after its close frame, and
+ * again when the client's end arrives (socketOnEnd). Set on the socket itself, not on every socket
+ * of the process; a call with arguments, or on a socket still writable, is Duplex's own.
+ */
+export function quietRepeatedSocketEnds(socket: Duplex): void {
+  socket.end = quietSocketEnd as Duplex["end"];
+}
+
+function quietSocketEnd(this: Duplex, ...args: unknown[]): Duplex {
+  if (args.length === 0 && this.writableFinished) return this;
+  return ((Object.getPrototypeOf(this) as Duplex).end as (...given: unknown[]) => Duplex).apply(this, args);
 }
 
 /** ws's Receiver class (exported by ws, not declared by its typings), the copy the server's `ws` imports resolve to. */

@@ -16,6 +16,7 @@ import { CloseCode, ErrorCode } from "../protocol/errors.ts";
 import { Keepalive } from "./keepalive.ts";
 import type { ConnectionIds, WsConnection} from "./ws-connection.ts";
 import { type WsConnectionContext } from "./ws-connection.ts";
+import { quietRepeatedSocketEnds } from "../internals/library-internals.ts";
 
 /** An upgrade refused before the WebSocket exists: answered with this HTTP status. */
 export interface RefusedUpgrade {
@@ -109,6 +110,7 @@ export class WsEndpoint<C extends WsConnection = WsConnection> {
     }
     // Decided before this connection counts; a refused peer still gets the protocol's notice.
     const refused = this.admission.refuses(request);
+    quietRepeatedSocketEnds(socket);
     this.server.handleUpgrade(request, socket, head, (ws) => this.accept(ws, request, refused, admitted));
   }
 

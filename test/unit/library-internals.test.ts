@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Socket } from "node:net";
-import { Writable } from "node:stream";
+import { Duplex, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import {
   assertLibraryInternals,
@@ -9,6 +9,7 @@ import {
   libraryTargets,
   pinnedVersions,
   quietRepeatedReceiverEnds,
+  quietRepeatedSocketEnds,
   stopReadingAtHandle,
   VERIFIED_VERSIONS,
   type CheckedPackage,
@@ -155,5 +156,32 @@ describe("quietRepeatedReceiverEnds", () => {
     // With a callback it still reports that the stream had finished, as Writable does.
     const reported = await new Promise<unknown>((resolve) => receiver.end(resolve));
     expect(reported).toMatchObject({ code: "ERR_STREAM_ALREADY_FINISHED" });
+  });
+});
+
+describe("quietRepeatedSocketEnds", () => {
+  it("lets end() on that finished socket return at once, and passes on every other call", async () => {
+    const socket = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+    const other = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+    quietRepeatedSocketEnds(socket);
+    socket.end();
+    other.end();
+    await Promise.all([new Promise((resolve) => socket.once("finish", resolve)), new Promise((resolve) => other.once("finish", resolve))]);
+    const end = Duplex.prototype.end;
+    let calls = 0;
+    Duplex.prototype.end = function (this: Duplex, ...args: unknown[]) {
+      calls++;
+      return (end as (...given: unknown[]) => Duplex).apply(this, args);
+    } as Duplex["end"];
+    try {
+      expect(socket.end()).toBe(socket);
+      expect(calls).toBe(0);
+      other.end();
+      expect(calls).toBe(1);
+      socket.end(() => undefined);
+      expect(calls).toBe(2);
+    } finally {
+      Duplex.prototype.end = end;
+    }
   });
 });
