@@ -41,8 +41,9 @@ export class Messaging {
       if (local === session) throw badRequest("cannot send to yourself");
       if (!shareScope(session.connection.rooms, local.connection.rooms)) throw new ProtocolError(ErrorCode.Forbidden, "no shared namespace");
       const ts = this.ctx.clock.now();
-      if (request.payloadJson !== undefined) local.connection.sendEncoded(request.type, targetedJson(from, local.fingerprint, request.payloadJson, ts));
-      else local.connection.send(request.type, { from, to: local.fingerprint, payload: request.payload, ts } satisfies ServerBody<"signal">);
+      // Serialized here either way: a Socket.IO target then takes it as text too, past its
+      // library's encoder (which would look for binary data the parser never lets in).
+      local.connection.sendEncoded(request.type, targetedJson(from, local.fingerprint, payloadJsonOf(request), ts));
       session.handedOffAt = this.ctx.metrics.signalDelivered(receivedAt);
       return undefined;
     }

@@ -20,12 +20,18 @@ describe("signal and relay", () => {
     expect(core.delivery.toPeers).toEqual([]);
   });
 
-  it("without the received text (Socket.IO) the payload object is sent; `to` may be an alias", async () => {
+  it("without the received text (Socket.IO) the payload object is serialized once, into the body's text; `to` may be an alias", async () => {
     const core = new CoreHarness();
     const a = await core.peer("key-a", "lobby");
     const b = await core.peer("key-b", "lobby");
     await core.request(a, "relay", { to: b.alias, payload: { move: "e4" } });
-    expect(b.connection.of("relay")).toEqual([{ type: "relay", body: { from: a.fingerprint, to: b.fingerprint, payload: { move: "e4" }, ts: core.clock.now } }]);
+    expect(b.connection.of("relay")).toEqual([
+      {
+        type: "relay",
+        json: `{"from":"${a.fingerprint}","to":"${b.fingerprint}","payload":{"move":"e4"},"ts":${core.clock.now}}`,
+        body: { from: a.fingerprint, to: b.fingerprint, payload: { move: "e4" }, ts: core.clock.now },
+      },
+    ]);
   });
 
   it("needs a shared scope (403), another peer (400) and an existing one (404)", async () => {
