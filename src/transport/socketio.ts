@@ -100,14 +100,9 @@ class SocketIoConnection implements Connection {
   }
 
   send(type: string, body: Body): void {
-    if (this.closed) return;
-    this.metrics.messageSent(type);
-    this.sending = true;
-    try {
-      this.socket.emit(type, body);
-    } finally {
-      this.sending = false;
-    }
+    // The packet socket.emit would write, written as sendEncoded writes it: emit would first look
+    // through the body for binary data, which a server message never holds.
+    this.sendEncoded(type, JSON.stringify(body));
   }
 
   sendEncoded(type: string, bodyJson: string): void {
