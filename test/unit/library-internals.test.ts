@@ -117,42 +117,45 @@ describe("stopReadingAtHandle", () => {
   });
 });
 
+/**
+ * How many times the stream end() that `owner` holds runs during `run`: a stand-in counts the calls
+ * (the guards call it by name, so they reach the stand-in too) and hands them on.
+ */
+function endsDuring(owner: { end: Writable["end"] }, run: () => void): number {
+  const end = owner.end;
+  let calls = 0;
+  owner.end = function (this: Writable, ...args: unknown[]) {
+    calls++;
+    return (end as (...given: unknown[]) => Writable).apply(this, args);
+  } as Writable["end"];
+  try {
+    run();
+  } finally {
+    owner.end = end;
+  }
+  return calls;
+}
+
+/** Resolves once `stream` has ended and finished. */
+async function finished<S extends Writable>(stream: S): Promise<S> {
+  stream.end();
+  await new Promise((resolve) => stream.once("finish", resolve));
+  return stream;
+}
+
 describe("quietRepeatedReceiverEnds", () => {
   const { Receiver } = createRequire(import.meta.url)("ws") as { Receiver: new (options: object) => Writable };
-
-  /** A ws Receiver that has ended and finished, as one is once a connection's close frame arrived. */
-  async function finishedReceiver(): Promise<Writable> {
-    const receiver = new Receiver({});
-    receiver.end();
-    await new Promise((resolve) => receiver.once("finish", resolve));
-    return receiver;
-  }
-
-  /** How many times Writable's own end() runs during `run` (the guard calls it by name, so a stand-in sees it). */
-  async function writableEndsDuring(run: () => Promise<void> | void): Promise<number> {
-    const end = Writable.prototype.end;
-    let calls = 0;
-    Writable.prototype.end = function (this: Writable, ...args: unknown[]) {
-      calls++;
-      return (end as (...given: unknown[]) => Writable).apply(this, args);
-    } as Writable["end"];
-    try {
-      await run();
-    } finally {
-      Writable.prototype.end = end;
-    }
-    return calls;
-  }
 
   it("lets end() on a finished receiver return at once, without Writable's end (which builds an error there), and passes on every other call", async () => {
     quietRepeatedReceiverEnds();
     quietRepeatedReceiverEnds();
-    const receiver = await finishedReceiver();
+    // As a receiver is once a connection's close frame arrived.
+    const receiver = await finished(new Receiver({}));
     let returned: unknown;
-    expect(await writableEndsDuring(() => void (returned = receiver.end()))).toBe(0);
+    expect(endsDuring(Writable.prototype, () => void (returned = receiver.end()))).toBe(0);
     expect(returned).toBe(receiver);
     const fresh = new Receiver({});
-    expect(await writableEndsDuring(() => void fresh.end())).toBe(1);
+    expect(endsDuring(Writable.prototype, () => void fresh.end())).toBe(1);
     // With a callback it still reports that the stream had finished, as Writable does.
     const reported = await new Promise<unknown>((resolve) => receiver.end(resolve));
     expect(reported).toMatchObject({ code: "ERR_STREAM_ALREADY_FINISHED" });
@@ -160,28 +163,15 @@ describe("quietRepeatedReceiverEnds", () => {
 });
 
 describe("quietRepeatedSocketEnds", () => {
+  const duplex = (): Duplex => new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+
   it("lets end() on that finished socket return at once, and passes on every other call", async () => {
-    const socket = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
-    const other = new Duplex({ read: () => undefined, write: (_chunk, _encoding, done) => done() });
+    const socket = duplex();
     quietRepeatedSocketEnds(socket);
-    socket.end();
-    other.end();
-    await Promise.all([new Promise((resolve) => socket.once("finish", resolve)), new Promise((resolve) => other.once("finish", resolve))]);
-    const end = Duplex.prototype.end;
-    let calls = 0;
-    Duplex.prototype.end = function (this: Duplex, ...args: unknown[]) {
-      calls++;
-      return (end as (...given: unknown[]) => Duplex).apply(this, args);
-    } as Duplex["end"];
-    try {
-      expect(socket.end()).toBe(socket);
-      expect(calls).toBe(0);
-      other.end();
-      expect(calls).toBe(1);
-      socket.end(() => undefined);
-      expect(calls).toBe(2);
-    } finally {
-      Duplex.prototype.end = end;
-    }
+    await finished(socket);
+    const other = await finished(duplex());
+    expect(endsDuring(Duplex.prototype, () => expect(socket.end()).toBe(socket))).toBe(0);
+    expect(endsDuring(Duplex.prototype, () => void other.end())).toBe(1);
+    expect(endsDuring(Duplex.prototype, () => void socket.end(() => undefined))).toBe(1);
   });
 });
