@@ -127,13 +127,6 @@ export interface AdapterPeer {
   handshake(): Record<string, unknown>;
 }
 
-/**
- * What socket.io and its adapters use of an entry of `Namespace#sockets`: the adapter's broadcast
- * writes with `client.writeToEngine`; fetchSockets reads `id`, `handshake`, `rooms`, `data`;
- * socketsJoin/socketsLeave/disconnectSockets call `join`, `leave`, `disconnect`; io.close() calls
- * `_onclose`. Acknowledged broadcasts (`io.timeout(ms).to(room).emit(...)`, which set `acks`) are
- * not supported: the server sends none.
- */
 /** An adapter peer socket's `client`: a method, not an arrow function, which tsx would name anew for each peer. */
 class EngineWriter {
   constructor(private readonly peer: AdapterPeer) {}
@@ -143,6 +136,13 @@ class EngineWriter {
   }
 }
 
+/**
+ * What socket.io and its adapters use of an entry of `Namespace#sockets`: the adapter's broadcast
+ * writes with `client.writeToEngine`; fetchSockets reads `id`, `handshake`, `rooms`, `data`;
+ * socketsJoin/socketsLeave/disconnectSockets call `join`, `leave`, `disconnect`; io.close() calls
+ * `_onclose`. Acknowledged broadcasts (`io.timeout(ms).to(room).emit(...)`, which set `acks`) are
+ * not supported: the server sends none.
+ */
 class AdapterPeerSocket {
   readonly data: Record<string, unknown> = {};
   readonly client: { writeToEngine(encodedPackets: unknown[]): void };
