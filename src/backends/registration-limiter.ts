@@ -100,6 +100,20 @@ export function createRedisRegistrationLimiter(redis: RedisClient, keyPrefix: st
 /** The prefix of the per-address registration limit's keys (`ps:regip*` in Redis). */
 export const ADDRESS_PREFIX = "regip";
 
+/**
+ * Both limits counted in this process (a single server, the cluster primary for its workers, a
+ * worker while the primary does not answer): per client address at `addressRate`, per key at
+ * KEY_REGISTRATIONS.
+ */
+export function createMemoryRegistrationLimits(addressRate: RegistrationRate = ADDRESS_REGISTRATIONS): RegistrationLimits {
+  return pairedLimits(createMemoryRegistrationLimiter(addressRate, ADDRESS_PREFIX), createMemoryRegistrationLimiter());
+}
+
+/** Both limits counted in Redis for every node, keys `<keyPrefix>regip*` and `<keyPrefix>reg*`. */
+export function createRedisRegistrationLimits(redis: RedisClient, keyPrefix: string, addressRate: RegistrationRate = ADDRESS_REGISTRATIONS): RegistrationLimits {
+  return pairedLimits(createRedisRegistrationLimiter(redis, keyPrefix, addressRate, ADDRESS_PREFIX), createRedisRegistrationLimiter(redis, keyPrefix));
+}
+
 /** The limit of registrations per client address (registration_rate_per_ip, registration_burst_per_ip). */
 export const addressRegistrations = (config: { readonly registrationRatePerIp: number; readonly registrationBurstPerIp: number }): RegistrationRate => ({
   perSec: config.registrationRatePerIp,

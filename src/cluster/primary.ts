@@ -7,7 +7,7 @@ import type { Config } from "../config/load.ts";
 import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage, stopReadingAtHandle } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
-import { ADDRESS_PREFIX, addressRegistrations, createMemoryRegistrationLimiter, pairedLimits } from "../backends/registration-limiter.ts";
+import { addressRegistrations, createMemoryRegistrationLimits } from "../backends/registration-limiter.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
@@ -64,7 +64,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   orExitOnLibraryMismatch(() => assertLibraryInternals());
   const host = new StoreHost();
   /** Registrations per key and per address, and the message budgets of every worker's connections (see ClusterLimits). */
-  const limits = new LimitsHost(undefined, pairedLimits(createMemoryRegistrationLimiter(addressRegistrations(config), ADDRESS_PREFIX), createMemoryRegistrationLimiter()));
+  const limits = new LimitsHost(undefined, createMemoryRegistrationLimits(addressRegistrations(config)));
   /** Connections per client address on the machine, counted as the router hands them over. */
   const quota = new MachineQuota(config, () => performance.now());
   const slots = new Map<number, WorkerSlot>();

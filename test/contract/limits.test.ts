@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterLimits } from "../../src/backends/cluster/cluster-limits.ts";
 import type { LimitsCalls } from "../../src/protocol/cluster-messages.ts";
 import { MemoryBudgetStore } from "../../src/backends/memory/memory-budget-store.ts";
-import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, createRedisRegistrationLimiter, pairedLimits } from "../../src/backends/registration-limiter.ts";
+import { createMemoryRegistrationLimits, createRedisRegistrationLimits } from "../../src/backends/registration-limiter.ts";
 import { RedisBudgetStore } from "../../src/backends/redis/redis-budget-store.ts";
 import { forkLimitsHost, type LimitsHostProcess } from "../helpers/limits-host.ts";
 import { startRedisServer, type RedisServer } from "../helpers/redis-server.ts";
@@ -37,7 +37,7 @@ function connect(on: LimitsHostProcess, callTimeoutMs: number): ClusterLimits {
 limitsContract("in memory", async () => {
   const handle: LimitsHandle = {
     budgets: new MemoryBudgetStore(),
-    registrations: pairedLimits(createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX), createMemoryRegistrationLimiter()),
+    registrations: createMemoryRegistrationLimits(),
   };
   return { open: async () => handle, close: () => handle.budgets.close() };
 });
@@ -68,10 +68,7 @@ limitsContract("Redis", async () => {
       connections.push(connection);
       return {
         budgets: new RedisBudgetStore(connection, keyPrefix),
-        registrations: pairedLimits(
-          createRedisRegistrationLimiter(connection, keyPrefix, ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
-          createRedisRegistrationLimiter(connection, keyPrefix),
-        ),
+        registrations: createRedisRegistrationLimits(connection, keyPrefix),
       };
     },
     async close() {

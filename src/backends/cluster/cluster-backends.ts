@@ -1,7 +1,7 @@
 import { createAdapter } from "@socket.io/cluster-adapter";
 import type { LimitsResults, StoreReply, WorkerToPrimary } from "../../protocol/cluster-messages.ts";
 import type { BackendHandlers, Backends } from "../backends.ts";
-import { ADDRESS_PREFIX, createMemoryRegistrationLimiter, type RegistrationRate } from "../registration-limiter.ts";
+import { createMemoryRegistrationLimits, type RegistrationRate } from "../registration-limiter.ts";
 import type { Sender } from "./channel.ts";
 import { ClusterLimits } from "./cluster-limits.ts";
 import { ReplicatedStore } from "./replicated-store.ts";
@@ -53,7 +53,7 @@ export async function connectClusterBackends(link: Sender<WorkerToPrimary>, opti
   });
   const limits = new ClusterLimits(link, {
     callTimeoutMs: options.limitsCallTimeoutMs,
-    addressInsurance: createMemoryRegistrationLimiter(options.addressRegistrations, ADDRESS_PREFIX),
+    insurance: createMemoryRegistrationLimits(options.addressRegistrations),
   });
   const receive = (message: StoreReply | LimitsResults): void => {
     if (message.ps === "limits-result" || message.ps === "limits-batch") limits.receive(message);

@@ -1,16 +1,14 @@
 import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, type LimitsResults, type SavedBudgetRecord } from "../../protocol/cluster-messages.ts";
 import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
-import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimiter, type RegistrationLimits, type RegistrationRefusal } from "../registration-limiter.ts";
+import { createMemoryRegistrationLimits, type RegistrationLimits, type RegistrationRefusal } from "../registration-limiter.ts";
 import { withFields } from "../../internals/object-copy.ts";
 
 export interface ClusterLimitsOptions {
   /** How long a call may wait for the primary (a hand-over take: this plus its wait). */
   callTimeoutMs: number;
-  /** Decides registrations while the primary does not answer. Default: an in-memory limiter of this worker. */
-  insurance?: RegistrationLimiter;
-  /** The same for registrations per client address. Default: an in-memory limiter of this worker at the default rate. */
-  addressInsurance?: RegistrationLimiter;
+  /** Decides registrations while the primary does not answer. Default: in-memory limits of this worker at the default rates. */
+  insurance?: RegistrationLimits;
 }
 
 interface Pending {
@@ -50,10 +48,7 @@ export class ClusterLimits {
 
   constructor(link: Sender<LimitsCalls>, options: ClusterLimitsOptions) {
     this.outbox = coalescing<LimitsRequest>((calls) => link.send(calls.length === 1 ? (calls[0] as LimitsRequest) : { ps: "limits-batch", messages: calls }));
-    const insurance = pairedLimits(
-      options.addressInsurance ?? createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
-      options.insurance ?? createMemoryRegistrationLimiter(),
-    );
+    const insurance = options.insurance ?? createMemoryRegistrationLimits();
     this.registrations = {
       // Both limits in one call: a round trip to the primary is most of what a limit costs a worker.
       consume: (address, key) =>

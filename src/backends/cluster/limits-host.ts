@@ -2,7 +2,7 @@ import { exhaustive, type LimitsCalls, type LimitsRequest, type LimitsResult, ty
 import { coalescing, type Sender } from "./channel.ts";
 import type { BudgetStore } from "../budget-store.ts";
 import { MemoryBudgetStore } from "../memory/memory-budget-store.ts";
-import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationLimits } from "../registration-limiter.ts";
+import { createMemoryRegistrationLimits, type RegistrationLimits } from "../registration-limiter.ts";
 
 /** Anything the host can answer on: one worker's end of the IPC channel. */
 export type LimitsLink = Sender<LimitsResults>;
@@ -22,10 +22,7 @@ export class LimitsHost {
 
   constructor(
     private readonly budgets: BudgetStore = new MemoryBudgetStore(),
-    private readonly registrations: RegistrationLimits = pairedLimits(
-      createMemoryRegistrationLimiter(ADDRESS_REGISTRATIONS, ADDRESS_PREFIX),
-      createMemoryRegistrationLimiter(),
-    ),
+    private readonly registrations: RegistrationLimits = createMemoryRegistrationLimits(),
   ) {}
 
   /** Handles a worker's calls (checked by the primary's guard); each answer goes back on `link` with its call's id. */

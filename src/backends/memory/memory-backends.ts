@@ -1,5 +1,5 @@
 import type { Backends } from "../backends.ts";
-import { ADDRESS_PREFIX, ADDRESS_REGISTRATIONS, createMemoryRegistrationLimiter, pairedLimits, type RegistrationRate } from "../registration-limiter.ts";
+import { ADDRESS_REGISTRATIONS, createMemoryRegistrationLimits, type RegistrationRate } from "../registration-limiter.ts";
 import { MemoryBudgetStore } from "./memory-budget-store.ts";
 import { MemoryStore } from "./memory-store.ts";
 
@@ -13,7 +13,7 @@ export function memoryBackends(addressRegistrations: RegistrationRate = ADDRESS_
   return {
     store,
     budgetStore,
-    registrationLimits: pairedLimits(createMemoryRegistrationLimiter(addressRegistrations, ADDRESS_PREFIX), createMemoryRegistrationLimiter()),
+    registrationLimits: createMemoryRegistrationLimits(addressRegistrations),
     health: () => ({}),
     attach: async () => undefined,
     async close() {

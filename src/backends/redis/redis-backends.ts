@@ -3,7 +3,7 @@ import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { closeRedis, openRedis, redisEndpoint, type RedisClient } from "./redis-connections.ts";
 import type { ServerOptions } from "socket.io";
 import type { Config } from "../../config/load.ts";
-import { ADDRESS_PREFIX, addressRegistrations, createRedisRegistrationLimiter, pairedLimits } from "../registration-limiter.ts";
+import { addressRegistrations, createRedisRegistrationLimits } from "../registration-limiter.ts";
 import { RedisBudgetStore } from "./redis-budget-store.ts";
 import type { Logger } from "../../observability/logger.ts";
 import { NodeLiveness } from "./node-liveness.ts";
@@ -97,10 +97,7 @@ export async function connectRedisBackends(config: Config, nodeId: string, insta
     store,
     adapter,
     peerChannels: new RedisPeerChannels(pub, sub, PEER_CHANNEL_PREFIX, settleMs),
-    registrationLimits: pairedLimits(
-      createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX, addressRegistrations(config), ADDRESS_PREFIX),
-      createRedisRegistrationLimiter(limits, SPREAD_KEY_PREFIX),
-    ),
+    registrationLimits: createRedisRegistrationLimits(limits, SPREAD_KEY_PREFIX, addressRegistrations(config)),
     budgetStore: new RedisBudgetStore(limits, SPREAD_KEY_PREFIX),
     health: () => ({ redis: store.isReady() ? "up" : "down" }),
     async attach(server) {
