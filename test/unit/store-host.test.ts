@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CallMessage, StoreCall, StoreReply, StoreReplyItem } from "../../src/protocol/cluster-messages.ts";
 import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
-import { applyMutation } from "../../src/backends/cluster/mutation.ts";
+import { applyMutation, REPLICA_RESUME_HASH } from "../../src/backends/cluster/mutation.ts";
 import type { RegisterPeer } from "../../src/backends/state-store.ts";
 import { StoreHost, type ReplicaLink } from "../../src/backends/cluster/store-host.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -153,6 +153,41 @@ describe("StoreHost ordering", () => {
     for (const item of applies) await applyMutation(replica, { method: item.method, args: item.args } as StoreCall);
     expect((await replica.resolvePeer("second"))?.fingerprint).toBe("p2");
     expect((await replica.resolvePeer("first"))?.fingerprint).toBe("p1");
+  });
+
+  it("keeps resume hashes on the primary: replicas get a marker, and replay each resume as the primary decided it", async () => {
+    const [a] = await replicas("a");
+    const replica = new MemoryStore();
+    const feed = async (): Promise<void> => {
+      await turn();
+      for (const item of itemsOf(writesTo("a").at(-1))) if (item.ps === "apply") await applyMutation(replica, { method: item.method, args: item.args } as StoreCall);
+    };
+    host.receive(a as ReplicaLink, register(1, { ...peer("p1"), resumeHash: "secret-hash" }));
+    await feed();
+    expect(JSON.stringify(written)).not.toContain("secret-hash");
+    expect(writesTo("a")[0]).toMatchObject({ ps: "apply", args: [{ resumeHash: REPLICA_RESUME_HASH }] });
+    const late = link("late");
+    host.receive(late, { ps: "hello", id: 1 });
+    await turn();
+    expect(JSON.stringify(writesTo("late"))).not.toContain("secret-hash");
+
+    const resume = (id: number, resumeHash: string): CallMessage => ({
+      ps: "call",
+      id,
+      method: "resumePeer",
+      args: [{ fingerprint: "p1", resumeHash, connectionId: `conn-${id}`, nodeId: "node-2", verified: false, now: 0 }],
+    });
+    // A wrong hash: refused on the primary, replayed so that the replica refuses it too, unchanged.
+    host.receive(a as ReplicaLink, resume(2, "wrong-hash"));
+    await feed();
+    expect(itemsOf(writesTo("a").at(-1))).toEqual([{ ps: "apply", method: "resumePeer", args: [{ ...resume(2, "").args[0] }], id: 2 }]);
+    expect((await replica.resolvePeer("p1"))?.connectionId).toBe("conn-p1");
+    // The right one: the replica moves the peer to the new connection as the primary did.
+    host.receive(a as ReplicaLink, resume(3, "secret-hash"));
+    await feed();
+    expect(itemsOf(writesTo("a").at(-1))).toMatchObject([{ ps: "apply", method: "resumePeer", args: [{ resumeHash: REPLICA_RESUME_HASH }], id: 3 }]);
+    expect((await replica.resolvePeer("p1"))?.connectionId).toBe("conn-3");
+    expect(JSON.stringify(written)).not.toContain("secret-hash");
   });
 
   it("gives a replica that says hello later the state so far, then only later applies", async () => {

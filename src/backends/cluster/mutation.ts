@@ -1,5 +1,6 @@
 import type { MutationArgs, MutationValue, StoreCall } from "../../protocol/cluster-messages.ts";
 import type { StateStore } from "../state-store.ts";
+import type { MemorySnapshot } from "../memory/memory-store.ts";
 import { withFields } from "../../internals/object-copy.ts";
 
 /**
@@ -48,16 +49,45 @@ export function applyMutation(store: StateStore, call: StoreCall): Promise<unkno
 }
 
 /**
+ * What a replica holds in place of a peer's resume hash: the primary keeps the hash and checks
+ * every resume against it; a replica replays only the resumes that passed there, so it needs to
+ * know whether a registration can be resumed, not the secret (64 characters less per peer in every
+ * worker, and in every registration written to each of them). One character: V8 gives every
+ * copy of a one-character string it parses the same object, so the replicas' peers share it.
+ */
+export const REPLICA_RESUME_HASH = "*";
+
+/**
  * The arguments a mutation that ran on the primary is replayed with on every replica: its own, but
- * a registration names the alias it took instead of the candidates it was taken from. A replica
- * holds the state the primary held, where that alias was free, so it comes to the same peer;
- * the message every replica reads and the primary writes once per replica is smaller by the list
- * (ten generated aliases).
+ * a registration names the alias it took instead of the candidates it was taken from (a replica
+ * holds the state the primary held, where that alias was free, so it comes to the same peer), and
+ * a registration or resume carries REPLICA_RESUME_HASH for its resume hash: "" when the primary
+ * refused the resume, which the replica then refuses as well, without a change.
  */
 export function replayArgs<C extends StoreCall>(call: C, value: MutationValue[C["method"]]): C["args"];
 export function replayArgs(call: StoreCall, value: unknown): StoreCall["args"] {
-  if (call.method !== "registerPeer") return call.args;
-  const [request] = call.args;
-  const taken = (value as MutationValue["registerPeer"]).alias;
-  return [withFields(request, { alias: taken, aliasCandidates: [] })] satisfies MutationArgs["registerPeer"];
+  switch (call.method) {
+    case "registerPeer": {
+      const [request] = call.args;
+      const taken = (value as MutationValue["registerPeer"]).alias;
+      const replay = withFields(request, { alias: taken, aliasCandidates: [] });
+      if (request.resumeHash !== undefined) replay.resumeHash = replicaResumeHash(request.resumeHash);
+      return [replay] satisfies MutationArgs["registerPeer"];
+    }
+    case "resumePeer": {
+      const [request] = call.args;
+      const resumeHash = value === undefined ? "" : REPLICA_RESUME_HASH;
+      return [withFields(request, { resumeHash })] satisfies MutationArgs["resumePeer"];
+    }
+    default:
+      return call.args;
+  }
+}
+
+/** A replica's copy of a resume hash the primary holds. */
+export const replicaResumeHash = (resumeHash: string | undefined): string => (resumeHash === undefined || resumeHash === "" ? "" : REPLICA_RESUME_HASH);
+
+/** The primary's snapshot as a replica is seeded with: the resume hashes replaced as replays replace them. */
+export function replicaSnapshot(snapshot: MemorySnapshot): MemorySnapshot {
+  return withFields(snapshot, { peers: snapshot.peers.map((peer) => withFields(peer, { resumeHash: replicaResumeHash(peer.resumeHash) })) });
 }

@@ -11,7 +11,7 @@ import {
 import { ProtocolError } from "../../protocol/errors.ts";
 import { coalescing, type Schedule, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
-import { applyMutation, replayArgs } from "./mutation.ts";
+import { applyMutation, replayArgs, replicaSnapshot } from "./mutation.ts";
 import type { Departure } from "../state-store.ts";
 import { withFields } from "../../internals/object-copy.ts";
 
@@ -59,7 +59,7 @@ export class StoreHost {
         break;
       case "hello":
         this.enqueue(async () => {
-          this.send(link, { ps: "snapshot", id: message.id, state: this.store.exportSnapshot() });
+          this.send(link, { ps: "snapshot", id: message.id, state: replicaSnapshot(this.store.exportSnapshot()) });
           this.replicas.add(link);
         });
         break;

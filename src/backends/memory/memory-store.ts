@@ -29,14 +29,15 @@ import {
   type StoreStats,
 } from "../state-store.ts";
 import { pickGroup } from "./match-group.ts";
+import { appTypeIn, NO_SCOPES, scopeCount, scopeEntries, scopeNames, scopesOf, withoutScope, withScope, type PeerScopes } from "./peer-scopes.ts";
 import { withFields } from "../../internals/object-copy.ts";
 
 interface Peer extends PeerRecord {
   meta: Meta;
   /** RegisterPeer.verified. */
   verified: boolean;
-  /** Scope name -> app_type the peer joined with. */
-  scopes: Map<string, string>;
+  /** The scopes it is in, with the app_type it joined each with. */
+  scopes: PeerScopes;
   /**
    * Namespace -> the peer's waiting ticket there; undefined while it has none, as most peers do:
    * an empty Map costs more than the rest of a peer's record, and every worker of a cluster keeps
@@ -176,9 +177,9 @@ export class MemoryStore implements StateStore {
       alias,
       connectionId: request.connectionId,
       nodeId: this.internNodeId(request.nodeId),
-      meta: { ...request.meta },
+      meta: ownMeta(request.meta),
       verified: request.verified,
-      scopes: new Map(),
+      scopes: NO_SCOPES,
       tickets: undefined,
       resumeHash: request.resumeHash ?? "",
       suspension: undefined,
@@ -204,7 +205,7 @@ export class MemoryStore implements StateStore {
     if (target === undefined) throw new ProtocolError(ErrorCode.NotFound, "peer not found");
     if (target.fingerprint === from) throw badRequest("cannot send to yourself");
     const sender = this.peers.get(from);
-    if (sender === undefined || !sharesAny(sender.scopes, target.scopes)) throw new ProtocolError(ErrorCode.Forbidden, "no shared namespace");
+    if (sender === undefined || !this.sharesAny(sender, target)) throw new ProtocolError(ErrorCode.Forbidden, "no shared namespace");
     return recordOf(target);
   }
 
@@ -228,7 +229,7 @@ export class MemoryStore implements StateStore {
     peer.verified = request.verified;
     peer.suspension = undefined;
     const scopes: ResumedScope[] = [];
-    for (const [name, appType] of peer.scopes) scopes.push({ name, appType, roomSize: this.scopes.get(name)?.room?.maxSize });
+    for (const [name, appType] of scopeEntries(peer.scopes)) scopes.push({ name, appType, roomSize: this.scopes.get(name)?.room?.maxSize });
     const resumed: ResumedPeer = { alias: peer.alias, meta: peer.meta, scopes, messages: suspension?.messages ?? [], missed: suspension?.missed ?? 0 };
     if (replaced !== undefined) resumed.replaced = replaced;
     return resumed;
@@ -287,7 +288,7 @@ export class MemoryStore implements StateStore {
   async peerDetails(fingerprint: string): Promise<PeerDetails | undefined> {
     const peer = this.peers.get(fingerprint);
     if (peer === undefined) return undefined;
-    const scopes = [...peer.scopes]
+    const scopes = scopeEntries(peer.scopes)
       .map(([name, appType]) => ({ name, room: this.scopes.get(name)?.room !== undefined, app_type: appType }))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { fingerprint, alias: peer.alias, connectionId: peer.connectionId, nodeId: peer.nodeId, meta: peer.meta, verified: peer.verified, scopes };
@@ -309,7 +310,7 @@ export class MemoryStore implements StateStore {
     const peer = this.requirePeer(fingerprint);
     const existing = this.scopes.get(name);
     if (existing?.room !== undefined) throw new ProtocolError(ErrorCode.Forbidden, "this name is a private room: use join_room");
-    checkScopeCap(peer, name, options.caps);
+    this.checkScopeCap(peer, name, options.caps);
     if (options.meta !== undefined) peer.meta = mergeMeta(peer.meta, options.meta);
     const scope = existing ?? this.newScope(name, undefined);
     return this.addMember(scope, peer, options.appType, options.listLimit);
@@ -342,14 +343,14 @@ export class MemoryStore implements StateStore {
   async sharesScope(a: string, b: string): Promise<boolean> {
     const first = this.peers.get(a);
     const second = this.peers.get(b);
-    return first !== undefined && second !== undefined && sharesAny(first.scopes, second.scopes);
+    return first !== undefined && second !== undefined && this.sharesAny(first, second);
   }
 
   async createRoom(roomId: string, owner: string, maxSize: number, caps?: PeerCaps): Promise<RoomInfo> {
     const peer = this.requirePeer(owner);
     if (this.scopes.has(roomId)) throw new ProtocolError(ErrorCode.Conflict, "a room or namespace with this id exists");
     if (caps?.maxRooms !== undefined && this.roomsOwnedBy(peer) >= caps.maxRooms) throw capReached("max_rooms_per_peer", caps.maxRooms);
-    checkScopeCap(peer, roomId, caps);
+    this.checkScopeCap(peer, roomId, caps);
     const scope = this.newScope(roomId, { owner, maxSize });
     this.addMember(scope, peer, "", 0);
     return roomInfoOf(scope);
@@ -361,7 +362,7 @@ export class MemoryStore implements StateStore {
     if (!scope.members.has(fingerprint)) {
       if (admission !== undefined && (scope.kicks?.get(fingerprint) ?? -Infinity) > admission.now) throw new ProtocolError(ErrorCode.Forbidden, KICKED);
       if (scope.members.size >= (scope.room?.maxSize ?? 0)) throw new ProtocolError(ErrorCode.TooMany, "room is full");
-      checkScopeCap(peer, roomId, admission?.caps);
+      this.checkScopeCap(peer, roomId, admission?.caps);
     }
     return withFields(this.addMember(scope, peer, "", listLimit), { maxSize: scope.room?.maxSize ?? 0 });
   }
@@ -388,7 +389,7 @@ export class MemoryStore implements StateStore {
   async requestMatch(ticket: MatchTicket): Promise<MatchOutcome> {
     const peer = this.requirePeer(ticket.fingerprint);
     const open = ticket.open === true;
-    if (!open && !peer.scopes.has(ticket.namespace)) throw new ProtocolError(ErrorCode.Forbidden, "join the namespace before matching");
+    if (!open && !this.isIn(peer, ticket.namespace)) throw new ProtocolError(ErrorCode.Forbidden, "join the namespace before matching");
     const key = `${ticket.namespace}\u0000${ticket.groupSize}\u0000${canonicalCriteria(ticket.criteria)}${open ? "\u0000open" : ""}`;
     const avoid = ticket.avoid ?? [];
     // Everything is decided before anything changes, so a refusal leaves the earlier ticket in place.
@@ -482,7 +483,7 @@ export class MemoryStore implements StateStore {
     return {
       peers: [...this.peers.values()].map((peer) => ({
         ...peer,
-        scopes: [...peer.scopes],
+        scopes: scopeEntries(peer.scopes),
         tickets: [...(peer.tickets ?? [])],
         suspension: peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] },
       })),
@@ -505,7 +506,7 @@ export class MemoryStore implements StateStore {
       const tickets =
         peer.tickets.length === 0 ? undefined : new Map(peer.tickets.map(([namespace, ticket]) => [namespace, { ...ticket, avoid: [...ticket.avoid] }]));
       const suspension = peer.suspension === undefined ? undefined : { ...peer.suspension, messages: [...peer.suspension.messages] };
-      this.peers.set(peer.fingerprint, { ...peer, nodeId: this.internNodeId(peer.nodeId), scopes: new Map(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
+      this.peers.set(peer.fingerprint, { ...peer, nodeId: this.internNodeId(peer.nodeId), scopes: scopesOf(peer.scopes), tickets, resumeHash: peer.resumeHash ?? "", suspension });
       if (suspension !== undefined) this.expiries.push({ until: suspension.until, fingerprint: peer.fingerprint });
       this.aliases.set(peer.alias, peer.fingerprint);
       this.countKind(peer.fingerprint, 1);
@@ -519,10 +520,28 @@ export class MemoryStore implements StateStore {
     for (const ban of snapshot.bans) this.bans.set(ban.id, { ...ban });
   }
 
+  /** Whether `peer` is in scope `name`. */
+  private isIn(peer: Peer, name: string): boolean {
+    return this.scopes.get(name)?.members.has(peer.fingerprint) === true;
+  }
+
+  /** Whether the two peers are in a scope together: the smaller list is walked, the other peer looked up in each scope's members. */
+  private sharesAny(a: Peer, b: Peer): boolean {
+    const [few, other] = a.scopes.length <= b.scopes.length ? [a, b] : [b, a];
+    for (let i = 0; i < few.scopes.length; i += 2) if (this.scopes.get(few.scopes[i] as string)?.members.has(other.fingerprint) === true) return true;
+    return false;
+  }
+
   private requirePeer(fingerprint: string): Peer {
     const peer = this.peers.get(fingerprint);
     if (peer === undefined) throw new ProtocolError(ErrorCode.NotFound, "peer is not registered");
     return peer;
+  }
+
+  /** 429 when the peer would enter scope `name` while in `caps.maxScopes` scopes already; a scope it is in passes. */
+  private checkScopeCap(peer: Peer, name: string, caps: PeerCaps | undefined): void {
+    const max = caps?.maxScopes;
+    if (max !== undefined && scopeCount(peer.scopes) >= max && !this.isIn(peer, name)) throw capReached("max_scopes_per_peer", max);
   }
 
   private requireRoom(roomId: string): Scope {
@@ -540,7 +559,7 @@ export class MemoryStore implements StateStore {
   /** Rooms whose owner the peer is: only scopes it is in can be, so no walk over every room. */
   private roomsOwnedBy(peer: Peer): number {
     let owned = 0;
-    for (const name of peer.scopes.keys()) if (this.scopes.get(name)?.room?.owner === peer.fingerprint) owned++;
+    for (const name of scopeNames(peer.scopes)) if (this.scopes.get(name)?.room?.owner === peer.fingerprint) owned++;
     return owned;
   }
 
@@ -550,7 +569,7 @@ export class MemoryStore implements StateStore {
     if (seq === undefined) {
       seq = ++this.joinSeq;
       scope.members.set(peer.fingerprint, seq);
-      peer.scopes.set(scope.name, appType);
+      peer.scopes = withScope(peer.scopes, scope.name, appType);
     }
     return { added, member: memberInfo(peer, scope.name), seq, ...this.page(scope, listLimit) };
   }
@@ -572,7 +591,7 @@ export class MemoryStore implements StateStore {
 
   private removeMember(scope: Scope, peer: Peer): void {
     scope.members.delete(peer.fingerprint);
-    peer.scopes.delete(scope.name);
+    peer.scopes = withoutScope(peer.scopes, scope.name);
     if (peer.tickets?.get(scope.name)?.open === false) this.dropTicket(peer, scope.name);
     if (scope.members.size === 0) {
       this.scopes.delete(scope.name);
@@ -584,7 +603,7 @@ export class MemoryStore implements StateStore {
   }
 
   private removePeer(peer: Peer): Departure {
-    const scopes = [...peer.scopes.keys()];
+    const scopes = scopeNames(peer.scopes);
     for (const name of scopes) {
       const scope = this.scopes.get(name);
       if (scope !== undefined) this.removeMember(scope, peer);
@@ -627,25 +646,24 @@ export class MemoryStore implements StateStore {
   }
 }
 
+/** What a peer registered without meta holds: one object for all of them (meta is replaced on change, never changed in place). */
+const NO_META: Meta = Object.freeze({});
+
+/** A registration's meta as the store keeps it: its own copy, or the shared empty one. */
+function ownMeta(meta: Meta): Meta {
+  for (const _key in meta) return { ...meta };
+  return NO_META;
+}
+
 /** The refusal of an unverified register of a fingerprint a verified connection holds. */
 const HELD_BY_VERIFIED = "this key is held by a verified connection: only a signed register can replace it";
 
-/** 429 when the peer would enter scope `name` while in `caps.maxScopes` scopes already; a scope it is in passes. */
-function checkScopeCap(peer: Peer, name: string, caps: PeerCaps | undefined): void {
-  const max = caps?.maxScopes;
-  if (max !== undefined && !peer.scopes.has(name) && peer.scopes.size >= max) throw capReached("max_scopes_per_peer", max);
-}
 
 /** Oldest first: by createdAt, then by id. */
 function banOrder(a: Ban, b: Ban): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-function sharesAny(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  for (const name of small.keys()) if (large.has(name)) return true;
-  return false;
-}
 
 /** What resolvePeer and resolveTarget tell of a peer. */
 function recordOf(peer: Peer): PeerRecord {
@@ -655,7 +673,7 @@ function recordOf(peer: Peer): PeerRecord {
 }
 
 function memberInfo(peer: Peer, scope: string): MemberInfo {
-  return { fingerprint: peer.fingerprint, alias: peer.alias, app_type: peer.scopes.get(scope) ?? "", meta: peer.meta, verified: peer.verified };
+  return { fingerprint: peer.fingerprint, alias: peer.alias, app_type: appTypeIn(peer.scopes, scope) ?? "", meta: peer.meta, verified: peer.verified };
 }
 
 function roomInfoOf(scope: Scope): RoomInfo {
