@@ -109,7 +109,9 @@ export class StickyRouter {
 
   /** Takes a new TCP connection (from a net.Server; `pauseOnConnect` when TLS). */
   accept(socket: Socket): void {
-    socket.on("error", () => socket.destroy());
+    // Not an arrow function here: it would share this call's closure scope, and keep the request's
+    // bytes (`chunks`) alive for as long as the connection lives.
+    socket.on("error", destroySocket);
     if (this.options.tls) {
       this.route(socket, Buffer.alloc(0), this.byAddress(socket.remoteAddress ?? ""), true);
       return;
@@ -253,6 +255,11 @@ export class StickyRouter {
     const cancel = this.setTimer(() => socket.destroy(), REFUSED_LINGER_MS);
     socket.once("close", cancel);
   }
+}
+
+/** A socket's error listener: the socket is destroyed (its `close` follows). */
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 /** Content-Length of a request head (0 when absent); undefined for chunked bodies, which it cannot bound. */

@@ -1,5 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { pino } from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
 import { MachineQuota } from "../../src/cluster/machine-quota.ts";
@@ -249,6 +251,25 @@ describe("routing", () => {
     const request = "POST /socket.io/?EIO=4&transport=polling&sid=w0-s HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
     for (const part of request.match(/.{1,7}/gs) ?? []) socket.send(part);
     expect(handOffs).toEqual([{ worker: 0, data: request, longLived: false }]);
+  });
+});
+
+describe("memory", () => {
+  it("keeps none of a request's bytes once its connection is handed off: the socket's listeners do not hold them", async () => {
+    // A full garbage collection on demand (the test's process was not started with --expose-gc).
+    setFlagsFromString("--expose-gc");
+    const collectGarbage = runInNewContext("gc") as () => void;
+    const socket = accept();
+    let head: Buffer | undefined = Buffer.from("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n", "latin1");
+    const bytes = new WeakRef(head);
+    socket.send(head);
+    head = undefined;
+    expect(handOffs).toEqual([{ worker: 3, data: expect.stringContaining("GET /ws") as unknown, longLived: true }]);
+    expect(socket.listenerCount("error")).toBe(1); // the one the connection keeps for its whole life
+    // A WeakRef's target lives until the current task ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    expect(bytes.deref()).toBeUndefined();
   });
 });
 

@@ -180,7 +180,7 @@ describe("StoreHost ordering", () => {
     // A wrong hash: refused on the primary, replayed so that the replica refuses it too, unchanged.
     host.receive(a as ReplicaLink, resume(2, "wrong-hash"));
     await feed();
-    expect(itemsOf(writesTo("a").at(-1))).toEqual([{ ps: "apply", method: "resumePeer", args: [{ ...resume(2, "").args[0] }], id: 2 }]);
+    expect(itemsOf(writesTo("a").at(-1))).toEqual([{ ps: "apply", method: "resumePeer", args: resume(2, "").args, id: 2 }]);
     expect((await replica.resolvePeer("p1"))?.connectionId).toBe("conn-p1");
     // The right one: the replica moves the peer to the new connection as the primary did.
     host.receive(a as ReplicaLink, resume(3, "secret-hash"));
