@@ -53,9 +53,15 @@ export function enforceRequestDeadlines(server: HttpServer, options: RequestDead
     const entry = pending.get(socket);
     if (entry === undefined) return;
     pending.delete(socket);
+    socket.removeListener("close", onClose);
     entry.cancelHead();
     entry.cancelRequest();
   };
+  // One listener for every socket, removed once its request is done: an upgraded connection would
+  // otherwise carry it (and what it holds) for as long as it lives.
+  function onClose(this: Socket): void {
+    finish(this);
+  }
   const expire = (socket: Socket): void => {
     const entry = pending.get(socket);
     if (entry === undefined) return;
@@ -78,7 +84,7 @@ export function enforceRequestDeadlines(server: HttpServer, options: RequestDead
       cancelHead: setTimer(() => expire(socket), options.headerTimeoutMs),
       cancelRequest: setTimer(() => expire(socket), options.readTimeoutMs),
     });
-    socket.once("close", () => finish(socket));
+    socket.once("close", onClose);
   });
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
     const entry = pending.get(request.socket);

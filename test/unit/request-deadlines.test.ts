@@ -111,6 +111,8 @@ describe("deadlines on a server that does not listen", () => {
     const socket = arrive();
     server.emit("upgrade", request(socket, true));
     expect(clock.pending).toBe(0);
+    // Nothing of the deadlines stays on the socket for the life of the connection.
+    expect(socket.listenerCount("close")).toBe(0);
     clock.advance(READ_TIMEOUT_MS * 3);
     expect(socket.destroyed).toBe(false);
   });
