@@ -1,7 +1,7 @@
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { codeState, describeMachine, machineInfo } from "./core/machine.ts";
-import { hasTaskset, killAll } from "./core/processes.ts";
+import { hasChrt, hasTaskset, killAll } from "./core/processes.ts";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./core/profile.ts";
 import { ProgressDisplay } from "./core/progress.ts";
 import { formatTable, writeReports, type BenchReport } from "./core/report.ts";
@@ -156,6 +156,7 @@ async function main(): Promise<number> {
       ? `pinning: server on CPU ${targetCpus}, load on CPU ${loadCpus} (taskset)${cpusFromCommandLine ? "" : "; a scenario may choose its own (cluster, stress: server on 0,1)"}`
       : "pinning: off (no taskset, or --no-pin)",
   );
+  display.log(hasChrt() ? "load scheduling: SCHED_BATCH (chrt): a load process a write wakes does not preempt the server" : "load scheduling: default (no chrt)");
   if (machine.loadAverage[0] !== undefined && machine.loadAverage[0] > 0.5) display.log(`note: the machine is busy (load average ${machine.loadAverage.join(" ")}); expect noise, compare ratios`);
 
   const results = await runScenarios(

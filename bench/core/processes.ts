@@ -16,12 +16,26 @@ const live = new Set<ChildProcess>();
 /** The process groups the bench started (targets spawned `detached`), by leader PID; killed whole on Ctrl-C. */
 const groups = new Set<number>();
 
+let chrtAvailable: boolean | undefined;
+
+/** True when `chrt` can set a process's scheduling policy here (Linux with util-linux). */
+export function hasChrt(): boolean {
+  chrtAvailable ??= spawnSync("chrt", ["-b", "0", "true"], { stdio: "ignore" }).status === 0;
+  return chrtAvailable;
+}
+
 /**
  * Spawns `command args` pinned to `cpus` (a taskset list such as "0" or "0,1") when taskset is
  * available. taskset execs the command, so the child's PID is the command's own PID.
+ *
+ * `batch`: the child (and every process it starts) runs under SCHED_BATCH when chrt is available
+ * (chrt execs the command too). For the load: the kernel then does not let a load process that a
+ * server's write wakes preempt the server in the middle of its work (a client on another machine
+ * never does); the load still gets its fair share of the cores it shares with the server.
  */
-export function spawnPinned(cpus: string | undefined, command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
-  const child = cpus !== undefined && hasTaskset() ? spawn("taskset", ["-c", cpus, command, ...args], options) : spawn(command, [...args], options);
+export function spawnPinned(cpus: string | undefined, command: string, args: readonly string[], options: SpawnOptions, batch = false): ChildProcess {
+  const argv = batch && hasChrt() ? ["chrt", "-b", "0", command, ...args] : [command, ...args];
+  const child = cpus !== undefined && hasTaskset() ? spawn("taskset", ["-c", cpus, ...argv], options) : spawn(argv[0] as string, argv.slice(1), options);
   live.add(child);
   child.once("exit", () => live.delete(child));
   if (options.detached === true && child.pid !== undefined) groups.add(child.pid);

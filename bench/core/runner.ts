@@ -133,7 +133,7 @@ async function runOnce(
     const running = target;
     const targetCpus = parseCpuList(pinning.target);
     const loadCpus = parseCpuList(pinning.load);
-    worker = spawnPinned(pinning.load, process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    worker = spawnPinned(pinning.load, process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] }, true);
     const child = worker;
     const keep = (chunk: Buffer): void => {
       workerOutput.push(...chunk.toString().split("\n").filter(Boolean));
