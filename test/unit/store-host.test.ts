@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CallMessage, StoreCall, StoreReply, StoreReplyItem } from "../../src/protocol/cluster-messages.ts";
 import { MemoryStore } from "../../src/backends/memory/memory-store.ts";
-import { applyMutation, REPLICA_RESUME_HASH } from "../../src/backends/cluster/mutation.ts";
+import { applyMutation, REPLICA_RESUME_HASH, withoutListing } from "../../src/backends/cluster/mutation.ts";
 import type { RegisterPeer } from "../../src/backends/state-store.ts";
 import { StoreHost, type ReplicaLink } from "../../src/backends/cluster/store-host.ts";
 import { FakeClock } from "../helpers/fake-clock.ts";
@@ -220,5 +220,32 @@ describe("StoreHost ordering", () => {
     ]);
     await settle();
     expect(departures).toEqual([{ fingerprint: "p1", scopes: [] }]);
+  });
+});
+
+describe("replays nobody reads", () => {
+  it("join without a member list and leave the store as the full join does", async () => {
+    const calls: StoreCall[] = [
+      { method: "registerPeer", args: [{ ...peer("a"), alias: "a" }] },
+      { method: "registerPeer", args: [{ ...peer("b"), alias: "b" }] },
+      { method: "joinNamespace", args: ["lobby", "a", { appType: "chess", meta: undefined, listLimit: 100 }] },
+      { method: "joinNamespace", args: ["lobby", "b", { appType: "go", meta: { level: 2 }, listLimit: 100 }] },
+      { method: "createRoom", args: ["room", "a", 4] },
+      { method: "joinRoom", args: ["room", "b", 100, undefined] },
+    ];
+    const full = new MemoryStore();
+    const bare = new MemoryStore();
+    for (const call of calls) {
+      const answer = await applyMutation(full, call);
+      const replayed = await applyMutation(bare, withoutListing(call));
+      if (call.method === "joinNamespace" || call.method === "joinRoom") {
+        expect((answer as { peers: unknown[] }).peers.length).toBeGreaterThan(0);
+        expect(replayed).toMatchObject({ peers: [], total: (answer as { total: number }).total });
+      }
+    }
+    for (const scope of ["lobby", "room"]) expect(await bare.listMembers(scope, null, 100)).toEqual(await full.listMembers(scope, null, 100));
+    expect(await bare.peerDetails("b")).toEqual(await full.peerDetails("b"));
+    // The call itself is left as it was: the caller's replica lists with it.
+    expect(calls[2]?.args[2]).toMatchObject({ listLimit: 100 });
   });
 });

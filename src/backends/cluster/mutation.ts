@@ -91,3 +91,25 @@ export const replicaResumeHash = (resumeHash: string | undefined): string => (re
 export function replicaSnapshot(snapshot: MemorySnapshot): MemorySnapshot {
   return withFields(snapshot, { peers: snapshot.peers.map((peer) => withFields(peer, { resumeHash: replicaResumeHash(peer.resumeHash) })) });
 }
+
+/**
+ * The call as a store runs it when nobody reads what it returns (the primary's own run of a
+ * replica's call, another replica's replay): a join lists no members. The change is the same; the
+ * member list (up to list_limit entries built for every join, on every copy) is made only by the
+ * caller's replica, whose answer it is.
+ */
+export function withoutListing<C extends StoreCall>(call: C): C;
+export function withoutListing(call: StoreCall): StoreCall {
+  switch (call.method) {
+    case "joinNamespace": {
+      const [name, fingerprint, options] = call.args;
+      return withFields(call, { args: [name, fingerprint, withFields(options, { listLimit: 0 })] satisfies MutationArgs["joinNamespace"] });
+    }
+    case "joinRoom": {
+      const [roomId, fingerprint, , admission] = call.args;
+      return withFields(call, { args: [roomId, fingerprint, 0, admission] satisfies MutationArgs["joinRoom"] });
+    }
+    default:
+      return call;
+  }
+}

@@ -13,7 +13,7 @@ import { ErrorCode, ProtocolError } from "../../protocol/errors.ts";
 import type { Meta } from "../../protocol/requests.ts";
 import { coalescing, withoutStack, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
-import { applyMutation } from "./mutation.ts";
+import { applyMutation, withoutListing } from "./mutation.ts";
 import type {
   Ban,
   Departure,
@@ -242,8 +242,9 @@ export class ReplicatedStore implements StateStore {
         break;
       }
       case "apply": {
-        // The replica's state changes synchronously inside the call, in channel order.
-        const applied = applyMutation(this.replica, message);
+        // The replica's state changes synchronously inside the call, in channel order. Another
+        // replica's call is replayed for its change alone.
+        const applied = applyMutation(this.replica, message.id === undefined ? withoutListing(message) : message);
         if (message.method === "removeNode") void (applied as Promise<Departure[]>).then(this.reportDepartures);
         // This replica's own call: what its replay returns is the answer (see ApplyMessage).
         const pending = message.id === undefined ? undefined : this.settle(message.id);

@@ -11,7 +11,7 @@ import {
 import { ProtocolError } from "../../protocol/errors.ts";
 import { coalescing, type Schedule, type Sender } from "./channel.ts";
 import { MemoryStore } from "../memory/memory-store.ts";
-import { applyMutation, replayArgs, replicaSnapshot } from "./mutation.ts";
+import { applyMutation, replayArgs, replicaSnapshot, withoutListing } from "./mutation.ts";
 import type { Departure } from "../state-store.ts";
 import { withFields } from "../../internals/object-copy.ts";
 
@@ -117,7 +117,9 @@ export class StoreHost {
    * but the caller's, whose copy carries the call's id).
    */
   private async apply<C extends StoreCall>(call: C, caller?: ReplicaLink, id?: number): Promise<MutationValue[C["method"]]> {
-    const value = await applyMutation(this.store, call);
+    // A caller that holds a replica is answered by its replay: what the store returns here is
+    // read only for the replay's arguments.
+    const value = await applyMutation(this.store, caller !== undefined && this.replicas.has(caller) ? withoutListing(call) : call);
     if (this.replicas.size > 0) {
       const replay = applyMessage(call.method, replayArgs(call, value));
       for (const replica of this.replicas) this.send(replica, replica === caller ? withFields(replay, { id }) : replay);
