@@ -17,26 +17,34 @@ const NOUNS = [
   "tiger", "toad", "trout", "viper", "wasp", "whale", "wolf", "wren", "yak", "zebra", "orca", "mantis", "stoat",
 ] as const;
 
+/** How many `adjective-noun-NN` candidates a fingerprint gets before its long one. */
+const SHORT_CANDIDATES = 10;
+
 /**
- * Generated aliases for a fingerprint, `adjective-noun-NN`, in a fixed order: the same key
- * usually gets the same alias, and the store takes the first one that is free. Each 32 random
- * bytes yield five candidates (six bytes each). The fingerprint is itself a SHA-256 digest, so its
- * own bytes give the first five at no cost, and ten candidates cost one more digest (registration
- * is hashing-bound enough for that to show): with 100,000 peers holding a quarter of the 405,504
- * combinations, all ten are taken about once in a million.
+ * Generated aliases for a fingerprint, in a fixed order: the same key usually gets the same alias,
+ * and the store takes the first one that is free. First ten `adjective-noun-NN`: each 32 random
+ * bytes yield five (six bytes each); the fingerprint is itself a SHA-256 digest, so its own bytes
+ * give the first five at no cost, and ten cost one more digest (registration is hashing-bound
+ * enough for that to show). With 100,000 peers holding a quarter of the 405,504 combinations, all
+ * ten are taken about once in a million registrations, and far more often as a deployment grows
+ * past that: the last candidate is the first one followed by 14 more hex digits of the
+ * fingerprint (`brave-fox-42-3fa9c1d2e4b5a6`, at most 31 characters), which only a key sharing
+ * 56 more bits of its fingerprint could hold.
  */
-export function aliasCandidates(fingerprint: string, count = 10): string[] {
+export function aliasCandidates(fingerprint: string): string[] {
   const candidates: string[] = [];
-  for (let round = 0; candidates.length < count; round++) {
+  for (let round = 0; candidates.length < SHORT_CANDIDATES; round++) {
     // Read as hex text (four digits a 16-bit word): no buffer per registration.
     const digest = round === 0 ? fingerprint : hash("sha256", `${fingerprint}:${round}`, "hex");
-    for (let offset = 0; offset + 12 <= digest.length && candidates.length < count; offset += 12) {
+    for (let offset = 0; offset + 12 <= digest.length && candidates.length < SHORT_CANDIDATES; offset += 12) {
       const adjective = ADJECTIVES[wordAt(digest, offset) % ADJECTIVES.length];
       const noun = NOUNS[wordAt(digest, offset + 4) % NOUNS.length];
       const number = (wordAt(digest, offset + 8) % 99) + 1;
       candidates.push(`${adjective}-${noun}-${number < 10 ? "0" : ""}${number}`);
     }
   }
+  // Its digits follow the twelve the first candidate was made of.
+  candidates.push(`${candidates[0] as string}-${fingerprint.slice(12, 26)}`);
   return candidates;
 }
 
