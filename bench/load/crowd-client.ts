@@ -12,6 +12,16 @@ import { connectWire, incomingPrefix } from "./wire.ts";
  */
 
 const CONNECT_TIMEOUT_MS = 30_000;
+/**
+ * Each peer's local port, below the kernel's ephemeral range (32768 up): 20,000 plus its index
+ * divided by the number of source addresses, so that (address, port) is the peer's own. Bound with
+ * port 0, every connect had the kernel search the address's ports for a free one, and with tens of
+ * thousands held per address that search (under `bind`) cost the load processes more CPU than the
+ * server spent; a given port is one lookup. A port taken by something else falls back to the
+ * kernel's choice.
+ */
+const LOCAL_PORT_BASE = 20_000;
+const LOCAL_PORT_END = 32_768;
 const PROGRESS_MS = 250;
 const CHECK_TIMEOUT_MS = 10_000;
 
@@ -40,7 +50,12 @@ async function open(start: Extract<ToCrowdClient, { type: "start" }>): Promise<C
     let client: BenchClient | undefined;
     let step = "connect";
     try {
-      client = await connectWire(transport, endpoint, `127.0.0.${1 + (index % params.sourceAddresses)}`, CONNECT_TIMEOUT_MS);
+      const address = `127.0.0.${1 + (index % params.sourceAddresses)}`;
+      const port = LOCAL_PORT_BASE + Math.floor(index / params.sourceAddresses);
+      client = await connectWire(transport, endpoint, address, CONNECT_TIMEOUT_MS, undefined, undefined, port < LOCAL_PORT_END ? port : 0).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+        return connectWire(transport, endpoint, address, CONNECT_TIMEOUT_MS);
+      });
       const prefix = prefixes[transport];
       client.onText = (text) => {
         if (!text.startsWith(prefix)) return false;

@@ -234,15 +234,24 @@ export interface WsRoute {
 
 /**
  * Opens a wire-level client: TCP connect, HTTP upgrade, and for Socket.IO the namespace handshake.
- * `route` replaces `/ws` for the "ws" transport.
+ * `route` replaces `/ws` for the "ws" transport. `localPort`, with `localAddress`: the local end's
+ * port (0 or absent: the kernel picks one).
  */
-export function connectWire(transport: Transport, endpoint: Endpoint, localAddress?: string, timeoutMs = 20_000, onStep?: StepListener, route?: WsRoute): Promise<BenchClient> {
+export function connectWire(
+  transport: Transport,
+  endpoint: Endpoint,
+  localAddress?: string,
+  timeoutMs = 20_000,
+  onStep?: StepListener,
+  route?: WsRoute,
+  localPort = 0,
+): Promise<BenchClient> {
   const path = transport === "ws" ? (route?.path ?? "/ws") : "/socket.io/?EIO=4&transport=websocket";
   const request =
     `GET ${path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
     `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
   return new Promise<BenchClient>((resolve, reject) => {
-    const socket = connectTcp({ host: endpoint.host, port: endpoint.port, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) });
+    const socket = connectTcp({ host: endpoint.host, port: endpoint.port, noDelay: true, ...(localAddress === undefined ? {} : { localAddress, localPort }) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`upgrade not answered within ${timeoutMs} ms`));
