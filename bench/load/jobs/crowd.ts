@@ -23,6 +23,29 @@ function rssKbOf(pid: number): number {
 
 const is = messageIs<FromCrowdClient>();
 
+/** How often the server's RSS is read while it settles, and for how long at most. */
+const MEMORY_SETTLE_STEP_MS = 5_000;
+const MEMORY_SETTLE_MAX_MS = 60_000;
+
+/**
+ * The server's memory once it holds its peers idle: read every few seconds until it no longer
+ * falls by more than 1% between readings (at most a minute). A storm of set-ups grows each V8 heap
+ * to make room for its garbage, and V8 gives that back only once it sees the process idle, some
+ * seconds later; what stays is what the peers take.
+ */
+async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Awaited<ReturnType<JobContext["checkpoint"]>>; waitedMs: number }> {
+  const started = performance.now();
+  let previous = quietRssKb;
+  for (;;) {
+    await sleep(MEMORY_SETTLE_STEP_MS);
+    const snapshot = await context.checkpoint("loaded");
+    const waitedMs = performance.now() - started;
+    if (snapshot.rssKb > previous * 0.99 || waitedMs >= MEMORY_SETTLE_MAX_MS) return { snapshot, waitedMs };
+    previous = snapshot.rssKb;
+    context.progress({ phase: `waiting for the server's memory to settle (${Math.round(snapshot.rssKb / 1024)} MB)` });
+  }
+}
+
 interface WorkerEntry {
   readonly node_id: string;
   readonly pid: number;
@@ -142,7 +165,9 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
 
     context.progress({ phase: `all set up; quiet ${params.settleMs / 1000} s` });
     await sleep(params.settleMs);
-    const loaded = await context.checkpoint("loaded");
+    const quiet = await context.checkpoint("quiet");
+    const settled = await settledMemory(context, quiet.rssKb);
+    const loaded = settled.snapshot;
 
     // What the server says with everything open.
     context.progress({ phase: "reading /health and /stats" });
@@ -206,7 +231,7 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
 
     const loadRssKb = summaries.reduce((n, summary) => n + summary.rssKb, 0);
     const loadCpuPct = (summaries.reduce((n, summary) => n + summary.cpuMs, 0) / wallMs) * 100;
-    const noise = interference(idle, loaded, loadCpuPct);
+    const noise = interference(idle, quiet, loadCpuPct);
     notes.push(...noise.notes);
     // One process lists itself as its one worker: it has no primary.
     const primaryRssMb = workers.length > 1 ? (loaded.rssKb - workersRssKb) / 1024 : Number.NaN;
@@ -230,6 +255,8 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
         workerConnMin: workerConnections.length > 0 ? Math.min(...workerConnections) : Number.NaN,
         workerConnMax: workerConnections.length > 0 ? Math.max(...workerConnections) : Number.NaN,
         serverRssMb: loaded.rssKb / 1024,
+        serverRssQuietMb: quiet.rssKb / 1024,
+        memorySettleSeconds: settled.waitedMs / 1000,
         rssIdleMb: idle.rssKb / 1024,
         primaryRssMb,
         workerRssMaxMb: Math.max(...workerRssKb) / 1024,
@@ -237,7 +264,7 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
         kbPerPeerGrowth: (loaded.rssKb - idle.rssKb) / Math.max(1, completed),
         setupPerSec: completed / setupSeconds,
         setupSeconds,
-        serverCpuUsPerPeer: ((loaded.cpuMs - idle.cpuMs) * 1000) / Math.max(1, completed),
+        serverCpuUsPerPeer: ((quiet.cpuMs - idle.cpuMs) * 1000) / Math.max(1, completed),
         joinedSeen,
         joinedExpected,
         pingP50Ms: quantile(pingMs, 0.5),
