@@ -25,23 +25,27 @@ const is = messageIs<FromCrowdClient>();
 
 /** How often the server's RSS is read while it settles, and for how long at most. */
 const MEMORY_SETTLE_STEP_MS = 5_000;
-const MEMORY_SETTLE_MAX_MS = 60_000;
+const MEMORY_SETTLE_MAX_MS = 90_000;
+/** Readings in a row within 1% of each other that count as settled. */
+const MEMORY_SETTLED_READINGS = 4;
 
 /**
- * The server's memory once it holds its peers idle: read every few seconds until it no longer
- * falls by more than 1% between readings (at most a minute). A storm of set-ups grows each V8 heap
+ * The server's memory once it holds its peers idle: read every few seconds until the last few
+ * readings agree within 1% (at most a minute and a half). A storm of set-ups grows each V8 heap
  * to make room for its garbage, and V8 gives that back only once it sees the process idle, some
- * seconds later; what stays is what the peers take.
+ * seconds later; what stays is what the peers take. `trail`: every reading, in MB.
  */
-async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Awaited<ReturnType<JobContext["checkpoint"]>>; waitedMs: number }> {
+async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Awaited<ReturnType<JobContext["checkpoint"]>>; waitedMs: number; trail: number[] }> {
   const started = performance.now();
-  let previous = quietRssKb;
+  const readings = [quietRssKb];
   for (;;) {
     await sleep(MEMORY_SETTLE_STEP_MS);
     const snapshot = await context.checkpoint("loaded");
+    readings.push(snapshot.rssKb);
     const waitedMs = performance.now() - started;
-    if (snapshot.rssKb > previous * 0.99 || waitedMs >= MEMORY_SETTLE_MAX_MS) return { snapshot, waitedMs };
-    previous = snapshot.rssKb;
+    const recent = readings.slice(-MEMORY_SETTLED_READINGS);
+    const settled = recent.length === MEMORY_SETTLED_READINGS && Math.max(...recent) <= Math.min(...recent) * 1.01;
+    if (settled || waitedMs >= MEMORY_SETTLE_MAX_MS) return { snapshot, waitedMs, trail: readings.map((kb) => Math.round(kb / 1024)) };
     context.progress({ phase: `waiting for the server's memory to settle (${Math.round(snapshot.rssKb / 1024)} MB)` });
   }
 }
@@ -187,6 +191,7 @@ export async function runCrowd(params: CrowdParams, context: JobContext): Promis
     // namespace, preferably on different workers (and of different transports).
     context.progress({ phase: `pings and signals between two of the ${completed.toLocaleString("en-US")} peers` });
     const notes: string[] = [];
+    notes.push(`server RSS from ${params.settleMs / 1000} s after the set-up, every ${MEMORY_SETTLE_STEP_MS / 1000} s: ${settled.trail.join(", ")} MB`);
     let pingMs: number[] = [];
     let signalMs: number[] = [];
     let pairAcross = Number.NaN;
