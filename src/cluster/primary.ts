@@ -4,7 +4,7 @@ import { createServer as createNetServer, Socket, type AddressInfo, type Server 
 import { performance } from "node:perf_hooks";
 import { setupPrimary as setupClusterAdapterPrimary } from "@socket.io/cluster-adapter";
 import type { Config } from "../config/load.ts";
-import { workerEnv, workerExecArgv } from "../config/role.ts";
+import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage, stopReadingAtHandle } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
 import { addressRegistrations, createMemoryRegistrationLimits } from "../backends/registration-limiter.ts";
@@ -127,7 +127,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   // (a bundle of a store call and a limits call: 8 against 17 µs to send, 6 against 11 µs to read);
   // what JSON cannot carry travels otherwise: a hand-off's bytes as base64, a mutation's optional
   // arguments left out rather than undefined (see cluster-messages.ts).
-  cluster.setupPrimary({ serialization: "json", execArgv: workerExecArgv(process.execArgv) });
+  cluster.setupPrimary({ serialization: "json" });
 
   /** Tells every worker which workers are ready: their direct links fan room emits out to those. */
   const announceWorkers = (): void => {
@@ -392,4 +392,3 @@ function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
     check();
   });
 }
-

@@ -16,20 +16,3 @@ export function processRole(config: Config, isWorker: boolean, env: NodeJS.Proce
 
 /** Environment for a forked worker: its slot, and how many slots the machine has. */
 export const workerEnv = (index: number, workers: number): Record<string, string> => ({ [WORKER_INDEX]: String(index), [WORKER_COUNT]: String(workers) });
-
-/**
- * Each worker's young generation: V8 grows it to 32 MB (two 16 MB semi-spaces) under a storm of
- * set-ups and keeps it, in every worker of the machine. With 4 MB semi-spaces, `npm run bench --
- * hundredk --peers 20000` set up as fast (24.7 against 25.7 s, 1,669 against 1,704 µs of server CPU
- * per peer) and the machine's RSS grew by 12.9 KB per peer against 26.0 once settled.
- */
-const WORKER_SEMI_SPACE_FLAG = "--max-semi-space-size=4";
-
-/**
- * The Node flags a worker starts with: the primary's own, and the young generation's size unless
- * the primary's flags or NODE_OPTIONS give one (then the workers keep that).
- */
-export function workerExecArgv(execArgv: readonly string[], env: NodeJS.ProcessEnv = process.env): string[] {
-  const given = [...execArgv, env["NODE_OPTIONS"] ?? ""].some((flags) => flags.includes("--max-semi-space-size"));
-  return given ? [...execArgv] : [...execArgv, WORKER_SEMI_SPACE_FLAG];
-}
