@@ -658,12 +658,10 @@ function ownMeta(meta: Meta): Meta {
 /** The refusal of an unverified register of a fingerprint a verified connection holds. */
 const HELD_BY_VERIFIED = "this key is held by a verified connection: only a signed register can replace it";
 
-
 /** Oldest first: by createdAt, then by id. */
 function banOrder(a: Ban, b: Ban): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
-
 
 /** What resolvePeer and resolveTarget tell of a peer. */
 function recordOf(peer: Peer): PeerRecord {
