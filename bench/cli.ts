@@ -156,7 +156,11 @@ async function main(): Promise<number> {
       ? `pinning: server on CPU ${targetCpus}, load on CPU ${loadCpus} (taskset)${cpusFromCommandLine ? "" : "; a scenario may choose its own (cluster, stress: server on 0,1)"}`
       : "pinning: off (no taskset, or --no-pin)",
   );
-  display.log(hasChrt() ? "load scheduling: SCHED_BATCH (chrt): a load process a write wakes does not preempt the server" : "load scheduling: default (no chrt)");
+  display.log(
+    hasChrt()
+      ? "load scheduling: SCHED_BATCH (chrt) where the load shares cores with the server: a load process a write wakes does not preempt the server"
+      : "load scheduling: default (no chrt)",
+  );
   if (machine.loadAverage[0] !== undefined && machine.loadAverage[0] > 0.5) display.log(`note: the machine is busy (load average ${machine.loadAverage.join(" ")}); expect noise, compare ratios`);
 
   const results = await runScenarios(

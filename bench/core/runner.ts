@@ -133,7 +133,10 @@ async function runOnce(
     const running = target;
     const targetCpus = parseCpuList(pinning.target);
     const loadCpus = parseCpuList(pinning.load);
-    worker = spawnPinned(pinning.load, process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] }, true);
+    // SCHED_BATCH only where the load shares cores with the server (or runs unpinned): there its
+    // wake-ups would preempt the server; on a core of its own nothing changes for the server.
+    const sharesCores = targetCpus.length === 0 || loadCpus.length === 0 || loadCpus.some((cpu) => targetCpus.includes(cpu));
+    worker = spawnPinned(pinning.load, process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] }, sharesCores);
     const child = worker;
     const keep = (chunk: Buffer): void => {
       workerOutput.push(...chunk.toString().split("\n").filter(Boolean));
