@@ -117,7 +117,9 @@ export async function startNodeService(options: {
   stopDeadlineMs?: number;
 }): Promise<NodeService> {
   const stopDeadlineMs = options.stopDeadlineMs ?? STOP_DEADLINE_MS;
-  const nodeArgs = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  // BENCH_NODE_ARGS: Node flags for every target (a cluster's workers inherit them), e.g. V8 heap
+  // flags that NODE_OPTIONS does not take.
+  const nodeArgs = [...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean), ...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`])];
   const child = spawnPinned(options.cpus, process.execPath, [...nodeArgs, "--import", "tsx", options.entry, ...options.args], {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
