@@ -117,6 +117,9 @@ export function parseCpuList(list: string | undefined): number[] {
   return cpus;
 }
 
+/** True when two CPU lists (parsed by parseCpuList) have a CPU in common. */
+export const cpusOverlap = (a: readonly number[], b: readonly number[]): boolean => a.some((cpu) => b.includes(cpu));
+
 /** user+nice+system of the given CPUs from /proc/stat, in ms: with our processes' own CPU, shows what others took. */
 function coresBusyMs(cpus: readonly number[]): number {
   if (cpus.length === 0) return 0;
@@ -166,6 +169,6 @@ export function snapshot(
     targetCoresBusyMs: coresBusyMs(targetCpus),
     loadCoresBusyMs: coresBusyMs(loadCpus),
     pinnedCoresBusyMs: coresBusyMs([...new Set([...targetCpus, ...loadCpus])]),
-    sharedCores: targetCpus.some((cpu) => loadCpus.includes(cpu)),
+    sharedCores: cpusOverlap(targetCpus, loadCpus),
   };
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ClientKind } from "../load/clients.ts";
 import type { FromWorker, JobResult, Metrics, ToWorker } from "../load/protocol.ts";
-import { parseCpuList, snapshot } from "./proc.ts";
+import { cpusOverlap, parseCpuList, snapshot } from "./proc.ts";
 import { isMainThreadProfile } from "./profile.ts";
 import { spawnPinned, stopProcess } from "./processes.ts";
 import type { ProgressDisplay } from "./progress.ts";
@@ -135,7 +135,7 @@ async function runOnce(
     const loadCpus = parseCpuList(pinning.load);
     // SCHED_BATCH only where the load shares cores with the server (or runs unpinned): there its
     // wake-ups would preempt the server; on a core of its own nothing changes for the server.
-    const sharesCores = targetCpus.length === 0 || loadCpus.length === 0 || loadCpus.some((cpu) => targetCpus.includes(cpu));
+    const sharesCores = targetCpus.length === 0 || loadCpus.length === 0 || cpusOverlap(targetCpus, loadCpus);
     worker = spawnPinned(pinning.load, process.execPath, ["--import", "tsx", WORKER], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] }, sharesCores);
     const child = worker;
     const keep = (chunk: Buffer): void => {

@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect as connectTcp } from "node:net";
 import { join as joinPath } from "node:path";
+import type { Snapshot } from "../../core/proc.ts";
 import { quantile } from "../../core/stats.ts";
 import { stopProcess } from "../../core/processes.ts";
 import { ROOT, type Endpoint } from "../../core/targets.ts";
@@ -35,7 +36,7 @@ const MEMORY_SETTLED_READINGS = 4;
  * to make room for its garbage, and V8 gives that back only once it sees the process idle, some
  * seconds later; what stays is what the peers take. `trail`: every reading, in MB.
  */
-async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Awaited<ReturnType<JobContext["checkpoint"]>>; waitedMs: number; trail: number[] }> {
+async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Snapshot; waitedMs: number; trail: number[] }> {
   const started = performance.now();
   const readings = [quietRssKb];
   for (;;) {
