@@ -115,6 +115,23 @@ describe("MemoryBudgetStore", () => {
     expect(store.size).toBe(1); // b expired and was dropped
   });
 
+  it("a key saved again outlives its earlier save's expiry, across many expiries", async () => {
+    const time = clock();
+    const store = new MemoryBudgetStore(time.now);
+    await store.save("k", "conn-1", 1, 1_000);
+    for (let index = 0; index < 300; index++) await store.save(`old-${index}`, `conn-old-${index}`, 1, 1_000);
+    time.advance(900);
+    await store.save("k", "conn-2", 2, 1_000);
+    for (let index = 0; index < 300; index++) await store.save(`new-${index}`, `conn-new-${index}`, 1, 1_000);
+    time.advance(101);
+    await store.save("x", "conn-x", 3, 1_000);
+    // Every old-* expired with k's first save; k's second save, the new-* and x are kept.
+    expect(store.size).toBe(302);
+    expect(await store.take("k")).toEqual({ tokens: 2, ageMs: 101, connectionId: "conn-2" });
+    expect(await store.take("old-0")).toBeUndefined();
+    expect(await store.take("new-299")).toMatchObject({ tokens: 1, connectionId: "conn-new-299" });
+  });
+
   it("a save replaces what was kept, and a hand-over take ignores another connection's budget", async () => {
     const time = clock();
     const store = new MemoryBudgetStore(time.now);

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { BudgetStore, HandOver, SavedBudget } from "../budget-store.ts";
 
 interface Entry {
+  fingerprint: string;
   connectionId: string;
   tokens: number;
   savedAtMs: number;
@@ -18,11 +19,16 @@ interface Waiter {
  * Budgets kept in this process: the store of a single-process server, and the one the cluster
  * primary keeps for all its workers (src/backends/cluster/limits-host.ts).
  *
- * Entries are kept in the order they were saved; with the one TTL a server uses, that is expiry
- * order, so each save drops the expired ones from the front (and a take never returns one).
+ * Entries are also queued in the order they were saved; with the one TTL a server uses, that is
+ * expiry order, so each save drops the expired ones from the front of the queue (and a take never
+ * returns one). The queue, not the Map's own order: a Map iterated from its start walks every slot
+ * its deletions left since it was last rehashed, and a server deletes an entry per take.
  */
 export class MemoryBudgetStore implements BudgetStore {
   private readonly entries = new Map<string, Entry>();
+  /** Entries in save order from `head` on; one taken or saved over stays until it reaches the front. */
+  private queue: Entry[] = [];
+  private head = 0;
   private readonly waiters = new Map<string, Waiter[]>();
 
   /** `now`: a monotonic clock in ms (injected by unit tests). */
@@ -41,8 +47,9 @@ export class MemoryBudgetStore implements BudgetStore {
       waiter.resolve({ tokens, ageMs: 0, connectionId });
       return Promise.resolve();
     }
-    this.entries.delete(fingerprint);
-    this.entries.set(fingerprint, { connectionId, tokens, savedAtMs: now, expiresAtMs: now + ttlMs });
+    const entry: Entry = { fingerprint, connectionId, tokens, savedAtMs: now, expiresAtMs: now + ttlMs };
+    this.entries.set(fingerprint, entry);
+    this.queue.push(entry);
     this.dropExpired(now);
     return Promise.resolve();
   }
@@ -90,13 +97,23 @@ export class MemoryBudgetStore implements BudgetStore {
     }
     this.waiters.clear();
     this.entries.clear();
+    this.queue = [];
+    this.head = 0;
     return Promise.resolve();
   }
 
   private dropExpired(now: number): void {
-    for (const [fingerprint, entry] of this.entries) {
-      if (entry.expiresAtMs > now) return;
-      this.entries.delete(fingerprint);
+    const queue = this.queue;
+    let head = this.head;
+    while (head < queue.length && (queue[head] as Entry).expiresAtMs <= now) {
+      const entry = queue[head++] as Entry;
+      if (this.entries.get(entry.fingerprint) === entry) this.entries.delete(entry.fingerprint);
     }
+    // Compacted once the dropped front is the larger half: each entry is moved at most once on average.
+    if (head > 64 && head * 2 > queue.length) {
+      this.queue = queue.slice(head);
+      head = 0;
+    }
+    this.head = head;
   }
 }
