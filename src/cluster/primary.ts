@@ -127,7 +127,8 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   // (a bundle of a store call and a limits call: 8 against 17 µs to send, 6 against 11 µs to read);
   // what JSON cannot carry travels otherwise: a hand-off's bytes as base64, a mutation's optional
   // arguments left out rather than undefined (see cluster-messages.ts).
-  cluster.setupPrimary({ serialization: "json" });
+  // --expose-gc: a worker collects its heap once a burst of work ends (see process/burst-reclaim.ts).
+  cluster.setupPrimary({ serialization: "json", execArgv: [...process.execArgv, "--expose-gc"] });
 
   /** Tells every worker which workers are ready: their direct links fan room emits out to those. */
   const announceWorkers = (): void => {
