@@ -8,6 +8,7 @@ import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage, stopReadingAtHandle } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
 import { addressRegistrations, createMemoryRegistrationLimits } from "../backends/registration-limiter.ts";
+import { exposedCollect, startBurstReclaim } from "../process/burst-reclaim.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
@@ -127,8 +128,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   // (a bundle of a store call and a limits call: 8 against 17 µs to send, 6 against 11 µs to read);
   // what JSON cannot carry travels otherwise: a hand-off's bytes as base64, a mutation's optional
   // arguments left out rather than undefined (see cluster-messages.ts).
-  // --expose-gc: a worker collects its heap once a burst of work ends (see process/burst-reclaim.ts).
-  cluster.setupPrimary({ serialization: "json", execArgv: [...process.execArgv, "--expose-gc"] });
+  cluster.setupPrimary({ serialization: "json" });
 
   /** Tells every worker which workers are ready: their direct links fan room emits out to those. */
   const announceWorkers = (): void => {
@@ -244,6 +244,9 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
     });
   };
   for (let index = 0; index < workerCount; index++) fork(index);
+  // The machine's state and limits grow with every peer here too (see process/burst-reclaim.ts).
+  const collect = exposedCollect();
+  if (collect !== undefined) startBurstReclaim(collect, logger);
 
   const machineLoad = (): number => {
     let load = 0;

@@ -1,4 +1,5 @@
-import { getHeapStatistics } from "node:v8";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import type { Logger } from "../observability/logger.ts";
 
 /** What the process did over one sampling period. */
@@ -44,10 +45,21 @@ export class BurstReclaim {
 /** A full collection: the `gc` V8 exposes under --expose-gc. */
 export type Collect = () => void;
 
-/** The `gc` function of this process, when it runs with --expose-gc. */
+/**
+ * V8's `gc` function: the global one when the process runs with --expose-gc, else one made for a
+ * new context once the flag is set (whoever starts the server need not pass it, and no global is
+ * added); undefined if V8 refuses.
+ */
 export function exposedCollect(): Collect | undefined {
-  const candidate = (globalThis as { gc?: unknown }).gc;
-  return typeof candidate === "function" ? (candidate as Collect) : undefined;
+  const global = (globalThis as { gc?: unknown }).gc;
+  if (typeof global === "function") return global as Collect;
+  try {
+    setFlagsFromString("--expose-gc");
+    const made: unknown = runInNewContext("gc");
+    return typeof made === "function" ? (made as Collect) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -57,7 +69,8 @@ export function exposedCollect(): Collect | undefined {
  * since a reconnect storm kept the room the storm made it take (at 100,000 peers on 6 workers,
  * about 450 MB of RSS each, flat for minutes), and one collection at the storm's end lets V8 give
  * it back over the next half minute (about 280 MB each). It costs one pause per burst (a few
- * hundred ms for a 300 MB heap). Returns a function that stops it.
+ * hundred ms for a 300 MB heap). The cluster primary, which keeps the machine's state, runs it too;
+ * one process, measured, shrinks by itself. Returns a function that stops it.
  */
 export function startBurstReclaim(collect: Collect, logger: Logger, periodMs = 5_000, policy: BurstReclaimPolicy = DEFAULT_BURST_RECLAIM): () => void {
   const bursts = new BurstReclaim(policy);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BurstReclaim } from "../../src/process/burst-reclaim.ts";
+import { getHeapStatistics } from "node:v8";
+import { BurstReclaim, exposedCollect } from "../../src/process/burst-reclaim.ts";
 
 const MB = 1024 * 1024;
 const policy = { quietShare: 0.1, growthBytes: 64 * MB };
@@ -38,5 +39,18 @@ describe("BurstReclaim", () => {
     expect(reclaim.next(period(0.05, 120))).toBe(false);
     expect(reclaim.next(period(0.4, 190))).toBe(false);
     expect(reclaim.next(period(0.05, 190))).toBe(true);
+  });
+});
+
+describe("exposedCollect", () => {
+  it("gives a process started without --expose-gc a collection that frees its garbage", () => {
+    const collect = exposedCollect();
+    expect(collect).toBeTypeOf("function");
+    let garbage: { index: number; text: string }[] | undefined = Array.from({ length: 400_000 }, (_, index) => ({ index, text: `item ${index}` }));
+    const held = getHeapStatistics().used_heap_size;
+    expect(garbage.length).toBe(400_000);
+    garbage = undefined;
+    collect?.();
+    expect(held - getHeapStatistics().used_heap_size).toBeGreaterThan(20 * MB);
   });
 });

@@ -26,15 +26,18 @@ const is = messageIs<FromCrowdClient>();
 
 /** How often the server's RSS is read while it settles, and for how long at most. */
 const MEMORY_SETTLE_STEP_MS = 5_000;
-const MEMORY_SETTLE_MAX_MS = 90_000;
-/** Readings in a row within 1% of each other that count as settled. */
-const MEMORY_SETTLED_READINGS = 4;
+const MEMORY_SETTLE_MAX_MS = 120_000;
+/**
+ * Readings in a row within 1% of each other that count as settled: 40 s. A worker collects its
+ * heap once the storm is over, and V8 shrinks the heap only some 10 to 30 s after that.
+ */
+const MEMORY_SETTLED_READINGS = 9;
 
 /**
  * The server's memory once it holds its peers idle: read every few seconds until the last few
- * readings agree within 1% (at most a minute and a half). A storm of set-ups grows each V8 heap
- * to make room for its garbage, and V8 gives that back only once it sees the process idle, some
- * seconds later; what stays is what the peers take. `trail`: every reading, in MB.
+ * readings agree within 1% (at most two minutes). A storm of set-ups grows each V8 heap to make
+ * room for its garbage, and V8 gives that back after a full collection once the process is idle,
+ * some seconds later; what stays is what the peers take. `trail`: every reading, in MB.
  */
 async function settledMemory(context: JobContext, quietRssKb: number): Promise<{ snapshot: Snapshot; waitedMs: number; trail: number[] }> {
   const started = performance.now();
