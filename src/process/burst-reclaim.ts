@@ -13,32 +13,39 @@ export interface ReclaimSample {
 export interface BurstReclaimPolicy {
   /** A period at or below this share of a core is quiet: whatever burst came before it is over. */
   readonly quietShare: number;
-  /** How much the heap must have grown since it was last collected (or since the start) to be worth a collection. */
+  /** How much the heap must have grown within the window to be worth a collection. */
   readonly growthBytes: number;
+  /** The window, in periods: growth spread over longer is not a burst. */
+  readonly windowPeriods: number;
 }
 
-export const DEFAULT_BURST_RECLAIM: BurstReclaimPolicy = { quietShare: 0.1, growthBytes: 64 * 1024 * 1024 };
+/** With 5 s periods: 64 MB of growth within two minutes. */
+export const DEFAULT_BURST_RECLAIM: BurstReclaimPolicy = { quietShare: 0.1, growthBytes: 64 * 1024 * 1024, windowPeriods: 24 };
 
 /**
  * Decides when a burst of work (a reconnect storm, a mass join) has ended and left a heap worth
- * collecting: the first quiet period in which the heap is `growthBytes` larger than after the last
- * collection (or than the smallest it has been since). The heap's growth marks the burst, not the
+ * collecting: the first quiet period in which the heap is `growthBytes` larger than the smallest
+ * it was within the window (since the last collection). The heap's growth marks the burst, not the
  * CPU it took: a worker sharing its cores with several others is never busy by any fixed share.
+ * The window keeps a heap that grows slowly with its peers (a few MB a minute) from being
+ * collected, with its pause, again and again.
  */
 export class BurstReclaim {
-  private floor: number | undefined;
+  /** The heap's sizes over the window, oldest first. */
+  private recent: number[] = [];
 
   constructor(private readonly policy: BurstReclaimPolicy = DEFAULT_BURST_RECLAIM) {}
 
   /** True when the heap should be collected now; then tell `collected` the heap's size after it. */
   next(sample: ReclaimSample): boolean {
-    if (this.floor === undefined || sample.heapBytes < this.floor) this.floor = sample.heapBytes;
-    return sample.cpuShare <= this.policy.quietShare && sample.heapBytes - this.floor >= this.policy.growthBytes;
+    this.recent.push(sample.heapBytes);
+    if (this.recent.length > this.policy.windowPeriods) this.recent.shift();
+    return sample.cpuShare <= this.policy.quietShare && sample.heapBytes - Math.min(...this.recent) >= this.policy.growthBytes;
   }
 
   /** The heap's size after a collection: growth counts from here. */
   collected(heapBytes: number): void {
-    this.floor = heapBytes;
+    this.recent = [heapBytes];
   }
 }
 

@@ -3,7 +3,7 @@ import { getHeapStatistics } from "node:v8";
 import { BurstReclaim, exposedCollect } from "../../src/process/burst-reclaim.ts";
 
 const MB = 1024 * 1024;
-const policy = { quietShare: 0.1, growthBytes: 64 * MB };
+const policy = { quietShare: 0.1, growthBytes: 64 * MB, windowPeriods: 24 };
 const period = (cpuShare: number, heapMb: number) => ({ cpuShare, heapBytes: heapMb * MB });
 
 describe("BurstReclaim", () => {
@@ -31,6 +31,13 @@ describe("BurstReclaim", () => {
   it("leaves a heap that grew less than the threshold alone", () => {
     const reclaim = new BurstReclaim(policy);
     expect([period(0.05, 100), period(0.4, 150), period(0.02, 163)].map((sample) => reclaim.next(sample))).toEqual([false, false, false]);
+  });
+
+  it("leaves a heap that grows slowly with its peers alone: growth spread over more than the window is no burst", () => {
+    const reclaim = new BurstReclaim(policy);
+    // 2 MB every period (24 MB a minute at 5 s periods), quiet throughout, for 100 periods: 200 MB in all.
+    const decisions = Array.from({ length: 100 }, (_, index) => reclaim.next(period(0.05, 100 + 2 * index)));
+    expect(decisions.some(Boolean)).toBe(false);
   });
 
   it("counts growth from the smallest the heap has been: one that shrank by itself starts over", () => {
