@@ -114,8 +114,11 @@ export class Scopes {
     const room = scopeRoom(request.roomId);
     const kick = { from: owner, payload: { room_id: request.roomId, fingerprint: request.fingerprint }, ts: clock.now() } satisfies ServerBody<"kick">;
     const buffered = await this.ctx.resumption.bufferFor([request.fingerprint], "kick", JSON.stringify(kick));
-    if (buffered.size === 0) await delivery.emit(target, "kick", kick);
+    // Out of the room before the kick is published: a signal sent once the target has its kick
+    // must find it gone (403). One process, the workers of a machine and nodes on one Redis keep
+    // that order; on a Redis Cluster the two may pass through different shards, which do not.
     await delivery.leave(target, room, owner);
+    if (buffered.size === 0) await delivery.emit(target, "kick", kick);
     await delivery.emit(room, "peer_left", { from: request.fingerprint, namespace: request.roomId } satisfies ServerBody<"peer_left">, [target]);
     return undefined;
   }
