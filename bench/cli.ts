@@ -4,7 +4,7 @@ import { codeState, describeMachine, machineInfo } from "./core/machine.ts";
 import { hasChrt, hasTaskset, killAll } from "./core/processes.ts";
 import { formatProfile, summarizeProfile, type ProfileSummary } from "./core/profile.ts";
 import { ProgressDisplay } from "./core/progress.ts";
-import { formatTable, writeReports, type BenchReport } from "./core/report.ts";
+import { compareCases, formatComparisons, formatTable, writeReports, type BenchReport } from "./core/report.ts";
 import { runScenarios } from "./core/runner.ts";
 import type { ScenarioOptions } from "./core/scenario.ts";
 import { BENCH_SERVER_CONFIG, ROOT } from "./core/targets.ts";
@@ -187,11 +187,13 @@ async function main(): Promise<number> {
     client,
     serverConfig: BENCH_SERVER_CONFIG,
     cases: results,
+    comparisons: compareCases(results),
     profiles,
   };
   const name = positionals.join("+");
   const paths = writeReports(outDir, name, report);
   process.stdout.write(`\n${formatTable(results)}\n\n`);
+  if (report.comparisons.length > 0) process.stdout.write(`${formatComparisons(report.comparisons)}\n\n`);
   for (const profile of profiles) process.stdout.write(`${formatProfile(profile)}\n\n`);
   process.stdout.write(`report: ${relative(process.cwd(), paths.json)}\nchart:  ${relative(process.cwd(), paths.svg)}\n`);
   const failed = results.some((result) => result.runs.some((run) => !run.ok));

@@ -17,7 +17,56 @@ export interface BenchReport {
   readonly client: string;
   readonly serverConfig: Readonly<Record<string, unknown>>;
   readonly cases: readonly CaseResult[];
+  /** Each case's comparison with another case of its scenario (see CaseComparison). */
+  readonly comparisons: readonly ComparisonResult[];
   readonly profiles: readonly ProfileSummary[];
+}
+
+export interface ComparisonResult {
+  readonly scenario: string;
+  readonly case: string;
+  readonly against: string;
+  readonly metric: string;
+  readonly label: string;
+  /** The case subject's median / the other case subject's median; undefined when either is missing or below 0. */
+  readonly ratio: number | undefined;
+  readonly text: string;
+  readonly verdict: MetricSummary["verdict"];
+}
+
+/** The comparisons the cases ask for, each against the other case of its scenario that it names. */
+export function compareCases(cases: readonly CaseResult[]): ComparisonResult[] {
+  const subjectMedian = (result: CaseResult | undefined, key: string): number | undefined =>
+    result?.metrics.find((metric) => metric.spec.key === key)?.medians[result.subject.id];
+  return cases.flatMap((result) => {
+    const comparison = result.comparison;
+    if (comparison === undefined) return [];
+    const other = cases.find((candidate) => candidate.scenario === result.scenario && candidate.id === comparison.against);
+    const mine = subjectMedian(result, comparison.metric);
+    const theirs = subjectMedian(other, comparison.metric);
+    // Both figures are sizes or rates: a negative one (RSS that shrank below its start in a short
+    // run) makes no ratio.
+    const ratio = mine === undefined || theirs === undefined || !(mine >= 0) || !(theirs > 0) ? undefined : mine / theirs;
+    return [
+      {
+        scenario: result.scenario,
+        case: result.id,
+        against: comparison.against,
+        metric: comparison.metric,
+        label: comparison.label,
+        ratio,
+        text: comparison.text,
+        verdict: ratio === undefined ? "n/a" : ratio <= comparison.ratioAtMost ? "pass" : "fail",
+      },
+    ];
+  });
+}
+
+/** One line per comparison, for the terminal. */
+export function formatComparisons(comparisons: readonly ComparisonResult[]): string {
+  return comparisons
+    .map((comparison) => `${comparison.scenario} ${comparison.case} / ${comparison.against}: ${comparison.label} ${formatRatio(comparison.ratio)}  ${comparison.text}  ${VERDICT[comparison.verdict]}`.trimEnd())
+    .join("\n");
 }
 
 export function formatRatio(ratio: number | undefined): string {

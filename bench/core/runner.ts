@@ -7,7 +7,7 @@ import { cpusOverlap, parseCpuList, snapshot } from "./proc.ts";
 import { isMainThreadProfile } from "./profile.ts";
 import { spawnPinned, stopProcess } from "./processes.ts";
 import type { ProgressDisplay } from "./progress.ts";
-import type { Case, MetricSpec, Scenario } from "./scenario.ts";
+import type { Case, CaseComparison, MetricSpec, Scenario } from "./scenario.ts";
 import { median } from "./stats.ts";
 import { ROOT, type RunningTarget, type TargetSpec, type TargetStop } from "./targets.ts";
 
@@ -68,6 +68,7 @@ export interface CaseResult {
   readonly pinning: { readonly target: string | null; readonly load: string | null };
   readonly runs: readonly RunRecord[];
   readonly metrics: readonly MetricSummary[];
+  readonly comparison?: CaseComparison;
 }
 
 /** The taskset lists a case runs with: the case's own unless the command line gave some; none when pinning is off. */
@@ -267,6 +268,7 @@ function summarize(scenario: string, testCase: Case, rounds: number, runs: reado
     pinning: (({ target, load }) => ({ target: target ?? null, load: load ?? null }))(casePinning(testCase, options)),
     runs,
     metrics,
+    ...(testCase.comparison === undefined ? {} : { comparison: testCase.comparison }),
   };
 }
 

@@ -54,6 +54,24 @@ export interface Case {
   readonly loadCpus?: string;
   /** The load's clients for this case instead of `--client`'s (the signal table runs both kinds side by side). */
   readonly client?: ClientKind;
+  /** One of its metrics held against the same metric of another case of the scenario. */
+  readonly comparison?: CaseComparison;
+}
+
+/**
+ * A metric of one case against the same metric of another case of the same scenario, by their
+ * subjects' medians: for figures two configurations measure with different jobs (hundredk's
+ * cluster and one process hold different numbers of peers; per peer, they compare).
+ */
+export interface CaseComparison {
+  /** The metric's key, which both cases report. */
+  readonly metric: string;
+  /** The other case's id. */
+  readonly against: string;
+  readonly label: string;
+  /** The target: this case's median at most this many times the other's. */
+  readonly ratioAtMost: number;
+  readonly text: string;
 }
 
 /** Command-line choices a scenario may honour when it builds its cases. */

@@ -92,6 +92,13 @@ export const hundredkScenario: Scenario = {
           params: crowd(peers, processes, true),
         },
         metrics: crowdMetrics,
+        comparison: {
+          metric: "kbPerPeerGrowth",
+          against: "one-process",
+          label: "server RSS growth per peer, cluster / one process",
+          ratioAtMost: 1.5,
+          text: "<= 1.50x (beside a fixed cost per process: the RSS before any peer)",
+        },
         timeoutMs: 900_000,
         targetCpus: "0,1",
         loadCpus: "0,1",
