@@ -8,7 +8,7 @@ import { workerEnv } from "../config/role.ts";
 import { assertLibraryInternals, clusterAdapterClose, isClusterAdapterMessage, stopReadingAtHandle } from "../internals/library-internals.ts";
 import { LimitsHost } from "../backends/cluster/limits-host.ts";
 import { addressRegistrations, createMemoryRegistrationLimits } from "../backends/registration-limiter.ts";
-import { exposedCollect, startBurstReclaim } from "../process/burst-reclaim.ts";
+import { startBurstReclaim } from "../process/burst-reclaim.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { orExitOnLibraryMismatch } from "../process/start-up.ts";
 import { logListening, type Logger } from "../observability/logger.ts";
@@ -245,8 +245,7 @@ export async function runPrimary(config: Config, workerCount: number, logger: Lo
   };
   for (let index = 0; index < workerCount; index++) fork(index);
   // The machine's state and limits grow with every peer here too (see process/burst-reclaim.ts).
-  const collect = exposedCollect();
-  if (collect !== undefined) startBurstReclaim(collect, logger);
+  startBurstReclaim(logger);
 
   const machineLoad = (): number => {
     let load = 0;

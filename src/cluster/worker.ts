@@ -6,7 +6,7 @@ import type { Config } from "../config/load.ts";
 import { connectClusterBackends, type ClusterBackends } from "../backends/cluster/cluster-backends.ts";
 import { addressRegistrations } from "../backends/registration-limiter.ts";
 import { connectRedisBackends, type RedisBackends } from "../backends/redis/redis-backends.ts";
-import { exposedCollect, startBurstReclaim } from "../process/burst-reclaim.ts";
+import { startBurstReclaim } from "../process/burst-reclaim.ts";
 import { Shutdown } from "../process/shutdown.ts";
 import { instanceName, orExitOnLibraryMismatch, startOrExit } from "../process/start-up.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -209,6 +209,5 @@ export async function runWorker(config: Config, index: number, workers: number, 
   }
   channel.send(port === undefined ? { ps: "ready", nodeId } : { ps: "ready", nodeId, port });
   onClockTicks(systemClock, LOAD_REPORT_MS, () => channel.send({ ps: "load", connections: server.connectionCount(), handOffs: handOffs.handOffsReceived }));
-  const collect = exposedCollect();
-  if (collect !== undefined) startBurstReclaim(collect, logger);
+  startBurstReclaim(logger);
 }

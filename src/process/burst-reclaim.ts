@@ -69,24 +69,30 @@ export function exposedCollect(): Collect | undefined {
   }
 }
 
+/** How often the process looks at its CPU and heap. */
+const RECLAIM_PERIOD_MS = 5_000;
+
 /**
  * Gives the memory a burst of work left behind back to the system once the burst ends: one full
- * garbage collection, checked every `periodMs`. V8 sizes a heap by how fast it is filled, and
+ * garbage collection, checked every 5 s. V8 sizes a heap by how fast it is filled, and
  * shrinks one that has gone idle only after a full collection: a cluster worker that had none
  * since a reconnect storm kept the room the storm made it take (at 100,000 peers on 6 workers,
  * about 450 MB of RSS each, flat for minutes), and one collection at the storm's end lets V8 give
  * it back over the next half minute (about 280 MB each). It costs one pause per burst (a few
  * hundred ms for a 300 MB heap). The cluster primary, which keeps the machine's state, runs it too;
- * one process, measured, shrinks by itself. Returns a function that stops it.
+ * one process, measured, shrinks by itself. Nothing runs when V8 gives no `gc`. Returns a function
+ * that stops it.
  */
-export function startBurstReclaim(collect: Collect, logger: Logger, periodMs = 5_000, policy: BurstReclaimPolicy = DEFAULT_BURST_RECLAIM): () => void {
-  const bursts = new BurstReclaim(policy);
+export function startBurstReclaim(logger: Logger, collect: Collect | undefined = exposedCollect()): () => void {
+  if (collect === undefined) return () => undefined;
+  const bursts = new BurstReclaim(DEFAULT_BURST_RECLAIM);
   let last = process.cpuUsage();
   const timer = setInterval(() => {
-    const usage = process.cpuUsage(last);
-    last = process.cpuUsage();
+    const now = process.cpuUsage();
+    const usedUs = now.user + now.system - last.user - last.system;
     const heapBytes = getHeapStatistics().total_heap_size;
-    if (!bursts.next({ cpuShare: (usage.user + usage.system) / 1_000 / periodMs, heapBytes })) return;
+    last = now;
+    if (!bursts.next({ cpuShare: usedUs / 1_000 / RECLAIM_PERIOD_MS, heapBytes })) return;
     const started = performance.now();
     collect();
     const after = getHeapStatistics();
@@ -94,7 +100,7 @@ export function startBurstReclaim(collect: Collect, logger: Logger, periodMs = 5
     logger.info({ pauseMs: Math.round(performance.now() - started), heapMb: mb(heapBytes), liveMb: mb(after.used_heap_size) }, "collected the heap after a burst of work");
     // The collection's own CPU is not the next period's work.
     last = process.cpuUsage();
-  }, periodMs);
+  }, RECLAIM_PERIOD_MS);
   timer.unref();
   return () => clearInterval(timer);
 }
