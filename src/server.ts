@@ -191,8 +191,9 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
   const onRequest: RequestListener = (request, response) => handleHttp(request, response);
   // Absolute deadlines from the start of a request, which trickling bytes do not extend. Node checks
   // them every connectionsCheckingInterval (30 s by default, far too late for a slowloris), and only
-  // once the server listens: a cluster worker (listen: false) gets them from enforceRequestDeadlines
-  // below. A TLS handshake gets header_timeout too (Node's default is 120 s).
+  // once the server listens. A cluster worker (listen: false) gets complete requests from its router
+  // over plain HTTP, which enforced both; over TLS, from enforceRequestDeadlines below. A TLS
+  // handshake gets header_timeout too (Node's default is 120 s).
   const deadlines = {
     headersTimeout: config.headerTimeoutMs,
     requestTimeout: config.readTimeoutMs,
@@ -235,7 +236,7 @@ function wire(config: Config, deps: ServerDeps, nodeId: string, backends: Backen
   installConnectionEntry(httpServer, { gate, socketIoPath: SOCKET_IO_PATH, endpoints: endpointByPath, logger });
   gate.watchSessions(io.engine);
   // After Engine.IO attached: it takes over the 'request' listeners present when it does.
-  if (deps.listen === false) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
+  if (deps.listen === false && tls) enforceRequestDeadlines(httpServer, { headerTimeoutMs: config.headerTimeoutMs, readTimeoutMs: config.readTimeoutMs, tls });
   if (deps.generateSessionId !== undefined) {
     const generate = deps.generateSessionId;
     io.engine.generateId = () => generate();

@@ -3,6 +3,13 @@ import type { Socket } from "node:net";
 import { AddressHold } from "../limits/address-quota.ts";
 import { handOffBytes, type HandOff } from "../protocol/cluster-messages.ts";
 
+/** What the primary decided for a connection it hands over or placed: see HandOff. */
+export interface HandOffPlacement {
+  readonly longLived: boolean;
+  readonly full: boolean;
+  readonly quota?: string | undefined;
+}
+
 /**
  * The worker's end of a hand-off (see sticky-router.ts and primary.ts): takes each connection the
  * primary sends with its socket handle (the `connection` message, which the worker's dispatcher
@@ -32,33 +39,42 @@ export class HandOffReceiver {
     this.httpServer = httpServer;
   }
 
-  /** Takes one hand-off and the socket handle that came with it. */
+  /** Takes one hand-off from the primary and the socket handle that came with it. */
   receive(message: HandOff, handle: unknown): void {
-    if (message.longLived) this.longLivedReceived++;
     // The socket may have closed during the transfer: then there is no handle, and no connection.
-    if (handle === undefined || handle === null) {
-      if (message.quota !== undefined) this.released(message.quota);
+    const socket = handle === undefined || handle === null ? undefined : (handle as Socket);
+    this.take(socket === undefined ? EMPTY : handOffBytes(message), message, socket);
+  }
+
+  /**
+   * Takes a connection with the bytes already read from it (`bytes`, the request): from the
+   * primary (`receive`), or placed here by this worker's own acceptor, which passes the bytes as
+   * they are. Without a socket the connection closed on its way: what the primary counted for it
+   * is released.
+   */
+  take(bytes: Buffer, placement: HandOffPlacement, socket: Socket | undefined): void {
+    if (placement.longLived) this.longLivedReceived++;
+    if (socket === undefined) {
+      if (placement.quota !== undefined) this.released(placement.quota);
       return;
     }
-    const socket = handle as Socket;
     // The router hands connections to ready workers only, which attached before they said so.
     if (this.httpServer === undefined) {
-      if (message.quota !== undefined) this.released(message.quota);
+      if (placement.quota !== undefined) this.released(placement.quota);
       socket.destroy();
       return;
     }
-    if (message.quota !== undefined) {
-      const hold = new AddressHold(message.quota, this.released);
+    if (placement.quota !== undefined) {
+      const hold = new AddressHold(placement.quota, this.released);
       hold.bindTo(socket);
       this.holds.set(socket, hold);
     }
-    if (message.full) {
+    if (placement.full) {
       const key = addressKey(socket);
       this.overCapacity.add(key);
       socket.once("close", () => this.overCapacity.delete(key));
     }
     this.httpServer.emit("connection", socket);
-    const bytes = handOffBytes(message);
     if (bytes.length > 0) socket.unshift(bytes);
   }
 
@@ -82,5 +98,7 @@ export class HandOffReceiver {
     return this.overCapacity.size > 0 && this.overCapacity.has(addressKey(request.socket));
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const addressKey = (socket: Socket): string => `${socket.remoteAddress ?? ""}|${socket.remotePort ?? 0}`;

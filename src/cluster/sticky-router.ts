@@ -12,6 +12,12 @@ export type { SetTimer } from "../http/request-deadlines.ts";
 /** A worker the router can hand a connection to. */
 export interface RouteTarget {
   readonly index: number;
+  /**
+   * The router's own process (a worker's acceptor handing a connection to itself): the connection
+   * does not move, so the router only pauses it; a connection that moves has its reading stopped
+   * at the handle, every byte read so far going with it.
+   */
+  readonly local?: boolean;
   /** Connections the worker holds (its last report plus hand-offs since). */
   readonly load: number;
   /**
@@ -62,6 +68,7 @@ export function requestReading(config: Pick<Config, "maxMessageSize" | "headerTi
 }
 
 const HEAD_END = Buffer.from("\r\n\r\n");
+const EMPTY = Buffer.alloc(0);
 const MAX_HEAD_BYTES = 16 * 1024;
 /**
  * How long a refused connection keeps its socket after the answer, so that the client can read it;
@@ -113,7 +120,7 @@ export class StickyRouter {
     // bytes (`chunks`) alive for as long as the connection lives.
     socket.on("error", destroySocket);
     if (this.options.tls) {
-      this.route(socket, Buffer.alloc(0), this.byAddress(socket.remoteAddress ?? ""), true);
+      this.route(socket, undefined, this.byAddress(socket.remoteAddress ?? ""), true);
       return;
     }
     const chunks: Buffer[] = [];
@@ -159,10 +166,12 @@ export class StickyRouter {
       }
       if (length < needed) return;
       settle();
+      // What arrives from now on waits in the socket's buffer, behind what was read here.
+      socket.pause();
       const head = buffered.subarray(0, needed).toString("latin1");
       const session = this.bySession(head);
       const longLived = session === undefined && (UPGRADE.test(head) || NEW_SESSION.test(head));
-      this.route(socket, this.stopReading(socket, buffered, chunks), session, longLived, head);
+      this.route(socket, buffered, session, longLived, head);
     };
     cancelHead = this.setTimer(() => refuse(408), this.options.headerTimeoutMs);
     cancelRequest = this.setTimer(() => refuse(408), this.options.readTimeoutMs);
@@ -171,11 +180,17 @@ export class StickyRouter {
   }
 
   /**
-   * Takes every byte Node has read so far and stops reading at the handle, in one tick, so that
-   * nothing read by this process is lost when the socket moves to a worker.
+   * Hands a connection to `target`, with the bytes the router read from it (none over TLS: the
+   * socket was never read). One that moves to another process takes every byte Node has read so
+   * far and its reading stops at the handle, in one tick, so that nothing read here is lost.
    */
-  private stopReading(socket: Socket, buffered: Buffer, chunks: Buffer[]): Buffer {
-    socket.pause();
+  private handTo(target: RouteTarget, socket: Socket, data: Buffer | undefined, longLived: boolean, quota?: string, full?: boolean): void {
+    const bytes = data === undefined ? EMPTY : target.local === true ? data : this.stopReading(socket, data);
+    target.handOff(socket, bytes, longLived, quota, full);
+  }
+
+  private stopReading(socket: Socket, buffered: Buffer): Buffer {
+    const chunks = [buffered];
     for (let extra = socket.read() as Buffer | null; extra !== null; extra = socket.read() as Buffer | null) chunks.push(extra);
     if (!stopReadingAtHandle(socket) && !this.handleWarned) {
       this.handleWarned = true;
@@ -187,8 +202,9 @@ export class StickyRouter {
     return chunks.length === 1 ? buffered : Buffer.concat(chunks);
   }
 
-  private route(socket: Socket, data: Buffer, index: number | undefined, longLived: boolean, head?: string): void {
-    if (longLived && head !== undefined && this.options.place !== undefined) {
+  /** `data`: the request the router read; undefined when it read nothing (TLS). */
+  private route(socket: Socket, data: Buffer | undefined, index: number | undefined, longLived: boolean, head?: string): void {
+    if (longLived && head !== undefined && data !== undefined && this.options.place !== undefined) {
       this.place(this.options.place, socket, data, head);
       return;
     }
@@ -198,7 +214,7 @@ export class StickyRouter {
       this.refuse(socket, 503, "no worker is ready");
       return;
     }
-    target.handOff(socket, data, longLived);
+    this.handTo(target, socket, data, longLived);
   }
 
   private place(place: NonNullable<StickyRouterOptions["place"]>, socket: Socket, data: Buffer, head: string): void {
@@ -212,7 +228,7 @@ export class StickyRouter {
         const targets = this.options.targets();
         const target = targets.get(placement.index) ?? this.leastLoaded(targets);
         if (target === undefined) this.refuse(socket, 503, "no worker is ready");
-        else target.handOff(socket, data, true, placement.quota, placement.full);
+        else this.handTo(target, socket, data, true, placement.quota, placement.full);
       },
       (error: unknown) => {
         this.options.logger.debug({ err: error }, "no placement for a connection");

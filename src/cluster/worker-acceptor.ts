@@ -1,8 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Config } from "../config/load.ts";
-import { resumeReadingAtHandle } from "../internals/library-internals.ts";
 import type { Logger } from "../observability/logger.ts";
-import { forwardMessage, handOffMessage, type AdmittedMessage, type ForwardMessage, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
+import { forwardMessage, type AdmittedMessage, type ForwardMessage, type WorkerToPrimary } from "../protocol/cluster-messages.ts";
 import { clientAddressResolver, forwardedForOfHead } from "../trust/client-address.ts";
 import type { HandOffReceiver } from "./hand-off.ts";
 import { requestReading, StickyRouter, type Placement, type RouteTarget } from "./sticky-router.ts";
@@ -61,7 +60,8 @@ export class WorkerAcceptor {
       logger: options.logger,
       place: (socket, head) => this.admit(clientAddress(socket.remoteAddress, forwardedForOfHead(head))),
     });
-    this.server = createServer((socket) => router.accept(socket));
+    // noDelay as Node's HTTP server sets it on the connections it accepts (one process's): at accept.
+    this.server = createServer({ noDelay: true }, (socket) => router.accept(socket));
   }
 
   /** Listens on the machine's port (shared by every worker); resolves with the port. */
@@ -117,13 +117,12 @@ export class WorkerAcceptor {
   private localTarget(index: number): RouteTarget {
     return {
       index,
+      local: true,
       // The worker's own slot is where a request of an unknown session goes.
       load: 0,
       handOff: (socket, data, longLived, quota, full = false) => {
-        // The router stopped the handle's reading in case the connection moved; it stays.
-        resumeReadingAtHandle(socket);
-        // Closed while its placement was asked: received as a socket lost in transit (counted, released).
-        this.options.handOffs.receive(handOffMessage(data, longLived, full, quota), socket.destroyed ? undefined : socket);
+        // Closed while its placement was asked: taken as a socket lost in transit (counted, released).
+        this.options.handOffs.take(data, { longLived, full, quota }, socket.destroyed ? undefined : socket);
         // The router paused it; the HTTP server reads it now, as a socket newly received.
         socket.resume();
       },
@@ -151,7 +150,7 @@ export class WorkerAcceptor {
    * forward without one).
    */
   private lost(to: number, full: boolean, quota: string | undefined): void {
-    if (to === this.options.index) this.options.handOffs.receive(handOffMessage(Buffer.alloc(0), true, full, quota), undefined);
+    if (to === this.options.index) this.options.handOffs.take(Buffer.alloc(0), { longLived: true, full, quota }, undefined);
     else this.options.send(forwardMessage(to, Buffer.alloc(0), true, full, quota));
   }
 }

@@ -33,11 +33,11 @@ interface Pending {
 
 /**
  * Absolute header and request deadlines for an HTTP server that does not listen, and gets its
- * connections by `emit("connection", socket)` (a cluster worker, from the primary): Node enforces
- * headersTimeout and requestTimeout from a checker it starts on 'listening', so such a server has
- * none, and a client sending a header line every few seconds keeps its socket forever. Over plain
- * HTTP the primary's router has already enforced both (it hands over complete requests); over TLS
- * it cannot read the requests, so these are the only deadlines.
+ * connections by `emit("connection", socket)` (a cluster worker over TLS, from the primary): Node
+ * enforces headersTimeout and requestTimeout from a checker it starts on 'listening', so such a
+ * server has none, and a client sending a header line every few seconds keeps its socket forever.
+ * The primary cannot read TLS requests, so these are their only deadlines. (Over plain HTTP a
+ * worker's own router enforces both and hands its HTTP server complete requests: it needs none.)
  *
  * As Node does, a connection whose head is not complete at headerTimeoutMs, or whose request is
  * not complete at readTimeoutMs, is answered 408 (only closed if its response has begun). One

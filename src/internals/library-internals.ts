@@ -314,19 +314,6 @@ export function stopReadingAtHandle(socket: TcpSocket): boolean {
   return true;
 }
 
-/**
- * Undoes stopReadingAtHandle for a socket that stays in this process after all (a worker's own
- * acceptor read the request, and it is for this worker): the handle reads again, into the stream.
- * Same internal as stopReadingAtHandle; false when the method is missing.
- */
-export function resumeReadingAtHandle(socket: TcpSocket): boolean {
-  const handle = (socket as unknown as { _handle?: { readStart?: unknown } | null })._handle;
-  if (handle === undefined || handle === null) return true;
-  if (typeof handle.readStart !== "function") return false;
-  (handle.readStart as () => void).call(handle);
-  return true;
-}
-
 // ---------------------------------------------------------------------------------------------
 // ws 8.18.3: Receiver#end (inherited from Writable), called again on a finished receiver
 // ---------------------------------------------------------------------------------------------
