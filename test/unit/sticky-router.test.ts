@@ -40,9 +40,19 @@ class FakeSocket extends EventEmitter {
     this.paused = true;
     return this;
   }
+  /** Bytes Node read into the paused stream (a client writing before its answer), for read() to give. */
+  readonly unread: Buffer[] = [];
   read(): Buffer | null {
-    return null;
+    return this.unread.shift() ?? null;
   }
+  /** The libuv handle: how often its reading was stopped (the router does it to a connection that moves). */
+  readonly _handle = {
+    readStops: 0,
+    readStop(): number {
+      this.readStops++;
+      return 0;
+    },
+  };
   get status(): string | undefined {
     return /^HTTP\/1\.1 (\d{3})/.exec(this.written)?.[1];
   }
@@ -251,6 +261,58 @@ describe("routing", () => {
     const request = "POST /socket.io/?EIO=4&transport=polling&sid=w0-s HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
     for (const part of request.match(/.{1,7}/gs) ?? []) socket.send(part);
     expect(handOffs).toEqual([{ worker: 0, data: request, longLived: false }]);
+  });
+});
+
+describe("hand-over", () => {
+  const request = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+
+  /** A router placing every new connection on `to` once `answer` is called, as a worker's acceptor waits for the primary. */
+  function placing(to: number): { router: StickyRouter; answer: () => Promise<void> } {
+    let answer: () => void = () => undefined;
+    const placed = new Promise<void>((resolve) => (answer = resolve));
+    const targets = (): ReadonlyMap<number, RouteTarget> =>
+      new Map(
+        [0, 1].map((index): [number, RouteTarget] => [
+          index,
+          { index, local: index === 0, load: 0, handOff: (_socket, data, longLived) => handOffs.push({ worker: index, data: data.toString("latin1"), longLived }) },
+        ]),
+      );
+    const place = async (): Promise<Placement> => {
+      await placed;
+      return { index: to, quota: undefined, full: false };
+    };
+    return {
+      router: router({ targets, place }),
+      answer: async () => {
+        answer();
+        await new Promise((settled) => setImmediate(settled));
+      },
+    };
+  }
+
+  it("a connection that moves takes the bytes read while its placement was asked, and its handle stops reading", async () => {
+    const { router: forwarding, answer } = placing(1);
+    const socket = accept(forwarding);
+    socket.send(request);
+    expect(socket.paused).toBe(true);
+    // The client writes on before it is answered: Node reads that into the paused stream.
+    socket.unread.push(Buffer.from("early frame", "latin1"));
+    await answer();
+    expect(handOffs).toEqual([{ worker: 1, data: `${request}early frame`, longLived: true }]);
+    expect(socket._handle.readStops).toBe(1);
+  });
+
+  it("a connection that stays is handed the request alone and keeps its reading: what came after waits in its stream, in order", async () => {
+    const { router: staying, answer } = placing(0);
+    const socket = accept(staying);
+    socket.send(request);
+    socket.unread.push(Buffer.from("early frame", "latin1"));
+    await answer();
+    expect(handOffs).toEqual([{ worker: 0, data: request, longLived: true }]);
+    expect(socket._handle.readStops).toBe(0);
+    expect(socket.paused).toBe(true);
+    expect(socket.unread.map((chunk) => chunk.toString("latin1"))).toEqual(["early frame"]);
   });
 });
 
